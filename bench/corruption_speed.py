@@ -1,0 +1,98 @@
+"""Throughput of ROZ's batched ImageNet-C corruptions vs the reference ``imagecorruptions``.
+
+Both run in this process on the same 64 images (224 px, scikit-image samples) with
+``torch.set_num_threads(2)``: ours on the whole batch (float32 tensor in, float32 tensor out), the
+reference one image at a time in a Python loop (uint8 HWC numpy in, as it expects). For each
+corruption x severity we take the median wall time of ``--runs`` runs; per corruption we report
+images/s over its five severities and the ratio ours / reference.
+
+Targets: >= 10x overall (total images over total time), no corruption slower than the reference.
+Usage: ``python bench/corruption_speed.py [--runs 3] [--batch 64] [--size 224] [--extra]
+[--device cpu|cuda]``. The reference always runs on the CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from corruption_fidelity import sample_images  # noqa: E402
+
+
+def _median_time(fn, runs: int, sync=lambda: None) -> float:
+    fn()
+    sync()
+    ts = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--ref-runs", type=int, default=None, help="runs for the reference (default --runs)")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--extra", action="store_true", help="also time the 4 extra corruptions")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--only", nargs="*", default=None)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    import imagecorruptions
+
+    from roz.shifts.corruptions import CORRUPTIONS, EXTRA_CORRUPTIONS, corrupt
+
+    dev = torch.device(args.device)
+    sync = (lambda: torch.cuda.synchronize()) if dev.type == "cuda" else (lambda: None)
+    n_base = min(16, max(1, -(-args.batch // 4)))
+    imgs = sample_images(n_base, 4, args.size)
+    imgs = np.concatenate([imgs] * (-(-args.batch // len(imgs))))[: args.batch]
+    x = (torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 255).to(dev)
+    seeds = torch.arange(len(imgs), dtype=torch.int64)
+    names = args.only or list(CORRUPTIONS + (EXTRA_CORRUPTIONS if args.extra else ()))
+    ref_runs = args.ref_runs or args.runs
+    print(f"batch {len(imgs)} x {args.size}px, torch threads {torch.get_num_threads()}, device {dev}, "
+          f"runs ours {args.runs} / ref {ref_runs}")
+    print(f"{'corruption':18s} {'ours img/s':>11s} {'ref img/s':>10s} {'ratio':>7s}   per-severity ratios")
+    tot_ours = tot_ref = 0.0
+    slower = []
+    for name in names:
+        t_ours, t_ref = [], []
+        for sev in range(1, 6):
+            t_ours.append(_median_time(lambda: corrupt(x, name, sev, seeds), args.runs, sync))
+
+            def ref_loop():
+                np.random.seed(sev)
+                for img in imgs:
+                    imagecorruptions.corrupt(img, severity=sev, corruption_name=name)
+
+            t_ref.append(_median_time(ref_loop, ref_runs))
+        so, sr = sum(t_ours), sum(t_ref)
+        tot_ours, tot_ref = tot_ours + so, tot_ref + sr
+        n = 5 * len(imgs)
+        ratio = sr / so
+        if ratio < 1:
+            slower.append(name)
+        per = " ".join(f"{r / o:6.1f}" for o, r in zip(t_ours, t_ref))
+        print(f"{name:18s} {n / so:11.0f} {n / sr:10.0f} {ratio:6.1f}x   {per}", flush=True)
+    n = 5 * len(imgs) * len(names)
+    print(f"SUMMARY: overall ours {n / tot_ours:.0f} img/s, reference {n / tot_ref:.0f} img/s, "
+          f"speed-up {tot_ref / tot_ours:.1f}x (target >= 10x); slower than reference: "
+          f"{', '.join(slower) if slower else 'none'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

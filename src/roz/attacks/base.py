@@ -1,0 +1,218 @@
+"""The attack contract shared by every attack in ROZ.
+
+An ``Attack`` wraps a model behind the model contract (eval mode, pixels [B, 3, H, W] in
+[0, 1] -> logits [B, C], normalisation inside) and an L-inf budget ``eps``.
+
+``eps_space='pixel'`` (default): ``eps`` is in [0, 1] pixel units, the same for every channel.
+``eps_space='normalized'``: ``eps`` is measured after the model's normalisation (what the
+original CLIP robustness code did); in pixels the ball is ``eps * std[c]`` per channel, read
+from ``model.std``.
+
+``perturb(x, y, idx=None, eps=None)`` returns ``x_adv`` in [0, 1] inside the ball. ``idx``
+(dataset indices) seeds randomized attacks per sample, so a sample gets the same attack
+whatever batch it is in; ``eps`` may be a per-sample tensor [B] (used by the minimal-eps
+binary search). ``last_queries`` holds the model evaluations spent per sample by the last
+call (int64 [B]). Every model call made here runs in fp32 with autocast disabled.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from roz.errors import RozError
+from roz.shifts.base import sample_generator, sample_seed
+
+EPS_SPACES = ("pixel", "normalized")
+
+
+def eps_label(eps: float) -> str:
+    """Stable column label for an eps value: ``8/255`` when it is k/255, else ``0.0123``."""
+    k = float(eps) * 255.0
+    if abs(k - round(k)) < 1e-6:
+        return f"{int(round(k))}/255"
+    return f"{float(eps):.6g}"
+
+
+def bim_steps(eps: float) -> int:
+    """The paper's (Kurakin et al.) BIM schedule: int(min(255*eps + 4, 1.25*255*eps)), >= 1."""
+    return max(1, int(min(255.0 * eps + 4.0, 1.25 * 255.0 * eps)))
+
+
+def margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """True logit minus the best other logit (negative = misclassified)."""
+    true = logits.gather(1, y[:, None])[:, 0]
+    other = logits.scatter(1, y[:, None], float("-inf")).amax(1)
+    return true - other
+
+
+def per_sample_rand(shape, seeds: list[int], kind: str, device) -> torch.Tensor:
+    """One draw of ``shape`` per sample from its own generator (CPU, then moved)."""
+    out = []
+    for s in seeds:
+        g = sample_generator(s)
+        if kind == "uniform":
+            out.append(torch.rand(shape, generator=g))
+        elif kind == "normal":
+            out.append(torch.randn(shape, generator=g))
+        else:  # pragma: no cover - programming error
+            raise ValueError(kind)
+    return torch.stack(out).to(device) if out else torch.empty((0, *shape), device=device)
+
+
+class Attack:
+    """Base class. Subclasses set ``name``, ``defaults`` and implement ``_perturb``."""
+
+    name: str = "attack"
+    defaults: dict[str, Any] = {}
+    randomized: bool = False  # draws random numbers (seeded per sample from seed + index)
+    uses_gradients: bool = True  # reads gradients of ``self.model``
+    minimal: bool = False  # finds a minimal perturbation itself (DeepFool)
+
+    def __init__(self, model: torch.nn.Module, eps: float = 8 / 255, eps_space: str = "pixel",
+                 seed: int = 0, **params):
+        unknown = sorted(set(params) - set(self.defaults))
+        if unknown:
+            raise RozError(
+                f"attack '{self.name}': unknown parameter(s) {unknown}",
+                hint=f"parameters of '{self.name}': {sorted(self.defaults) or 'none'} "
+                f"(plus eps, eps_space, seed)")
+        if eps_space not in EPS_SPACES:
+            raise RozError(f"attack '{self.name}': eps_space={eps_space!r} is not one of {EPS_SPACES}",
+                           hint="use eps_space='pixel' ([0,1] pixel units) or 'normalized'")
+        try:
+            eps = float(eps)
+        except (TypeError, ValueError):
+            raise RozError(f"attack '{self.name}': eps={eps!r} is not a number",
+                           hint="give eps in [0, 1] pixel units, e.g. 8/255") from None
+        if not (0.0 <= eps <= 1.0 or (eps_space == "normalized" and eps >= 0)):
+            raise RozError(f"attack '{self.name}': eps={eps} is outside [0, 1]",
+                           hint="eps is in [0, 1] pixel units: 8/255 = 0.0314, not 8")
+        self.model = model
+        self.eps = eps
+        self.eps_space = eps_space
+        self.seed = int(seed)
+        self.p = {**self.defaults, **params}
+        self._std = None
+        if eps_space == "normalized":
+            std = getattr(model, "std", None)
+            if std is None:
+                raise RozError(f"attack '{self.name}': eps_space='normalized' but the model has no `std`",
+                               hint="give the model a `std` attribute (tuple per channel) or use eps_space='pixel'")
+            self._std = tuple(float(s) for s in std)
+        self.last_queries: torch.Tensor | None = None
+        self.validate()
+
+    # ---- parameters -------------------------------------------------------------------
+    def validate(self) -> None:
+        """Check ``self.p``; raise RozError for bad values. Subclasses extend."""
+
+    def _need(self, key: str, cond: bool, what: str) -> None:
+        if not cond:
+            raise RozError(f"attack '{self.name}': {key}={self.p.get(key)!r} is invalid: {what}",
+                           hint=f"fix or drop '{key}' (default {self.defaults.get(key)!r})")
+
+    def resolved(self) -> dict:
+        """Parameters after applying eps-dependent rules at the nominal eps."""
+        return {}
+
+    def params(self) -> dict:
+        """Everything that changes the result, recorded with every unit."""
+        p = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.p.items()}
+        return {"attack": self.name, "norm": "Linf", "eps": self.eps, "eps_label": eps_label(self.eps),
+                "eps_space": self.eps_space, "seed": self.seed, **p, **self.resolved()}
+
+    # ---- helpers ----------------------------------------------------------------------
+    def eps_tensor(self, x: torch.Tensor, eps=None) -> torch.Tensor:
+        """Pixel-space radius per sample and channel, [B, C, 1, 1]."""
+        B, C = x.shape[:2]
+        if eps is None:
+            e = torch.full((B,), self.eps, dtype=torch.float32, device=x.device)
+        else:
+            e = torch.as_tensor(eps, dtype=torch.float32, device=x.device).reshape(-1).expand(B).clone()
+        e = e[:, None, None, None].expand(B, C, 1, 1).clone()
+        if self._std is not None:
+            e = e * torch.tensor(self._std, dtype=torch.float32, device=x.device)[None, :, None, None]
+        return e
+
+    def nominal_eps(self, x: torch.Tensor, eps=None) -> torch.Tensor:
+        """The eps value per sample in the attack's own units (for schedules), [B]."""
+        if eps is None:
+            return torch.full((x.shape[0],), self.eps, dtype=torch.float64)
+        return torch.as_tensor(eps, dtype=torch.float64).reshape(-1).expand(x.shape[0]).cpu()
+
+    @staticmethod
+    def project(x_adv: torch.Tensor, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        return torch.minimum(torch.maximum(x_adv, x - e), x + e).clamp(0.0, 1.0)
+
+    def seeds(self, idx: torch.Tensor, salt: str = "") -> list[int]:
+        return [sample_seed(self.seed, int(i), f"{self.name}:{salt}") for i in idx.tolist()]
+
+    def count(self, sel: torch.Tensor | None, n: int = 1) -> None:
+        if self.last_queries is None:
+            return
+        if sel is None:
+            self.last_queries += n
+        else:
+            self.last_queries[sel.to(self.last_queries.device)] += n
+
+    def logits(self, x: torch.Tensor, model: torch.nn.Module | None = None) -> torch.Tensor:
+        """fp32 forward without gradients."""
+        m = self.model if model is None else model
+        with torch.no_grad(), torch.autocast(device_type=x.device.type, enabled=False):
+            return m(x.float()).float()
+
+    def loss_grad(self, x: torch.Tensor, loss_fn, model: torch.nn.Module | None = None,
+                  transform=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and d(sum of per-sample loss)/dx in fp32 (autocast off)."""
+        m = self.model if model is None else model
+        with torch.enable_grad(), torch.autocast(device_type=x.device.type, enabled=False):
+            xg = x.detach().float().requires_grad_(True)
+            inp = xg if transform is None else transform(xg)
+            logits = m(inp).float()
+            loss = loss_fn(logits).sum()
+            (g,) = torch.autograd.grad(loss, xg)
+        return logits.detach(), g.detach()
+
+    # ---- entry point ------------------------------------------------------------------
+    def check_inputs(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        if x.ndim != 4:
+            raise RozError(f"attack '{self.name}': expected pixels [B, C, H, W], got shape {tuple(x.shape)}")
+        if y.shape != (x.shape[0],):
+            raise RozError(f"attack '{self.name}': {tuple(y.shape)} labels for a batch of {x.shape[0]}")
+        if x.numel() and (x.min() < 0 or x.max() > 1):
+            raise RozError(f"attack '{self.name}': pixels outside [0, 1] (min {x.min():.3g}, max {x.max():.3g})",
+                           hint="attacks take un-normalised pixels in [0, 1]; the model normalises inside")
+        if getattr(self.model, "training", False):
+            raise RozError(f"attack '{self.name}': the model is in training mode",
+                           hint="call model.eval() before attacking (dropout/batch-norm would mask gradients)")
+
+    def perturb(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor | None = None,
+                eps=None) -> torch.Tensor:
+        self.check_inputs(x, y)
+        x = x.detach().float()
+        y = y.detach().long().to(x.device)
+        idx = torch.arange(x.shape[0]) if idx is None else torch.as_tensor(idx).long().cpu()
+        self.last_queries = torch.zeros(x.shape[0], dtype=torch.int64)
+        if x.shape[0] == 0:
+            return x.clone()
+        e = self.eps_tensor(x, eps)
+        x_adv = self._perturb(x, y, idx, e, self.nominal_eps(x, eps))
+        return self.project(x_adv.detach(), x, e)
+
+    def _perturb(self, x, y, idx, e, eps_nominal) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.params()})"
+
+
+def ce_loss(y: torch.Tensor):
+    return lambda logits: F.cross_entropy(logits, y, reduction="none")
+
+
+def finite(v: float) -> float | None:
+    return v if math.isfinite(v) else None

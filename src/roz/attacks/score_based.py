@@ -1,0 +1,93 @@
+"""Score-based black-box attacks NES (Ilyas et al. 2018) and SPSA (Uesato et al. 2018).
+
+They see only logits. Per step: evaluate the margin loss m(x) = z_y - max_{k != y} z_k at the
+current point (1 query; a sample with m < 0 stops: early stopping), estimate its gradient with
+``q`` antithetic directions (2q queries),
+g = sum_k (m(x + sigma u_k) - m(x - sigma u_k)) u_k / (2 q sigma),
+u Gaussian (NES) or Rademacher (SPSA), then x <- proj(x - alpha sign(g)), alpha = 0.15 eps.
+Steps follow the BIM schedule (10 at 8/255) unless ``steps`` is given. Queries are clipped to
+[0, 1] (the model contract). Budget per sample: steps * (2q + 1) + 1 queries, never exceeded;
+``last_queries`` holds the exact count. Directions come from (seed, sample index, step).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from roz.attacks.base import margin
+from roz.attacks.bim import BIM
+from roz.shifts.base import sample_generator, sample_seed
+
+
+class _ScoreBased(BIM):
+    uses_gradients = False
+    randomized = True
+    defaults = {"q": 100, "sigma": 0.001, "alpha_factor": 0.15, "alpha": None, "steps": None,
+                "chunk": 400, "early_stop": True}
+    directions = "normal"
+
+    def validate(self) -> None:
+        super().validate()
+        self._need("q", isinstance(self.p["q"], int) and self.p["q"] >= 1, "int >= 1")
+        self._need("sigma", float(self.p["sigma"]) > 0, "must be > 0")
+        self._need("chunk", isinstance(self.p["chunk"], int) and self.p["chunk"] >= 2, "int >= 2")
+
+    def budget(self, steps: int) -> int:
+        return steps * (2 * int(self.p["q"]) + 1) + 1
+
+    def resolved(self) -> dict:
+        r = super().resolved()
+        return {**r, "max_queries": self.budget(r["steps_resolved"]), "directions": self.directions}
+
+    def draw(self, i: int, t: int, shape) -> torch.Tensor:
+        g = sample_generator(sample_seed(self.seed, i, f"{self.name}:{t}"))
+        q = int(self.p["q"])
+        if self.directions == "normal":
+            return torch.randn((q, *shape), generator=g)
+        return torch.randint(0, 2, (q, *shape), generator=g).float() * 2 - 1
+
+    def margins(self, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+        out = []
+        n = int(self.p["chunk"])
+        for k in range(0, xs.shape[0], n):
+            out.append(margin(self.logits(xs[k:k + n].clamp(0, 1)), ys[k:k + n]))
+        return torch.cat(out)
+
+    def _perturb(self, x, y, idx, e, eps_nominal):
+        steps = self.steps_for(eps_nominal)
+        a = self.alpha_pixels(x, e)
+        x_adv = x.clone()
+        done = torch.zeros(x.shape[0], dtype=torch.bool)
+        q, sig = int(self.p["q"]), float(self.p["sigma"])
+        for t in range(int(steps.max()) + 1):
+            act = ((~done) & (steps >= t)).nonzero()[:, 0]
+            if act.numel() == 0:
+                break
+            d = act.to(x.device)
+            m = self.margins(x_adv[d], y[d])
+            self.count(act)
+            if self.p["early_stop"]:
+                fooled = (m < 0).cpu()
+                done[act[fooled]] = True
+                act = act[~fooled]
+            act = act[steps[act] > t]
+            done[(steps <= t)] = True
+            for i in act.tolist():
+                u = self.draw(int(idx[i]), t, x.shape[1:]).to(x.device)
+                xi = x_adv[i:i + 1]
+                pts = torch.cat([xi + sig * u, xi - sig * u])
+                mm = self.margins(pts, y[i:i + 1].expand(2 * q))
+                self.count(torch.tensor([i]), 2 * q)
+                g = ((mm[:q] - mm[q:])[:, None, None, None] * u).sum(0, keepdim=True) / (2 * q * sig)
+                x_adv[i:i + 1] = self.project(xi - a[i:i + 1] * g.sign(), x[i:i + 1], e[i:i + 1])
+        return x_adv
+
+
+class NES(_ScoreBased):
+    name = "nes"
+    directions = "normal"
+
+
+class SPSA(_ScoreBased):
+    name = "spsa"
+    directions = "rademacher"

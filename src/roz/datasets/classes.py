@@ -1,0 +1,105 @@
+"""Class sets: ordered lists of WordNet IDs with human (prompt-ready) names.
+
+A model's outputs and a dataset's labels are both expressed in WordNet IDs, so the engine can
+map any dataset onto any model (masks, many-to-one merges) without retyped index tables.
+
+``imagenet-1k`` is read from the libraries that ship it: the 1000 synsets in the standard
+(sorted-wnid) order from timm, and CLIP's curated class names from open_clip.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+from roz.errors import DataError
+
+
+@dataclass(frozen=True)
+class ClassSet:
+    name: str
+    wnids: tuple[str, ...]
+    names: tuple[str, ...]
+
+    def __post_init__(self):
+        if len(self.wnids) != len(self.names):
+            raise DataError(f"class set {self.name!r}: {len(self.wnids)} wnids but {len(self.names)} names")
+        if len(set(self.wnids)) != len(self.wnids):
+            raise DataError(f"class set {self.name!r}: duplicate WordNet IDs")
+
+    def __len__(self) -> int:
+        return len(self.wnids)
+
+    def index(self) -> dict[str, int]:
+        return {w: i for i, w in enumerate(self.wnids)}
+
+    def subset(self, wnids, name: str | None = None) -> "ClassSet":
+        idx = self.index()
+        missing = [w for w in wnids if w not in idx]
+        if missing:
+            raise DataError(f"class set {self.name!r} lacks {len(missing)} WordNet IDs, e.g. {missing[:5]}")
+        return ClassSet(name or f"{self.name}[{len(wnids)}]", tuple(wnids), tuple(self.names[idx[w]] for w in wnids))
+
+
+_REGISTRY: dict[str, Callable[[], ClassSet]] = {}
+
+
+def register_class_set(name: str, factory: Callable[[], ClassSet]) -> None:
+    _REGISTRY[name] = factory
+
+
+def list_class_sets() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_class_set(name_or_path: str) -> ClassSet:
+    """A registered class set by name, or a JSON file ``{"wnids": [...], "names": [...]}``
+    (or a list of ``[wnid, name]`` pairs)."""
+    if name_or_path in _REGISTRY:
+        return _REGISTRY[name_or_path]()
+    p = Path(name_or_path)
+    if p.suffix == ".json" and p.is_file():
+        return load_class_set_file(p)
+    raise DataError(
+        f"unknown class set {name_or_path!r}",
+        hint=f"use one of {list_class_sets()} or a JSON file with 'wnids' and 'names' lists",
+    )
+
+
+def load_class_set_file(path: Path) -> ClassSet:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise DataError(f"cannot read class-set file {path}: {e}") from None
+    if isinstance(data, dict) and "wnids" in data and "names" in data:
+        return ClassSet(str(data.get("name", Path(path).stem)), tuple(data["wnids"]), tuple(data["names"]))
+    if isinstance(data, list) and all(isinstance(r, list) and len(r) == 2 for r in data):
+        return ClassSet(Path(path).stem, tuple(r[0] for r in data), tuple(r[1] for r in data))
+    raise DataError(
+        f"class-set file {path} has an unexpected shape",
+        hint='expected {"wnids": [...], "names": [...]} or [[wnid, name], ...]',
+    )
+
+
+@lru_cache(maxsize=None)
+def imagenet_1k() -> ClassSet:
+    from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
+    from timm.data import ImageNetInfo
+
+    wnids = tuple(ImageNetInfo("imagenet-1k").label_names())
+    return ClassSet("imagenet-1k", wnids, tuple(IMAGENET_CLASSNAMES))
+
+
+@lru_cache(maxsize=None)
+def imagenet_lemmas() -> dict[str, str]:
+    """WordNet lemma strings per wnid (e.g. 'tench, Tinca tinca'), from timm."""
+    from timm.data import ImageNetInfo
+
+    info = ImageNetInfo("imagenet-1k")
+    return {w: info.label_name_to_description(w, detailed=False) for w in info.label_names()}
+
+
+register_class_set("imagenet-1k", imagenet_1k)

@@ -1,0 +1,66 @@
+"""Robust image decoding: every file becomes an 8-bit RGB PIL image, or a DataError.
+
+Handles what real dataset copies contain: CMYK and YCCK JPEGs, grayscale, palette images with
+transparency, 16-bit PNG/TIFF, alpha channels, EXIF orientation. Truncated, zero-byte or
+non-image files raise ``DataError`` naming the file (the caller decides fail vs skip).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from roz.errors import DataError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def is_image_file(path: str | Path) -> bool:
+    return str(path).lower().endswith(IMAGE_EXTENSIONS)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # 16/32-bit greyscale: scale the actual range to 8 bits instead of clipping at 255.
+        a = np.asarray(img, dtype=np.float64)
+        hi = 65535.0 if mode.startswith("I;16") or a.max() > 255 else 255.0
+        a = np.clip(a / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(a, "L").convert("RGB")
+    if mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        # Composite on white: transparent pixels carry arbitrary colour values.
+        rgba = img.convert("RGBA")
+        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(bg, rgba).convert("RGB")
+    return img.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV
+
+
+def load_image(path: str | Path) -> Image.Image:
+    """Decode ``path`` to RGB with EXIF orientation applied; DataError if unreadable."""
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise DataError(f"zero-byte image file: {path}", hint="re-download or remove it, or pass --on-bad-image skip")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PIL's EXIF/palette chatter is not actionable here
+            with Image.open(path) as im:
+                im.load()  # forces full decode: truncated files fail here, not later in a worker
+                im = ImageOps.exif_transpose(im)
+                return _to_rgb(im)
+    except DataError:
+        raise
+    except FileNotFoundError:
+        raise DataError(f"image file not found: {path}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise DataError(
+            f"cannot decode image {path}: {type(e).__name__}: {e}",
+            hint="the file is truncated or not an image; re-download it, or pass --on-bad-image skip",
+        ) from None

@@ -1,0 +1,90 @@
+"""Work units: one (model × dataset × shift/attack × parameters × shard) evaluation.
+
+A unit's id is a readable slug plus a hash of its canonical JSON, so the same unit always maps to
+the same file in the store (which is how re-runs skip finished work), and any change to a
+parameter that affects results gives a new unit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    spec: str
+    name: str | None = None
+    classes: str | None = None  # class set (zero-shot heads / custom outputs)
+    templates: str | None = None  # template set (zero-shot)
+    role: str | None = None  # override: standard | zeroshot | zeroshot-auto | ...
+
+    @property
+    def label(self) -> str:
+        return self.name or self.spec
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    name: str
+    root: str
+    options: tuple = ()  # sorted (key, value) pairs passed to create_dataset
+    label: str | None = None  # display name (e.g. mini-r for an imagefolder root)
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+
+@dataclass(frozen=True)
+class Unit:
+    model: ModelRef
+    dataset: DatasetRef
+    shift: tuple = ()  # sorted (key, value) pairs incl. "name"; () = clean
+    attack: tuple = ()  # sorted (key, value) pairs incl. "name"; () = no attack
+    head: str = "full"  # zero-shot: full class set + mask, or subset head from the dataset's names
+    seed: int = 0
+    shard: tuple[int, int] = (0, 1)
+    on_bad_image: str = "fail"
+    full_logits: bool = False
+    limit: int | None = None  # evaluate only the first N samples (quick runs), recorded
+    extra: tuple = field(default=())
+
+    @property
+    def kind(self) -> str:
+        return "attack" if self.attack else "eval"
+
+    def canonical(self) -> dict:
+        d = asdict(self)
+        d["dataset"].pop("label", None)
+        d["model"].pop("name", None)
+        d["model"].pop("role", None)
+        return d
+
+    @property
+    def unit_id(self) -> str:
+        h = hashlib.sha256(json.dumps(self.canonical(), sort_keys=True, default=str).encode()).hexdigest()[:12]
+        parts = [self.model.label, self.dataset.display]
+        if self.shift:
+            parts.append("-".join(str(v) for k, v in self.shift if k != "version"))
+        if self.attack:
+            parts.append(dict(self.attack).get("name", "attack"))
+        if self.shard != (0, 1):
+            parts.append(f"shard{self.shard[0]}of{self.shard[1]}")
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", "__".join(parts))[:80].strip("_")
+        return f"{slug}__{h}"
+
+    def shift_dict(self) -> dict | None:
+        return dict(self.shift) if self.shift else None
+
+    def attack_dict(self) -> dict | None:
+        return dict(self.attack) if self.attack else None
+
+
+def freeze(d: dict | None) -> tuple:
+    """A dict of options as a hashable, order-independent tuple."""
+    if not d:
+        return ()
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in d.items()))

@@ -1,0 +1,597 @@
+"""Effective robustness (Taori et al. 2020): the baseline fit and each model's distance to it.
+
+Definitions (accuracies in percent at the API, fractions inside the logit):
+
+* **Baseline fit** of a shift: over a named set of baseline models (standard ImageNet models),
+  ordinary least squares of ``logit(acc_shift)`` on ``logit(acc_ref)`` with accuracies as
+  fractions: ``logit(y) = slope * logit(x) + intercept``. Reported with R² (of the fit in logit
+  space) and a percentile bootstrap band over the baseline *models*.
+* **Effective robustness** of a model f on a shift:
+  ``ER(f) = acc_shift(f) - 100 * sigmoid(slope * logit(acc_ref(f)) + intercept)`` in percentage
+  points; averaged over the natural shifts it is the headline number.
+
+Bootstrap (the protocol, recorded in every result): ``n_boot`` (default 1000) replicates drawn
+from ``numpy.random.default_rng(seed)`` (default seed 0). A replicate resamples the union of
+baseline models with replacement — the *same* draw for every shift, so per-shift and averaged
+intervals are consistent — and refits each shift by least squares weighted by the draw
+multiplicities (identical to refitting on the resampled list). Intervals are percentiles
+(``level`` default 0.95: the 2.5th and 97.5th). The ER interval reflects the uncertainty of the
+baseline fit only (the evaluated model's own accuracies are taken as given); for finite-test-set
+noise of an accuracy use the per-sample paired bootstrap in :mod:`roz.metrics.relative`.
+
+Baseline cells that are missing (NaN) or at 0 % / 100 % (logit undefined) are dropped from that
+shift's fit and listed in ``LinearFit.dropped``.
+
+Shifts are configurable: a :class:`Shift` names the shifted dataset and metric and the reference
+dataset it is compared to (and, for masked datasets, the class-restricted reference used when
+``protocol='class-restricted'``). Defaults exist for the real ImageNet names
+(:data:`IMAGENET_SHIFTS`) and for ROZ-Mini (:data:`MINI_SHIFTS`); :func:`make_shifts` builds a
+list from a plain ``{shift_dataset: reference_dataset}`` mapping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from roz.errors import RozError
+
+DEFAULT_N_BOOT = 1000
+DEFAULT_SEED = 0
+DEFAULT_LEVEL = 0.95
+PROTOCOLS = ("standard", "class-restricted")
+
+# -- accuracy tables -------------------------------------------------------------------------------
+
+
+def key(dataset: str, metric: str = "top1") -> str:
+    """Column key of an accuracy table: ``"dataset:metric"``."""
+    return f"{dataset}:{metric}"
+
+
+@dataclass
+class AccuracyTable:
+    """Accuracies in percent: one row per model, one column per ``"dataset:metric"`` key.
+
+    ``acc`` is a pandas DataFrame (index: model name); ``roles`` maps model -> role
+    ("standard", "zeroshot", "zeroshot-auto", anything else = other); ``n`` maps a column key
+    to its number of test samples where known; ``source`` says where the numbers came from.
+    """
+
+    acc: Any
+    roles: dict[str, str] = field(default_factory=dict)
+    n: dict[str, int] = field(default_factory=dict)
+    source: str = ""
+
+    def value(self, model: str, k: str) -> float:
+        if model not in self.acc.index or k not in self.acc.columns:
+            return float("nan")
+        v = self.acc.at[model, k]
+        return float(v) if v is not None else float("nan")
+
+    def role(self, model: str) -> str:
+        return self.roles.get(model, "other")
+
+    @property
+    def models(self) -> list[str]:
+        return list(self.acc.index)
+
+    def has(self, k: str) -> bool:
+        return k in self.acc.columns and bool(self.acc[k].notna().any())
+
+
+ACCURACY_METRICS = ("top1", "top5", "pm0", "pm10")
+
+
+def accuracy_table_from_store(store, metrics: Sequence[str] = ACCURACY_METRICS) -> AccuracyTable:
+    """Natural-shift accuracies of a run: eval units without a synthetic shift.
+
+    Units with a ``shift`` (corruptions, typographic, ...) and attack units are left out; they
+    feed the corruption / attack sections. When several units give the same (model, key), the
+    last one in unit-id order wins.
+    """
+    import pandas as pd
+
+    rows: dict[str, dict[str, float]] = {}
+    roles: dict[str, str] = {}
+    n: dict[str, int] = {}
+    for u in store.units():
+        if u.get("kind", "eval") != "eval" or u.get("shift"):
+            continue
+        m = u["model"]["name"]
+        roles[m] = u["model"].get("role", "standard") or "standard"
+        ds = u["dataset"]["name"]
+        for met in metrics:
+            v = u.get("metrics", {}).get(met)
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                rows.setdefault(m, {})[key(ds, met)] = float(v)
+                if u["dataset"].get("n"):
+                    n[key(ds, met)] = int(u["dataset"]["n"])
+    acc = pd.DataFrame.from_dict(rows, orient="index").sort_index(axis=1) if rows else pd.DataFrame()
+    acc.index.name = "model"
+    return AccuracyTable(acc=acc, roles=roles, n=n, source=str(store.root))
+
+
+# -- shifts ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shift:
+    """One distribution shift: ``dataset``/``metric`` against ``reference``/``reference_metric``.
+
+    ``restricted_reference`` is the class-restricted reference dataset (ImageNet val on the
+    shift's classes) used under ``protocol='class-restricted'``. ``natural`` marks the shifts
+    averaged into the headline effective robustness. ``name`` is the display key (defaults to
+    the dataset, with ``:metric`` appended when the metric is not top1).
+    """
+
+    dataset: str
+    reference: str = "imagenet-val"
+    metric: str = "top1"
+    reference_metric: str = "top1"
+    restricted_reference: str | None = None
+    natural: bool = True
+    label: str = ""
+    name: str = ""
+
+    def __post_init__(self):
+        if not self.name:
+            object.__setattr__(self, "name", self.dataset if self.metric == "top1" else f"{self.dataset}:{self.metric}")
+        if not self.label:
+            object.__setattr__(self, "label", self.name)
+
+    @property
+    def y_key(self) -> str:
+        return key(self.dataset, self.metric)
+
+    def x_key(self, protocol: str = "standard") -> str:
+        if protocol == "class-restricted" and self.restricted_reference:
+            return key(self.restricted_reference, self.reference_metric)
+        return key(self.reference, self.reference_metric)
+
+    def x_label(self, protocol: str = "standard") -> str:
+        if protocol == "class-restricted" and self.restricted_reference:
+            return f"{self.restricted_reference} ({self.reference_metric})"
+        return f"{self.reference} ({self.reference_metric})"
+
+
+def _imagenet_shifts() -> tuple[Shift, ...]:
+    ref = "imagenet-val"
+    return (
+        Shift("imagenetv2-matched-frequency", ref, label="ImageNetV2"),
+        Shift("imagenet-sketch", ref, label="ImageNet-Sketch"),
+        Shift("imagenet-r", ref, restricted_reference="val-on-imagenet-r-classes", label="ImageNet-R"),
+        Shift("objectnet", ref, restricted_reference="val-on-objectnet-classes", label="ObjectNet"),
+        Shift("imagenet-a", ref, restricted_reference="val-on-imagenet-a-classes", label="ImageNet-A"),
+        Shift("imagenet-vid-robust", ref, metric="pm0", restricted_reference="val-on-imagenet-vid-robust-classes",
+              label="ImageNet-Vid-Robust (pm-0)"),
+        Shift("ytbb-robust", ref, metric="pm0", restricted_reference="val-on-ytbb-robust-classes",
+              label="YTBB-Robust (pm-0)"),
+        Shift("imagenetv2-threshold0.7", ref, natural=False, label="ImageNetV2 threshold-0.7"),
+        Shift("imagenetv2-top-images", ref, natural=False, label="ImageNetV2 top-images"),
+        Shift("imagenet-vid-robust", ref, metric="pm10", restricted_reference="val-on-imagenet-vid-robust-classes",
+              natural=False, label="ImageNet-Vid-Robust (pm-10)"),
+        Shift("ytbb-robust", ref, metric="pm10", restricted_reference="val-on-ytbb-robust-classes",
+              natural=False, label="YTBB-Robust (pm-10)"),
+    )
+
+
+#: The paper's shifts, in the paper's order: V2, Sketch, R, ObjectNet, A, then the video
+#: datasets (pm-0 vs ImageNet val top-1). Natural = averaged into the headline ER.
+IMAGENET_SHIFTS: tuple[Shift, ...] = _imagenet_shifts()
+
+#: ROZ-Mini: the same structure over the demo world's datasets, mini-val as reference.
+MINI_SHIFTS: tuple[Shift, ...] = (
+    Shift("mini-v2", "mini-val", label="Mini-V2"),
+    Shift("mini-sketch", "mini-val", label="Mini-Sketch"),
+    Shift("mini-r", "mini-val", label="Mini-R"),
+    Shift("mini-objectnet", "mini-val", label="Mini-ObjectNet"),
+    Shift("mini-a", "mini-val", label="Mini-A"),
+    Shift("mini-vid", "mini-val", metric="pm0", label="Mini-Vid (pm-0)"),
+    Shift("mini-ytbb", "mini-val", metric="pm0", label="Mini-YTBB (pm-0)"),
+    Shift("mini-vid", "mini-val", metric="pm10", natural=False, label="Mini-Vid (pm-10)"),
+    Shift("mini-ytbb", "mini-val", metric="pm10", natural=False, label="Mini-YTBB (pm-10)"),
+)
+
+
+def make_shifts(spec: Mapping[str, str] | Sequence[Shift] | None = None, *, datasets: Iterable[str] = ()) -> list[Shift]:
+    """Shifts from a ``{shift_dataset: reference_dataset}`` mapping, a list of :class:`Shift`,
+    or ``None`` (defaults: ROZ-Mini when ``mini-val`` is among ``datasets`` and ``imagenet-val``
+    is not, else the ImageNet shifts).
+
+    Mapping keys may carry a metric (``"mini-vid:pm0"``); values may carry a reference metric.
+    A known shift dataset keeps its default label / restricted reference / natural flag.
+    """
+    if spec is None:
+        ds = set(datasets)
+        return list(MINI_SHIFTS if ("mini-val" in ds and "imagenet-val" not in ds) else IMAGENET_SHIFTS)
+    if isinstance(spec, Mapping):
+        known = {(s.dataset, s.metric): s for s in (*IMAGENET_SHIFTS, *MINI_SHIFTS)}
+        out = []
+        for k, ref in spec.items():
+            ds, _, met = str(k).partition(":")
+            rds, _, rmet = str(ref).partition(":")
+            met, rmet = met or "top1", rmet or "top1"
+            base = known.get((ds, met))
+            if base is not None:
+                out.append(Shift(ds, rds, met, rmet, base.restricted_reference, base.natural, base.label))
+            else:
+                out.append(Shift(ds, rds, met, rmet))
+        return out
+    shifts = list(spec)
+    for s in shifts:
+        if not isinstance(s, Shift):
+            raise RozError(f"shift spec entries must be roz.metrics.effective.Shift, got {type(s).__name__}",
+                           hint="pass a {shift_dataset: reference_dataset} mapping or a list of Shift")
+    return shifts
+
+
+# -- math -----------------------------------------------------------------------------------------
+
+
+def logit(p):
+    """``log(p / (1 - p))`` of fractions (arrays ok); 0 -> -inf, 1 -> +inf."""
+    p = np.asarray(p, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(p) - np.log1p(-p)
+
+
+def expit(z):
+    z = np.asarray(z, dtype=float)
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+def _interval(samples: np.ndarray, level: float, axis: int = 0) -> tuple[Any, Any]:
+    a = (1.0 - level) / 2.0
+    samples = np.asarray(samples, dtype=float)
+    q = [100.0 * a, 100.0 * (1.0 - a)]
+    with np.errstate(invalid="ignore"):
+        if np.isnan(samples).any():  # degenerate replicates (e.g. all draws one model): ignored
+            lo, hi = np.nanpercentile(samples, q, axis=axis)
+        else:  # the fast path (nanpercentile loops over columns)
+            lo, hi = np.percentile(samples, q, axis=axis)
+    return lo, hi
+
+
+@dataclass
+class LinearFit:
+    """The baseline fit of one shift, in logit space of fractions."""
+
+    shift: str
+    x_key: str
+    y_key: str
+    slope: float
+    intercept: float
+    r2: float
+    models: tuple[str, ...]
+    dropped: tuple[tuple[str, str], ...] = ()
+    boot_slope: np.ndarray | None = None
+    boot_intercept: np.ndarray | None = None
+    level: float = DEFAULT_LEVEL
+    n_boot: int = 0
+    seed: int | None = None
+
+    @property
+    def n_models(self) -> int:
+        return len(self.models)
+
+    def predict(self, acc_ref):
+        """Baseline-predicted shift accuracy (percent) at reference accuracy ``acc_ref`` (percent)."""
+        return 100.0 * expit(self.slope * logit(np.asarray(acc_ref, float) / 100.0) + self.intercept)
+
+    def predict_boot(self, acc_ref) -> np.ndarray:
+        """``[n_boot, len(acc_ref)]`` predictions of every bootstrap replicate (percent)."""
+        if self.boot_slope is None:
+            raise RozError("this fit has no bootstrap replicates (n_boot=0)")
+        z = logit(np.atleast_1d(np.asarray(acc_ref, float)) / 100.0)
+        return 100.0 * expit(self.boot_slope[:, None] * z[None, :] + self.boot_intercept[:, None])
+
+    def band(self, acc_ref, level: float | None = None):
+        """Pointwise percentile band ``(lo, hi)`` of the fit at ``acc_ref`` (percent)."""
+        return _interval(self.predict_boot(acc_ref), level or self.level)
+
+    def ci(self, which: str = "slope", level: float | None = None) -> tuple[float, float]:
+        arr = self.boot_slope if which == "slope" else self.boot_intercept
+        if arr is None:
+            return (float("nan"), float("nan"))
+        lo, hi = _interval(arr, level or self.level)
+        return float(lo), float(hi)
+
+    def to_dict(self) -> dict:
+        return {"shift": self.shift, "x": self.x_key, "y": self.y_key, "slope": self.slope,
+                "intercept": self.intercept, "r2": self.r2, "n_models": self.n_models,
+                "slope_ci": list(self.ci("slope")), "intercept_ci": list(self.ci("intercept")),
+                "level": self.level, "n_boot": self.n_boot, "seed": self.seed,
+                "models": list(self.models), "dropped": [list(d) for d in self.dropped]}
+
+
+def _valid_points(models, x, y):
+    """Split baseline points into usable ones and dropped (model, reason) pairs."""
+    keep, dropped = [], []
+    for i, m in enumerate(models):
+        xi, yi = x[i], y[i]
+        if not (np.isfinite(xi) and np.isfinite(yi)):
+            dropped.append((m, "missing"))
+        elif not (0.0 < xi < 100.0 and 0.0 < yi < 100.0):
+            dropped.append((m, "accuracy at 0% or 100% (logit undefined)"))
+        else:
+            keep.append(i)
+    return keep, dropped
+
+
+def _ols(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    mx, my = x.mean(), y.mean()
+    xc, yc = x - mx, y - my
+    sxx, sxy, syy = float(xc @ xc), float(xc @ yc), float(yc @ yc)
+    if sxx <= 0:
+        return float("nan"), float("nan"), float("nan")
+    slope = sxy / sxx
+    intercept = float(my - slope * mx)
+    r2 = sxy * sxy / (sxx * syy) if syy > 0 else float("nan")
+    return float(slope), intercept, float(r2)
+
+
+def _weighted_ols(counts: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least squares per row of ``counts`` ([B, M] multiplicities) on points ``x``, ``y`` [M]."""
+    mx0, my0 = x.mean(), y.mean()
+    xc, yc = x - mx0, y - my0  # centre first: numerically stable moments
+    w = counts.astype(float)
+    sw = w.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mx = (w @ xc) / sw
+        my = (w @ yc) / sw
+        sxx = (w @ (xc * xc)) / sw - mx * mx
+        sxy = (w @ (xc * yc)) / sw - mx * my
+        slope = np.where(sxx > 1e-12 * max(1.0, float(xc @ xc) / len(x)), sxy / sxx, np.nan)
+        intercept = (my + my0) - slope * (mx + mx0)
+    return slope, intercept
+
+
+def fit_baseline(acc_ref, acc_shift, models: Sequence[str] | None = None, *, shift: str = "",
+                 x_key: str = "", y_key: str = "", n_boot: int = DEFAULT_N_BOOT, seed: int | None = DEFAULT_SEED,
+                 level: float = DEFAULT_LEVEL, counts: np.ndarray | None = None, min_models: int = 3) -> LinearFit:
+    """Fit ``logit(acc_shift/100) = slope * logit(acc_ref/100) + intercept`` over baseline models.
+
+    ``acc_ref``/``acc_shift``: percent, one entry per baseline model (NaN = missing).
+    ``counts``: optional precomputed bootstrap multiplicities ``[n_boot, len(models)]`` (used to
+    share one model resampling across shifts); otherwise drawn from ``default_rng(seed)``.
+    """
+    x = np.asarray(acc_ref, dtype=float)
+    y = np.asarray(acc_shift, dtype=float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise RozError(f"fit_baseline: acc_ref and acc_shift must be 1-d of equal length, got {x.shape} and {y.shape}")
+    models = list(models) if models is not None else [str(i) for i in range(len(x))]
+    keep, dropped = _valid_points(models, x, y)
+    if len(keep) < min_models:
+        raise RozError(f"baseline fit for {shift or y_key or 'shift'}: only {len(keep)} usable baseline model(s), need {min_models}",
+                       hint="evaluate more standard models on both datasets, or use an external baseline table (--baseline PATH)")
+    lx, ly = logit(x[keep] / 100.0), logit(y[keep] / 100.0)
+    slope, intercept, r2 = _ols(lx, ly)
+    bs = bi = None
+    if n_boot:
+        if counts is None:
+            rng = np.random.default_rng(seed)
+            idx = rng.integers(0, len(keep), size=(n_boot, len(keep)))
+            c = np.zeros((n_boot, len(keep)), dtype=np.int32)
+            np.add.at(c, (np.arange(n_boot)[:, None], idx), 1)
+        else:
+            counts = np.asarray(counts)
+            if counts.shape[1] != len(models):
+                raise RozError(f"counts has {counts.shape[1]} columns for {len(models)} models")
+            c = counts[:, keep]
+        bs, bi = _weighted_ols(c, lx, ly)
+    return LinearFit(shift=shift, x_key=x_key, y_key=y_key, slope=slope, intercept=intercept, r2=r2,
+                     models=tuple(models[i] for i in keep), dropped=tuple(dropped), boot_slope=bs,
+                     boot_intercept=bi, level=level, n_boot=int(n_boot), seed=seed)
+
+
+def effective_robustness(acc_shift, acc_ref, fit: LinearFit):
+    """``acc_shift - fit.predict(acc_ref)`` in percentage points (arrays ok)."""
+    return np.asarray(acc_shift, float) - fit.predict(acc_ref)
+
+
+# -- baseline model sets --------------------------------------------------------------------------
+
+#: Testbed rows classified "Standard training" in the ImageNet testbed's own model metadata
+#: (Taori et al. 2020, modestyachts/imagenet-testbed ``plotting/model_types.py``): trained on
+#: ImageNet-1k only, no extra data, no robustness intervention, not adversarially trained.
+#: As in the testbed's line fits, the ``*_aws`` and ``*batch64*`` (subsampled re-trainings)
+#: rows are left out. Not included: ViTs (ImageNet-21k pre-training), self-supervised
+#: (SimCLR, SwAV, SimSiam, *_ssl/_swsl), zero-shot CLIP, early-stopped low-accuracy checkpoints.
+TESTBED_STANDARD_MODELS: frozenset[str] = frozenset("""
+FixPNASNet FixResNet50 FixResNet50_no_adaptation FixResNet50_v2 alexnet bninception cafferesnet101
+densenet121 densenet161 densenet169 densenet201 dpn131 dpn68 dpn98 efficientnet-b0 efficientnet-b0-autoaug
+efficientnet-b1 efficientnet-b1-autoaug efficientnet-b2 efficientnet-b2-autoaug efficientnet-b3
+efficientnet-b3-autoaug efficientnet-b4 efficientnet-b4-autoaug efficientnet-b5 efficientnet-b5-autoaug
+efficientnet-b5-randaug efficientnet-b6-autoaug efficientnet-b7-autoaug efficientnet-b7-randaug fbresnet152
+googlenet/inceptionv1 inceptionresnetv2 inceptionv3 inceptionv4 mnasnet0_5 mnasnet1_0 mobilenet_v2
+nasnetalarge nasnetamobile pnasnet5large polynet resnet101 resnet152 resnet18 resnet34 resnet50
+resnet50-randomized_smoothing_noise_0.00 resnet50-vtab resnet50-vtab-exemplar resnet50-vtab-rotation
+resnet50-vtab-semi-exemplar resnet50-vtab-semi-rotation resnext101_32x4d resnext101_32x8d resnext101_64x4d
+resnext50_32x4d se_resnet101 se_resnet152 se_resnet50 se_resnext101_32x4d se_resnext50_32x4d senet154
+shufflenet_v2_x0_5 shufflenet_v2_x1_0 squeezenet1_0 squeezenet1_1 vgg11 vgg11_bn vgg13 vgg13_bn vgg16
+vgg16_bn vgg19 vgg19_bn wide_resnet101_2 wide_resnet50_2 xception
+""".split())
+
+BaselineSelector = str | Sequence[str] | Callable[[str, str], bool] | None
+
+
+def select_baseline(table: AccuracyTable, selector: BaselineSelector = None) -> tuple[list[str], str]:
+    """Baseline model names of ``table`` and a description of the rule that picked them.
+
+    ``selector``: ``None``/``"role:standard"`` — models whose role is "standard";
+    ``"testbed-standard"`` — :data:`TESTBED_STANDARD_MODELS`; ``"models:a,b,c"`` or a list of
+    names — exactly those; a callable ``(name, role) -> bool``.
+    """
+    names = table.models
+    if selector is None or selector == "role:standard":
+        return [m for m in names if table.role(m) == "standard"], "role:standard (models whose role is 'standard')"
+    if isinstance(selector, str) and selector.startswith("role:"):
+        role = selector.split(":", 1)[1]
+        return [m for m in names if table.role(m) == role], f"role:{role}"
+    if selector == "testbed-standard":
+        return [m for m in names if m in TESTBED_STANDARD_MODELS], \
+            "testbed-standard (ImageNet testbed 'Standard training' models, no *_aws / *batch64*)"
+    if isinstance(selector, str) and selector.startswith("models:"):
+        want = [s.strip() for s in selector.split(":", 1)[1].split(",") if s.strip()]
+        missing = [w for w in want if w not in table.acc.index]
+        if missing:
+            raise RozError(f"baseline models not found: {missing[:5]}", hint="check the names in the baseline table")
+        return want, f"models:{','.join(want)}"
+    if callable(selector):
+        return [m for m in names if selector(m, table.role(m))], getattr(selector, "__name__", "callable")
+    if isinstance(selector, str):
+        raise RozError(f"unknown baseline selector {selector!r}",
+                       hint="use role:standard, testbed-standard, models:a,b,c, a list of names or a callable")
+    want = list(selector)
+    missing = [w for w in want if w not in table.acc.index]
+    if missing:
+        raise RozError(f"baseline models not found: {missing[:5]}", hint="check the names in the baseline table")
+    return want, f"list of {len(want)} models"
+
+
+# -- the whole computation ------------------------------------------------------------------------
+
+
+@dataclass
+class EffectiveRobustness:
+    """Result of :func:`compute_effective_robustness`.
+
+    ``fits``: shift name -> :class:`LinearFit`; ``per_shift``: long DataFrame (model, role,
+    shift, acc_ref, acc_shift, predicted, er, er_lo, er_hi); ``average``: per model the mean ER
+    over the natural shifts it has (``n_shifts``) with its interval; ``protocol``: every choice.
+    """
+
+    fits: dict[str, LinearFit]
+    per_shift: Any
+    average: Any
+    shifts: list[Shift]
+    protocol: dict
+    skipped: dict[str, str]
+    missing: dict[str, list[str]] = field(default_factory=dict)  # shift -> models with the shift but no reference
+
+    def er(self, model: str, shift: str) -> float:
+        df = self.per_shift
+        r = df[(df["model"] == model) & (df["shift"] == shift)]
+        return float(r.er.iloc[0]) if len(r) else float("nan")
+
+    def to_dict(self) -> dict:
+        return {"protocol": self.protocol, "fits": {k: f.to_dict() for k, f in self.fits.items()},
+                "skipped": self.skipped, "missing_reference": self.missing,
+                "per_shift": self.per_shift.to_dict(orient="records"),
+                "average": self.average.to_dict(orient="records")}
+
+
+def compute_effective_robustness(table: AccuracyTable, *, baseline_table: AccuracyTable | None = None,
+                                 baseline: BaselineSelector = None, shifts=None, protocol: str = "standard",
+                                 models: Sequence[str] | None = None, n_boot: int = DEFAULT_N_BOOT,
+                                 seed: int | None = DEFAULT_SEED, level: float = DEFAULT_LEVEL,
+                                 min_models: int = 3) -> EffectiveRobustness:
+    """Fit every shift on the baseline models and score every model of ``table``.
+
+    ``baseline_table`` (default ``table``) holds the baseline models' accuracies — the same run,
+    or an external table such as :func:`roz.metrics.testbed.read_testbed`. ``baseline`` selects
+    the baseline models in it (see :func:`select_baseline`; default: role "standard").
+    ``protocol='class-restricted'`` uses each shift's class-restricted reference (e.g.
+    ``val-on-imagenet-r-classes``) for both the fit and the models; shifts without one keep
+    the full reference. A shift is skipped (listed in ``skipped``) when the baseline table lacks
+    its columns or fewer than ``min_models`` baseline models have both accuracies; shifts no
+    evaluated model has are left out silently; models with a shift accuracy but no reference
+    accuracy are listed in ``missing``.
+    """
+    import pandas as pd
+
+    if protocol not in PROTOCOLS:
+        raise RozError(f"unknown protocol {protocol!r}", hint=f"use one of {PROTOCOLS}")
+    btab = baseline_table if baseline_table is not None else table
+    datasets = {c.split(":")[0] for c in list(table.acc.columns) + list(btab.acc.columns)}
+    shifts = make_shifts(shifts, datasets=datasets)
+    base_models, rule = select_baseline(btab, baseline)
+    models = list(models) if models is not None else table.models
+
+    counts = None
+    if n_boot and base_models:
+        rng = np.random.default_rng(seed)
+        idx = rng.integers(0, len(base_models), size=(n_boot, len(base_models)))
+        counts = np.zeros((n_boot, len(base_models)), dtype=np.int32)
+        np.add.at(counts, (np.arange(n_boot)[:, None], idx), 1)
+
+    fits: dict[str, LinearFit] = {}
+    skipped: dict[str, str] = {}
+    missing: dict[str, list[str]] = {}
+    rows = []
+    boot_er: dict[str, dict[str, np.ndarray]] = {}
+    for s in shifts:
+        xk, yk = s.x_key(protocol), s.y_key
+        if not table.has(yk):
+            continue  # no evaluated model has this shift: silently absent
+        if not btab.has(xk) or not btab.has(yk):
+            skipped[s.name] = f"baseline table lacks {xk if not btab.has(xk) else yk}"
+            continue
+        x = btab.acc[xk].reindex(base_models).to_numpy(dtype=float)
+        y = btab.acc[yk].reindex(base_models).to_numpy(dtype=float)
+        try:
+            fit = fit_baseline(x, y, base_models, shift=s.name, x_key=xk, y_key=yk, n_boot=n_boot, seed=seed,
+                               level=level, counts=counts, min_models=min_models)
+        except RozError as e:
+            skipped[s.name] = e.what
+            continue
+        fits[s.name] = fit
+        boot_er[s.name] = {}
+        xcol = table.acc[xk].to_dict() if xk in table.acc.columns else {}
+        ycol = table.acc[yk].to_dict() if yk in table.acc.columns else {}
+        ms = [m for m in models if np.isfinite(xcol.get(m, np.nan)) and np.isfinite(ycol.get(m, np.nan))]
+        lack = [m for m in models if np.isfinite(ycol.get(m, np.nan)) and not np.isfinite(xcol.get(m, np.nan))]
+        if lack:
+            missing[s.name] = lack
+        if not ms:
+            continue
+        xa = np.array([xcol[m] for m in ms], dtype=float)
+        ya = np.array([ycol[m] for m in ms], dtype=float)
+        pred = fit.predict(xa)
+        er = ya - pred
+        lo = hi = np.full(len(ms), np.nan)
+        if fit.boot_slope is not None:
+            b = ya[None, :] - fit.predict_boot(xa)  # [B, M]
+            boot_er[s.name] = {m: b[:, j] for j, m in enumerate(ms)}
+            lo, hi = _interval(b, level)
+        members = set(fit.models) if btab is table else set()
+        for j, m in enumerate(ms):
+            rows.append({"model": m, "role": table.role(m), "shift": s.name, "label": s.label,
+                         "natural": s.natural, "x_key": xk, "y_key": yk, "acc_ref": float(xa[j]),
+                         "acc_shift": float(ya[j]), "predicted": float(pred[j]), "er": float(er[j]),
+                         "er_lo": float(lo[j]), "er_hi": float(hi[j]), "baseline_member": m in members})
+    cols = ["model", "role", "shift", "label", "natural", "x_key", "y_key", "acc_ref", "acc_shift",
+            "predicted", "er", "er_lo", "er_hi", "baseline_member"]
+    per_shift = pd.DataFrame(rows, columns=cols)
+
+    avg_rows = []
+    nat = [s.name for s in shifts if s.natural and s.name in fits]
+    er_of = {(r["model"], r["shift"]): r["er"] for r in rows}
+    for m in models:
+        have = [sn for sn in nat if (m, sn) in er_of]
+        if not have:
+            continue
+        vals = [er_of[(m, sn)] for sn in have]
+        lo = hi = float("nan")
+        if n_boot and all(m in boot_er[sn] for sn in have):
+            b = np.mean(np.stack([boot_er[sn][m] for sn in have]), axis=0)
+            lo, hi = (float(v) for v in _interval(b, level))
+        avg_rows.append({"model": m, "role": table.role(m), "er_avg": float(np.mean(vals)), "er_avg_lo": lo,
+                         "er_avg_hi": hi, "n_shifts": len(have), "shifts": ",".join(have),
+                         "complete": len(have) == len(nat)})
+    average = pd.DataFrame(avg_rows, columns=["model", "role", "er_avg", "er_avg_lo", "er_avg_hi", "n_shifts",
+                                              "shifts", "complete"])
+    proto = {"definition": "ER = acc_shift - 100*sigmoid(slope*logit(acc_ref/100) + intercept), percentage points",
+             "fit": "OLS of logit(acc_shift) on logit(acc_ref), accuracies as fractions",
+             "protocol": protocol, "baseline_rule": rule, "baseline_models": list(base_models),
+             "baseline_source": btab.source, "n_boot": int(n_boot), "seed": seed, "level": level,
+             "bootstrap": "resample baseline models with replacement (same draw for all shifts), percentile interval",
+             "natural_shifts": nat, "min_models": min_models,
+             "shifts": [{"name": s.name, "x": s.x_key(protocol), "y": s.y_key, "natural": s.natural} for s in shifts]}
+    return EffectiveRobustness(fits=fits, per_shift=per_shift, average=average, shifts=shifts, protocol=proto,
+                               skipped=skipped, missing=missing)
+

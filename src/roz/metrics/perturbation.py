@@ -1,0 +1,168 @@
+"""ImageNet-P stability metrics: flip probability, top-5 distance, mFR and mT5D.
+
+Definitions follow Hendrycks & Dietterich (2019) and their reference ``ImageNet-P/test.py``:
+
+* **Flip probability** of a perturbation ``p`` with ``m`` sequences of ``n`` frames::
+
+      FP = 1/(m (n-1)) sum_i sum_{j=2..n} 1[f(x_j) != f(x_{j-1})]   (consecutive frames)
+      FP = 1/(m (n-1)) sum_i sum_{j=2..n} 1[f(x_j) != f(x_1)]       (noise: vs the first frame)
+
+  Noise sequences (gaussian/shot/speckle noise) are i.i.d. draws, not a temporal ramp, so each
+  frame is compared with the first (clean) frame. The reference averages per sequence, then over
+  sequences (equal to the formula when all sequences have the same length). With difficulty
+  ``d > 1`` non-noise sequences are compared at stride ``d``: frames ``(k, k+d)`` for each offset.
+* **Top-5 distance** between the rankings of two frames: with ``sigma(i)`` the rank in the second
+  frame of the class ranked ``i`` in the first, ``d = sum_{i=1..5} sum_{j=min(i,sigma(i))+1}^{max(i,
+  sigma(i))} 1[1 <= j-1 <= 5]``, i.e. ``sum_i |min(i-1, 5) - min(sigma(i)-1, 5)|``; averaged like FP
+  (noise: vs the first frame). Only the top-5 of each frame matters, so per-frame top-5 lists
+  suffice (a class outside the second frame's top 5 has ``sigma >= 6``, which the cap makes exact).
+* **mFR / mT5D**: the mean over perturbations of FP (T5D); *normalised* by a baseline model (the
+  paper: AlexNet) as ``mean_p FP_f(p) / FP_baseline(p)`` -- per-perturbation ratios, then averaged.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+
+
+def _is_noise(name_or_flag) -> bool:
+    if isinstance(name_or_flag, bool):
+        return name_or_flag
+    from roz.shifts.perturbations import is_noise
+
+    return is_noise(str(name_or_flag))
+
+
+def _pairs(n: int, noise: bool, step: int) -> list[tuple[int, int]]:
+    """Frame pairs compared, exactly as the reference's loops (``step = difficulty``, 1 for noise)."""
+    if noise:
+        return [(0, j) for j in range(1, n)]
+    out = []
+    for k in range(step):
+        idx = list(range(k, n, step))
+        out.extend(zip(idx[:-1], idx[1:]))
+    return out
+
+
+def top5_from_logits(logits: torch.Tensor) -> torch.Tensor:
+    """``[..., C] -> [..., 5]`` classes by descending score, ties by class index (scipy's 'ordinal')."""
+    order = torch.sort(-logits.float(), dim=-1, stable=True).indices
+    return order[..., :5]
+
+
+def top5_distance_pair(a5: Sequence[int], b5: Sequence[int]) -> int:
+    """The paper's top-5 distance between two frames given their top-5 lists (best first)."""
+    pos = {int(c): r for r, c in enumerate(b5)}
+    return int(sum(abs(i - min(pos.get(int(c), 5), 5)) for i, c in enumerate(a5)))
+
+
+def _seqs(x) -> list[np.ndarray]:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    return [np.asarray(s) for s in x]
+
+
+def flip_probability_per_sequence(predictions, noise, step: int = 1) -> np.ndarray:
+    """Per-sequence flip rate; ``predictions``: ``[m, n]`` top-1 labels (or a list of 1-D arrays)."""
+    noise = _is_noise(noise)
+    out = []
+    for seq in _seqs(predictions):
+        pairs = _pairs(len(seq), noise, 1 if noise else step)
+        if not pairs:
+            out.append(float("nan"))
+            continue
+        out.append(float(np.mean([seq[a] != seq[b] for a, b in pairs])))
+    return np.asarray(out, dtype=np.float64)
+
+
+def flip_probability(predictions, noise, step: int = 1) -> float:
+    """FP of one perturbation (in [0, 1]). ``noise``: a bool or the perturbation name."""
+    v = flip_probability_per_sequence(predictions, noise, step)
+    return float(np.nanmean(v)) if len(v) and not np.isnan(v).all() else float("nan")
+
+
+def top5_distance_per_sequence(top5, noise, step: int = 1) -> np.ndarray:
+    """Per-sequence mean top-5 distance; ``top5``: ``[m, n, 5]`` class lists (best first)."""
+    noise = _is_noise(noise)
+    out = []
+    for seq in _seqs(top5):
+        pairs = _pairs(len(seq), noise, 1 if noise else step)
+        if not pairs:
+            out.append(float("nan"))
+            continue
+        out.append(float(np.mean([top5_distance_pair(seq[a], seq[b]) for a, b in pairs])))
+    return np.asarray(out, dtype=np.float64)
+
+
+def top5_distance(top5, noise, step: int = 1) -> float:
+    """Mean top-5 distance (T5D) of one perturbation."""
+    v = top5_distance_per_sequence(top5, noise, step)
+    return float(np.nanmean(v)) if len(v) and not np.isnan(v).all() else float("nan")
+
+
+def perturbation_scores(top5, name: str, difficulty: int = 1) -> dict[str, float]:
+    """``{"flip_prob", "top5_dist", "n"}`` of one perturbation from per-frame top-5 lists ``[m, n, 5]``.
+
+    ``flip_prob`` is a fraction (the paper reports FP in percent in its tables; multiply by 100).
+    """
+    seqs = _seqs(top5)
+    preds = [s[:, 0] for s in seqs]
+    noise = _is_noise(name)
+    return {"flip_prob": flip_probability(preds, noise, difficulty),
+            "top5_dist": top5_distance(seqs, noise, difficulty), "n": len(seqs)}
+
+
+def _mean_ratio(values: Mapping[str, float], baseline: Mapping[str, float] | None, what: str) -> float:
+    if not values:
+        return float("nan")
+    if baseline is None:
+        return float(np.mean([values[p] for p in values]))
+    missing = [p for p in values if p not in baseline]
+    if missing:
+        raise ValueError(f"{what}: the baseline has no result for {missing}")
+    zero = [p for p in values if not baseline[p] or math.isnan(baseline[p])]
+    if zero:
+        raise ValueError(f"{what}: the baseline's value is zero or missing for {zero}; cannot normalise")
+    return float(np.mean([values[p] / baseline[p] for p in values]))
+
+
+def mean_flip_rate(fp: Mapping[str, float], baseline: Mapping[str, float] | None = None) -> float:
+    """mFR: mean FP over perturbations; with ``baseline`` (same keys), the mean of ``FP_f / FP_base``."""
+    return _mean_ratio(fp, baseline, "mFR")
+
+
+def mean_top5_distance(t5d: Mapping[str, float], baseline: Mapping[str, float] | None = None) -> float:
+    """mT5D: mean T5D over perturbations; with ``baseline``, the mean of ``T5D_f / T5D_base``."""
+    return _mean_ratio(t5d, baseline, "mT5D")
+
+
+def imagenet_p_summary(scores: Mapping[str, Mapping[str, float]],
+                       baseline: Mapping[str, Mapping[str, float]] | None = None,
+                       baseline_name: str | None = None,
+                       perturbations: Sequence[str] | None = None) -> dict[str, float]:
+    """Summary of ``{perturbation: {"flip_prob", "top5_dist"}}`` (from :func:`perturbation_scores`).
+
+    Returns per-perturbation ``FP/<p>`` and ``T5D/<p>``, un-normalised ``mFR`` / ``mT5D``, and when a
+    ``baseline`` (same structure, e.g. AlexNet's scores) is given, ``mFR_norm`` / ``mT5D_norm`` plus
+    ``baseline``. ``perturbations`` restricts the mean (default: every key of ``scores``; the paper's
+    mFR uses the 10 test perturbations ``PERTURBATIONS``).
+    """
+    keys = list(perturbations) if perturbations is not None else list(scores)
+    missing = [p for p in keys if p not in scores]
+    if missing:
+        raise ValueError(f"ImageNet-P summary: no scores for {missing}")
+    fp = {p: float(scores[p]["flip_prob"]) for p in keys}
+    t5 = {p: float(scores[p]["top5_dist"]) for p in keys}
+    out: dict = {f"FP/{p}": fp[p] for p in keys}
+    out.update({f"T5D/{p}": t5[p] for p in keys})
+    out["mFR"] = mean_flip_rate(fp)
+    out["mT5D"] = mean_top5_distance(t5)
+    if baseline is not None:
+        out["mFR_norm"] = mean_flip_rate(fp, {p: float(baseline[p]["flip_prob"]) for p in keys if p in baseline})
+        out["mT5D_norm"] = mean_top5_distance(t5, {p: float(baseline[p]["top5_dist"]) for p in keys if p in baseline})
+        out["baseline"] = baseline_name or "baseline"
+    return out

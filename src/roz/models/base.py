@@ -1,0 +1,148 @@
+"""The model contract.
+
+Every model ROZ evaluates is a ``RozModel``: an ``nn.Module`` whose ``forward`` takes pixels in
+[0, 1] (float32, [B, 3, H, W] at ``input_size``), normalises inside, and returns logits over its
+class set (WordNet IDs in ``classes``). Its ``preprocess`` turns a PIL image into such a tensor
+(resize + center crop, no normalisation). Because normalisation happens inside, corruptions,
+typography and attacks all act in pixel space, identically for every model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+from torchvision.transforms import v2 as T
+
+from roz.datasets.classes import ClassSet
+
+_INTERP = {
+    "bicubic": T.InterpolationMode.BICUBIC,
+    "bilinear": T.InterpolationMode.BILINEAR,
+    "nearest": T.InterpolationMode.NEAREST,
+}
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """Resize the shorter side to ``resize_size`` then center-crop ``input_size`` (the standard
+    ImageNet evaluation crop; ``resize_size == input_size`` means no crop margin)."""
+
+    input_size: int = 224
+    resize_size: int = 256
+    interpolation: str = "bicubic"
+    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
+    std: tuple[float, ...] = (0.229, 0.224, 0.225)
+
+    @property
+    def crop_pct(self) -> float:
+        return self.input_size / self.resize_size
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["mean"], d["std"] = list(self.mean), list(self.std)
+        d["crop_pct"] = round(self.crop_pct, 6)
+        return d
+
+    def transform(self) -> "PixelTransform":
+        return PixelTransform(self)
+
+
+class PixelTransform:
+    """PIL image -> float32 tensor [3, S, S] in [0, 1] (resize, center crop; no normalisation)."""
+
+    def __init__(self, p: Preprocess):
+        if p.interpolation not in _INTERP:
+            raise ValueError(f"unknown interpolation {p.interpolation!r}; use one of {sorted(_INTERP)}")
+        self.p = p
+        self.output_size = (3, p.input_size, p.input_size)
+        self._t = T.Compose([
+            T.ToImage(),
+            T.Resize(p.resize_size, interpolation=_INTERP[p.interpolation], antialias=True),
+            T.CenterCrop(p.input_size),
+            T.ToDtype(torch.float32, scale=True),
+        ])
+
+    def __call__(self, img) -> torch.Tensor:
+        return self._t(img)
+
+
+@dataclass
+class ModelIdentity:
+    """What makes a model's numbers reproducible: recorded with every result."""
+
+    spec: str
+    source: str
+    arch: str
+    weights: str | None = None  # path, hub tag, or None for random init
+    weights_sha256: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class RozModel(nn.Module):
+    """A classifier over ``classes`` that takes pixels in [0, 1].
+
+    Subclasses implement ``features``-free ``logits(x_normalised)``; zero-shot models extend this
+    with an image encoder and a text head (see ``roz.models.zeroshot``).
+    """
+
+    role = "standard"
+
+    def __init__(self, net: nn.Module, classes: ClassSet, preprocess: Preprocess, identity: ModelIdentity,
+                 name: str | None = None):
+        super().__init__()
+        self.net = net
+        self.classes = classes
+        self.preprocess_cfg = preprocess
+        self.identity = identity
+        self.name = name or identity.spec
+        self.register_buffer("_mean", torch.tensor(preprocess.mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("_std", torch.tensor(preprocess.std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.eval()
+
+    # attributes the attacks and shifts read
+    @property
+    def mean(self) -> tuple[float, ...]:
+        return tuple(self.preprocess_cfg.mean)
+
+    @property
+    def std(self) -> tuple[float, ...]:
+        return tuple(self.preprocess_cfg.std)
+
+    @property
+    def input_size(self) -> int:
+        return self.preprocess_cfg.input_size
+
+    @property
+    def wnids(self) -> tuple[str, ...]:
+        return self.classes.wnids
+
+    def transform(self) -> PixelTransform:
+        return self.preprocess_cfg.transform()
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self._mean.to(x.dtype)) / self._std.to(x.dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.normalize(x))
+
+    def describe(self) -> dict:
+        return {"name": self.name, "spec": self.identity.spec, "role": self.role,
+                "identity": self.identity.to_dict(), "classes": self.classes.name,
+                "n_classes": len(self.classes), "preprocess": self.preprocess_cfg.to_dict()}
+
+
+def wrap_module(module: nn.Module, classes: ClassSet | str = "imagenet-1k", *, input_size: int = 224,
+                resize_size: int | None = None, interpolation: str = "bicubic",
+                mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), name: str = "custom") -> RozModel:
+    """Wrap any ``nn.Module`` taking *normalised* images and returning logits over ``classes``."""
+    from roz.datasets.classes import get_class_set
+
+    cs = get_class_set(classes) if isinstance(classes, str) else classes
+    pre = Preprocess(input_size, resize_size or round(input_size / 0.875), interpolation, tuple(mean), tuple(std))
+    ident = ModelIdentity(spec=f"python:{name}", source="python", arch=type(module).__name__)
+    return RozModel(module, cs, pre, ident, name=name)

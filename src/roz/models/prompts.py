@@ -1,0 +1,52 @@
+"""Prompt templates for zero-shot heads.
+
+Named template sets come from open_clip (CLIP's 80 curated ImageNet templates and the 7-template
+"simple" subset) rather than being retyped; users can pass a text file with one template per line,
+``{}`` standing for the class name (``{c}`` is accepted too).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from roz.errors import RozError
+
+
+def _from_open_clip(name: str) -> tuple[str, ...]:
+    from open_clip import zero_shot_metadata as m
+
+    seq = {"openai-80": m.OPENAI_IMAGENET_TEMPLATES, "simple": m.SIMPLE_IMAGENET_TEMPLATES}[name]
+    # open_clip stores templates as lambdas; calling one with "{}" recovers the format string.
+    return tuple(t("{}") if callable(t) else str(t) for t in seq)
+
+
+TEMPLATE_SETS = {
+    "openai-80": lambda: _from_open_clip("openai-80"),
+    "simple": lambda: _from_open_clip("simple"),
+    "photo": lambda: ("a photo of a {}.",),
+}
+
+
+def get_templates(name_or_path: str | list | tuple) -> tuple[str, ...]:
+    """Templates by set name (``openai-80``, ``simple``, ``photo``), file path, or a list."""
+    if isinstance(name_or_path, (list, tuple)):
+        out = tuple(str(t) for t in name_or_path)
+    elif name_or_path in TEMPLATE_SETS:
+        out = TEMPLATE_SETS[name_or_path]()
+    else:
+        p = Path(name_or_path)
+        if not p.is_file():
+            raise RozError(
+                f"unknown template set {name_or_path!r}",
+                hint=f"use one of {sorted(TEMPLATE_SETS)} or a text file with one template per line",
+            )
+        out = tuple(line.strip() for line in p.read_text().splitlines() if line.strip() and not line.startswith("#"))
+    out = tuple(t.replace("{c}", "{}") for t in out)
+    bad = [t for t in out if t.count("{}") != 1]
+    if not out or bad:
+        raise RozError(f"templates must each contain exactly one '{{}}' for the class name; bad: {bad[:3]}")
+    return out
+
+
+def templates_label(name_or_path) -> str:
+    return name_or_path if isinstance(name_or_path, str) else f"custom[{len(name_or_path)}]"

@@ -1,0 +1,65 @@
+"""Shift specs: ``corruption:fog:3``, ``corruption:all`` (the 15×5 grid), ``typographic[:k=v,...]``,
+``stylize:k=v,...``. A spec becomes a dict (recorded with the result) and then a ``Shift``."""
+
+from __future__ import annotations
+
+from roz.errors import RozError
+
+SHIFT_KINDS = ("corruption", "typographic", "stylize", "perturbation")
+
+
+def _value(v: str):
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(v.lower(), v)
+
+
+def parse_shift(spec: str | dict | None) -> list[dict]:
+    """One spec string -> a list of shift dicts (``corruption:all`` expands to 75)."""
+    if spec is None or spec == "" or spec == "none":
+        return [{}]
+    if isinstance(spec, dict):
+        return [dict(spec)]
+    kind, _, rest = spec.partition(":")
+    if kind not in SHIFT_KINDS:
+        raise RozError(f"unknown shift {spec!r}", hint=f"shifts: {', '.join(SHIFT_KINDS)}; e.g. corruption:fog:3")
+    if kind == "corruption":
+        from roz.shifts.corruptions import CORRUPTIONS, EXTRA_CORRUPTIONS
+
+        name, _, sev = rest.partition(":")
+        names = list(CORRUPTIONS) if name in ("all", "") else list(CORRUPTIONS) + list(EXTRA_CORRUPTIONS) if name == "all+extra" else [name]
+        sevs = [1, 2, 3, 4, 5] if sev in ("", "all") else [int(s) for s in sev.split(",")]
+        return [{"name": "corruption", "corruption": n, "severity": s} for n in names for s in sevs]
+    params = {}
+    for kv in filter(None, rest.split(",")):
+        k, eq, v = kv.partition("=")
+        if not eq:
+            raise RozError(f"shift option {kv!r} in {spec!r} is not KEY=VALUE")
+        params[k] = _value(v)
+    return [{"name": kind, **params}]
+
+
+def create_shift(d: dict, dataset=None):
+    """A ``Shift`` instance from a shift dict; ``dataset`` supplies class names where needed."""
+    if not d:
+        return None
+    kind = d["name"]
+    opts = {k: v for k, v in d.items() if k != "name"}
+    if kind == "corruption":
+        from roz.shifts.corruptions import Corruption
+
+        return Corruption(opts["corruption"], int(opts["severity"]), jpeg_roundtrip=bool(opts.get("jpeg_roundtrip", False)))
+    if kind == "typographic":
+        from roz.shifts.typographic import Typographic
+
+        if dataset is None:
+            raise RozError("the typographic shift needs a dataset (it writes wrong class names)")
+        return Typographic(list(dataset.labels.names), **opts)
+    if kind == "stylize":
+        from roz.shifts.stylize import AdaINStylize
+
+        return AdaINStylize(**opts)
+    raise RozError(f"shift {kind!r} cannot be applied as a per-image transform")

@@ -1,0 +1,500 @@
+"""Build the ROZ-Mini world: ``build_world()`` -> the world root.
+
+A build writes into ``.<name>.partial/`` next to the root, stage by stage (a stage that
+finished is recorded under ``.done/`` and skipped when an interrupted build is resumed with the
+same parameters), then writes ``BUILD.json`` (parameters, versions, per-split counts, sha256 of
+the sorted file-hash list) and renames the folder into place.  A root whose ``BUILD.json``
+matches the parameters is reused as is.  Same seed => byte-identical files.
+
+Layout (see docs/world.md)::
+
+    classes.json  BUILD.json
+    mini-train/<wnid>/*.png   mini-val/<wnid>/*.png   mini-v2/<imagenet index>/*.png
+    mini-sketch/<wnid>/*.png  mini-r/<wnid>/*.png     mini-cueconflict/<wnid>/*.png + cueconflict.json
+    mini-objectnet/images/<folder>/*.png + mappings/{folder_to_objectnet_label,
+        objectnet_to_imagenet_1k, imagenet_to_labels}.json
+    mini-vid/val/ILSVRC2015_val_<8d>/<6d>.JPEG + metadata/{pmsets,labels,class_idx_map,rev_class_idx_map}.json
+    mini-ytbb/<ytid>_<ms>/frame-<n>.jpg + metadata/{anchor_labels,ytbb_class_index,class_idx_map,
+        rev_class_idx_map,pmsets,labels}.json + ytbb_robustness_test_anchors_full.csv
+    corpus/images/*.png + captions.jsonl + planted_duplicates.json
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from roz.errors import DataError
+from roz.paths import roz_home
+from roz.world import splits
+from roz.world.concepts import (
+    CLASS_SET_NAME,
+    CONCEPTS,
+    EXTRAS,
+    OBJECTNET,
+    VID_GROUPS,
+    YTBB_GROUPS,
+    imagenet_index,
+    roz_mini,
+)
+
+WORLD_VERSION = 1
+
+FULL = {
+    "mini-train": 80,
+    "mini-val": 20,
+    "mini-v2": 10,
+    "mini-sketch": 10,
+    "mini-r": 12,
+    "mini-objectnet": 10,
+    "mini-objectnet-unmapped": 8,
+    "mini-vid-per-group": 4,
+    "mini-ytbb-per-group": 4,
+    "frames": 21,
+    "mini-cueconflict": 8,
+    "corpus": 150,
+    "corpus-text": 0.12,
+    "corpus-text-object": 0.12,
+    "dup-mini-r": 0.3,
+    "dup-mini-sketch": 0.2,
+}
+QUICK = {
+    **FULL,
+    "mini-train": 6,
+    "mini-val": 3,
+    "mini-v2": 2,
+    "mini-sketch": 3,
+    "mini-r": 3,
+    "mini-objectnet": 2,
+    "mini-objectnet-unmapped": 2,
+    "mini-vid-per-group": 1,
+    "mini-ytbb-per-group": 1,
+    "mini-cueconflict": 2,
+    "corpus": 12,
+}
+
+IMAGE_SPLITS = ("mini-train", "mini-val", "mini-v2", "mini-sketch", "mini-r", "mini-objectnet", "mini-vid", "mini-ytbb", "mini-cueconflict", "corpus")
+
+
+def default_root(quick: bool = False, seed: int = 0) -> Path:
+    name = f"roz-mini-v{WORLD_VERSION}" + ("-quick" if quick else "") + (f"-seed{seed}" if seed else "")
+    return roz_home() / "world" / name
+
+
+def _params(quick: bool, seed: int, sizes: dict | None = None) -> dict:
+    sz = dict(QUICK if quick else FULL)
+    if sizes:
+        unknown = set(sizes) - set(sz)
+        if unknown:
+            raise DataError(f"unknown world size keys {sorted(unknown)}", hint=f"use some of {sorted(sz)}")
+        sz.update(sizes)
+    return {"name": CLASS_SET_NAME, "world_version": WORLD_VERSION, "seed": int(seed), "quick": bool(quick), "sizes": sz, "n_classes": len(CONCEPTS)}
+
+
+def read_build(root: Path) -> dict | None:
+    try:
+        return json.loads((Path(root) / "BUILD.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def is_complete(root: Path, quick: bool = False, seed: int = 0, sizes: dict | None = None) -> bool:
+    b = read_build(root)
+    return b is not None and b.get("params") == _params(quick, seed, sizes)
+
+
+@contextlib.contextmanager
+def _lock(path: Path):
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _json_bytes(obj, indent=2) -> bytes:
+    return (json.dumps(obj, indent=indent, ensure_ascii=False) + "\n").encode()
+
+
+def _write_bytes(root: Path, rel: str, data: bytes) -> str:
+    p = root / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, p)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _load_sprites(assets) -> dict:
+    from roz.world.assets import STYLES, assets_dir, file_key
+    from roz.world.render import load_sprite_cached
+
+    out = {}
+    items = [(c.codepoint, c.fluent) for c in CONCEPTS] + [(e[0], e[1]) for e in EXTRAS]
+    for cp, fl in items:
+        for style in STYLES:
+            p = assets.path(style, cp, fl)
+            sha = assets.files_sha.get(file_key(assets, p)) or hashlib.sha256(p.read_bytes()).hexdigest()
+            out[(style, cp)] = load_sprite_cached(p, sha, assets_dir() / "sprites", extra_dirs=assets.sprite_dirs())
+    return out
+
+
+def _run(jobs: list, workers: int, log) -> list:
+    if workers <= 1 or len(jobs) < 4:
+        return [splits.run_job(j) for j in jobs]
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    with ctx.Pool(workers) as pool:
+        return list(pool.imap(splits.run_job, jobs, chunksize=1))
+
+
+class _Stage:
+    """A build stage whose files and records are kept under .done/ once complete."""
+
+    def __init__(self, staging: Path, name: str):
+        self.path = staging / ".done" / f"{name}.json"
+
+    def load(self):
+        try:
+            d = json.loads(self.path.read_text())
+            return d["files"], d["records"]
+        except (OSError, json.JSONDecodeError, KeyError):
+            return None
+
+    def save(self, files, records):
+        _write_bytes(self.path.parent, self.path.name, json.dumps({"files": files, "records": records}).encode())
+
+
+def _merge(results):
+    files, recs = {}, {}
+    for f, r in results:
+        files.update(f)
+        for k, v in r.items():
+            recs.setdefault(k, []).extend(v)
+    return files, recs
+
+
+def build_world(
+    root: Path | str | None = None,
+    quick: bool = False,
+    seed: int = 0,
+    force: bool = False,
+    workers: int | None = None,
+    verbose: bool = False,
+    sizes: dict | None = None,
+) -> Path:
+    """Build (or reuse) the ROZ-Mini world and return its root.
+
+    ``quick`` builds few images per class (for tests, seconds); the full build is what the
+    tiny CLIP and the baselines are trained on.  ``force`` rebuilds even if a complete build
+    with the same parameters exists.  ``sizes`` overrides entries of ``FULL``/``QUICK``
+    (images per class per split; the default root is only used without overrides).
+    """
+    if root is None and sizes:
+        raise DataError("a world with custom sizes needs an explicit root", hint="pass root=...")
+    root = Path(root) if root is not None else default_root(quick, seed)
+    params = _params(quick, seed, sizes)
+    if not force and is_complete(root, quick, seed, sizes):
+        return root
+    with _lock(root.parent / f".{root.name}.lock"):
+        if not force and is_complete(root, quick, seed, sizes):
+            return root
+        return _build(root, params, quick, seed, workers, verbose)
+
+
+def _build(root: Path, params: dict, quick: bool, seed: int, workers: int | None, verbose: bool) -> Path:
+    from roz.world.assets import ensure_assets
+
+    t0 = time.time()
+
+    def log(msg):
+        if verbose:
+            print(f"[roz-world {time.time() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+    sizes = params["sizes"]
+    workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+    assets = ensure_assets()
+    log("assets ready")
+    cs = roz_mini()
+    inidx = imagenet_index()
+    splits.SPRITES.clear()
+    splits.SPRITES.update(_load_sprites(assets))
+    splits.NAMES.clear()
+    splits.NAMES.update(dict(zip(cs.wnids, cs.names)))
+    splits.CODEPOINT.clear()
+    splits.CODEPOINT.update({c.wnid: c.codepoint for c in CONCEPTS})
+    splits.CODEPOINT.update({e[2]: e[0] for e in EXTRAS})
+    log(f"{len(splits.SPRITES)} sprites rendered")
+
+    staging = root.parent / f".{root.name}.partial"
+    pfile = staging / "PARAMS.json"
+    if staging.exists():
+        try:
+            same = json.loads(pfile.read_text()) == params
+        except (OSError, json.JSONDecodeError):
+            same = False
+        if not same:
+            shutil.rmtree(staging)
+    staging.mkdir(parents=True, exist_ok=True)
+    pfile.write_text(json.dumps(params))
+
+    wnids = list(cs.wnids)
+    all_files: dict[str, str] = {}
+    records: dict[str, list] = {}
+
+    def stage(name, make_jobs):
+        st = _Stage(staging, name)
+        got = st.load()
+        if got is None:
+            jobs = make_jobs()
+            files, recs = _merge(_run(jobs, workers, log))
+            st.save(files, recs)
+            log(f"{name}: {len(files)} files")
+        else:
+            files, recs = got
+            log(f"{name}: reused")
+        all_files.update(files)
+        for k, v in recs.items():
+            records.setdefault(k, []).extend(v)
+
+    S = staging
+    stage("mini-train", lambda: [("job_folder", S, seed, "mini-train", w, w, sizes["mini-train"], "in_dist") for w in wnids])
+    stage("mini-val", lambda: [("job_folder", S, seed, "mini-val", w, w, sizes["mini-val"], "in_dist") for w in wnids])
+    stage("mini-v2", lambda: [("job_folder", S, seed, "mini-v2", str(inidx[w]), w, sizes["mini-v2"], "in_dist") for w in wnids])
+    stage("mini-sketch", lambda: [("job_folder", S, seed, "mini-sketch", w, w, sizes["mini-sketch"], "sketch") for w in wnids])
+    stage("mini-r", lambda: [("job_folder", S, seed, "mini-r", w, w, sizes["mini-r"], "rendition") for w in wnids])
+
+    on_folders = _objectnet_folders(cs)
+    clutter_pool = wnids + [e[2] for e in EXTRAS]
+
+    def on_jobs():
+        jobs = [("job_objectnet", S, seed, on_folders[w][0], w, sizes["mini-objectnet"], clutter_pool) for w in wnids]
+        jobs += [("job_objectnet", S, seed, e[2], e[2], sizes["mini-objectnet-unmapped"], clutter_pool) for e in EXTRAS]
+        return jobs
+
+    stage("mini-objectnet", on_jobs)
+    stage("mini-cueconflict", lambda: [("job_cueconflict", S, seed, w, sizes["mini-cueconflict"], wnids) for w in wnids])
+
+    def video_jobs(fn, groups, per):
+        jobs, vid = [], 0
+        for gid, (_, members) in enumerate(groups):
+            for k in range(per):
+                jobs.append((fn, S, seed, vid, members[k % len(members)], gid, sizes["frames"]))
+                vid += 1
+        return jobs
+
+    stage("mini-vid", lambda: video_jobs("job_vid", VID_GROUPS, sizes["mini-vid-per-group"]))
+    stage("mini-ytbb", lambda: video_jobs("job_ytbb", YTBB_GROUPS, sizes["mini-ytbb-per-group"]))
+    stage(
+        "corpus-raw",
+        lambda: [("job_corpus", S, seed, w, sizes["corpus"], sizes["corpus-text"], sizes["corpus-text-object"]) for w in wnids],
+    )
+
+    # ---- metadata (cheap; always rewritten)
+    meta: dict[str, bytes] = {}
+    meta.update(_objectnet_meta(cs, on_folders))
+    meta.update(_video_meta("mini-vid", records.get("vid", []), VID_GROUPS, inidx, ytbb=False))
+    meta.update(_video_meta("mini-ytbb", records.get("ytbb", []), YTBB_GROUPS, inidx, ytbb=True))
+    cc = sorted(records.get("cueconflict", []), key=lambda r: r["file"])
+    meta["mini-cueconflict/cueconflict.json"] = _json_bytes(
+        {"label": "shape", "images": [{"file": r["file"], "shape": r["shape"], "texture": r["texture"]} for r in cc]}
+    )
+    meta["classes.json"] = _json_bytes({"name": CLASS_SET_NAME, "wnids": list(cs.wnids), "names": list(cs.names)})
+
+    # ---- corpus: planted near-duplicates, neutral names
+    st = _Stage(staging, "corpus")
+    got = st.load()
+    if got is None:
+        cfiles, crecs = _finish_corpus(staging, seed, sizes, all_files, records.get("corpus", []))
+        st.save(cfiles, crecs)
+    else:
+        cfiles, crecs = got
+    all_files = {k: v for k, v in all_files.items() if not k.startswith("corpus/_staging/")}
+    all_files.update(cfiles)
+    for k, v in crecs.items():
+        meta[k] = "".join(v).encode() if k.endswith(".jsonl") else v.encode()
+    shutil.rmtree(staging / "corpus" / "_staging", ignore_errors=True)
+    log("corpus finished")
+
+    for rel, data in meta.items():
+        all_files[rel] = _write_bytes(staging, rel, data)
+
+    counts = {}
+    for rel in all_files:
+        top = rel.split("/", 1)[0]
+        if top in IMAGE_SPLITS and rel.lower().endswith((".png", ".jpeg", ".jpg")):
+            counts[top] = counts.get(top, 0) + 1
+    listing = "".join(f"{k} {all_files[k]}\n" for k in sorted(all_files))
+    import PIL
+
+    build = {
+        "params": params,
+        "content_sha256": hashlib.sha256(listing.encode()).hexdigest(),
+        "n_files": len(all_files),
+        "counts": dict(sorted(counts.items())),
+        "classes": len(cs),
+        "assets_sha256": assets.fingerprint(),
+        "versions": {"python": sys.version.split()[0], "numpy": np.__version__, "pillow": PIL.__version__},
+        "build_seconds": round(time.time() - t0, 1),
+    }
+    _write_bytes(staging, "FILES.txt", listing.encode())
+    shutil.rmtree(staging / ".done", ignore_errors=True)
+    pfile.unlink(missing_ok=True)
+    _write_bytes(staging, "BUILD.json", _json_bytes(build))
+    if root.exists():
+        old = root.parent / f".{root.name}.old{os.getpid()}"
+        os.replace(root, old)
+        os.replace(staging, root)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staging, root)
+    log(f"done: {root} ({len(all_files)} files)")
+    return root
+
+
+# ------------------------------------------------------------------------------ metadata
+
+
+def _objectnet_folders(cs) -> dict[str, tuple[str, str]]:
+    out = {}
+    for w, n in zip(cs.wnids, cs.names):
+        if w in OBJECTNET:
+            out[w] = OBJECTNET[w]
+        else:
+            folder = "".join(ch if ch.isalnum() else "_" for ch in n.lower())
+            out[w] = (folder, n[0].upper() + n[1:])
+    return out
+
+
+def _objectnet_meta(cs, folders) -> dict[str, bytes]:
+    from roz.datasets.classes import imagenet_1k, imagenet_lemmas
+
+    lem = imagenet_lemmas()
+    inidx = imagenet_index()
+    f2l = {f: l for f, l in folders.values()}
+    f2l.update({e[2]: e[3] for e in EXTRAS})
+    by_label: dict[str, list[str]] = {}
+    for w, (_, lab) in folders.items():
+        by_label.setdefault(lab, []).append(w)
+    o2i = {lab: "; ".join(lem[w] for w in sorted(ws, key=inidx.get)) for lab, ws in sorted(by_label.items())}
+    in1k = imagenet_1k()
+    i2l = {str(i): lem[w] for i, w in enumerate(in1k.wnids)}
+    return {
+        "mini-objectnet/mappings/folder_to_objectnet_label.json": _json_bytes(dict(sorted(f2l.items()))),
+        "mini-objectnet/mappings/objectnet_to_imagenet_1k.json": _json_bytes(o2i),
+        "mini-objectnet/mappings/imagenet_to_labels.json": _json_bytes(i2l, indent=3),
+    }
+
+
+def _video_meta(split: str, recs: list, groups, inidx, ytbb: bool) -> dict[str, bytes]:
+    recs = sorted(recs, key=lambda r: r["anchor"])
+    pmsets = {r["anchor"]: [k for k in r["frames"] if k != r["anchor"]] for r in recs}
+    labels = {k: [r["coarse"]] for r in recs for k in r["frames"]}
+    cmap, rev = {}, {}
+    for gid, (_, members) in enumerate(groups):
+        idxs = sorted(inidx[w] for w in members)
+        rev[str(gid)] = idxs
+        for i in idxs:
+            cmap[str(i)] = gid
+    cmap = {k: cmap[k] for k in sorted(cmap, key=int)}
+    out = {
+        f"{split}/metadata/pmsets.json": _json_bytes(pmsets, indent=1),
+        f"{split}/metadata/labels.json": _json_bytes(dict(sorted(labels.items())), indent=1),
+        f"{split}/metadata/class_idx_map.json": _json_bytes(cmap),
+        f"{split}/metadata/rev_class_idx_map.json": _json_bytes(rev),
+        f"{split}/metadata/coarse_class_names.json": _json_bytes({str(g): n for g, (n, _) in enumerate(groups)}),
+    }
+    if ytbb:
+        names = [n for n, _ in groups]
+        ann = {
+            "labels": ["good", "unsure", "bad"] + names,
+            "annotations": [{"key": r["anchor"], "notes": "", "labels": [0, 3 + r["coarse"]]} for r in recs],
+        }
+        out[f"{split}/metadata/anchor_labels.json"] = json.dumps(ann).encode()
+        out[f"{split}/metadata/ytbb_class_index.json"] = _json_bytes({str(g): n for g, n in enumerate(names)}, indent=1)
+        csv = "ytid,time_ms,label\n" + "".join(f"{r['ytid']},{r['ms']},{r['coarse']}\n" for r in recs)
+        out[f"{split}/metadata/ytbb_robustness_test_anchors_full.csv"] = csv.encode()
+    return out
+
+
+def _finish_corpus(staging: Path, seed: int, sizes: dict, all_files: dict, recs: list):
+    """Plant near-duplicates of mini-r / mini-sketch test images, then give every corpus image a
+    neutral name (a shuffled running number) so names carry no hint of kind or origin."""
+    from roz.world import compose
+
+    items = []  # (sortkey, source path under staging or image, record)
+    for r in recs:
+        items.append({"src": r["staged"], "caption": r["caption"], "wnid": r["wnid"], "style": r["style"], "kind": r["kind"]})
+    cs = roz_mini()
+    names = dict(zip(cs.wnids, cs.names))
+    planted = []
+    for split, frac in (("mini-r", sizes["dup-mini-r"]), ("mini-sketch", sizes["dup-mini-sketch"])):
+        test = sorted(k for k in all_files if k.startswith(split + "/"))
+        rng = splits.rng_for(seed, 0, f"dups/{split}")
+        pick = sorted(rng.choice(len(test), size=int(round(frac * len(test))), replace=False).tolist())
+        for j in pick:
+            rel = test[j]
+            wnid = rel.split("/")[1]
+            r2 = splits.rng_for(seed, j, f"dup/{split}")
+            img = compose.near_duplicate(Image.open(staging / rel).convert("RGB"), r2)
+            k = int(rel.rsplit("_", 1)[1].split(".")[0])
+            style = "openmoji-black" if split == "mini-sketch" else splits.R_STYLES[k % 3]
+            staged = f"corpus/_staging/dup_{split}_{wnid}_{k:04d}.png"
+            splits._write(staging, staged, img)
+            items.append({"src": staged, "caption": splits.caption_object(r2, style, names[wnid]), "wnid": wnid, "style": style, "kind": "object", "dup_of": (split, rel.split("/", 1)[1])})
+    order = sorted(range(len(items)), key=lambda i: hashlib.blake2b(f"{seed}:{items[i]['src']}".encode(), digest_size=8).digest())
+    files, lines = {}, []
+    for n, i in enumerate(order):
+        it = items[i]
+        fname = f"{n:06d}.png"
+        dst = staging / "corpus" / "images" / fname
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        src = staging / it["src"]
+        data = src.read_bytes()
+        if not dst.exists() or dst.read_bytes() != data:
+            tmp = dst.with_name(f".{fname}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, dst)
+        files[f"corpus/images/{fname}"] = hashlib.sha256(data).hexdigest()
+        lines.append(json.dumps({"file": f"images/{fname}", "caption": it["caption"], "wnid": it["wnid"], "style": it["style"], "kind": it["kind"]}, ensure_ascii=False) + "\n")
+        if "dup_of" in it:
+            planted.append({"corpus_file": f"images/{fname}", "split": it["dup_of"][0], "test_file": it["dup_of"][1]})
+    planted.sort(key=lambda d: d["corpus_file"])
+    return files, {"corpus/captions.jsonl": lines, "corpus/planted_duplicates.json": json.dumps(planted, indent=1) + "\n"}
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Build the ROZ-Mini world")
+    ap.add_argument("--root", default=None)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--force", action="store_true")
+    ap.add_argument("--workers", type=int, default=None)
+    a = ap.parse_args(argv)
+    try:
+        root = build_world(a.root, quick=a.quick, seed=a.seed, force=a.force, workers=a.workers, verbose=True)
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(root)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,215 @@
+"""Baseline fit and effective robustness: checked against an independent hand computation on
+the published testbed table, plus bootstrap reproducibility and edge cases."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from roz.errors import RozError
+from roz.metrics.effective import (IMAGENET_SHIFTS, MINI_SHIFTS, TESTBED_STANDARD_MODELS, AccuracyTable, Shift,
+                                   compute_effective_robustness, effective_robustness, fit_baseline, make_shifts)
+from roz.metrics.testbed import read_testbed
+
+TESTBED = Path(__file__).resolve().parents[3] / "shared" / "reference" / "imagenet-testbed" / "robustness_top1s.csv"
+needs_testbed = pytest.mark.skipif(not TESTBED.is_file(), reason="testbed reference table not available")
+
+# testbed column of each shift checked by the issue, and its reference column
+CHECK = {
+    "imagenetv2-matched-frequency": "imagenetv2-matched-frequency-format-val",
+    "imagenet-r": "imagenet-r",
+    "imagenet-sketch": "imagenet-sketch",
+    "objectnet": "objectnet-1.0-beta",
+    "imagenet-a": "imagenet-a",
+}
+RESTRICTED = {"imagenet-r": "val-on-imagenet-r-classes", "objectnet": "val-on-objectnet-classes",
+              "imagenet-a": "val-on-imagenet-a-classes"}
+CLIPS = ("vit_b_32_clip_zeroshot", "resnet50_clip_zeroshot")
+
+
+def _hand(column: str, ref: str = "val"):
+    """Independent: read the CSV with the csv module, fit with np.polyfit on logits."""
+    rows = {r["model"]: r for r in csv.DictReader(open(TESTBED, newline=""))}
+    xs, ys = [], []
+    for name in sorted(TESTBED_STANDARD_MODELS):  # the documented baseline list (data, not code)
+        r = rows.get(name)
+        if r is None or not r[ref] or not r[column]:
+            continue
+        x, y = float(r[ref]) / 100, float(r[column]) / 100
+        if 0 < x < 1 and 0 < y < 1:
+            xs.append(math.log(x / (1 - x)))
+            ys.append(math.log(y / (1 - y)))
+    slope, intercept = np.polyfit(xs, ys, 1)
+    r2 = np.corrcoef(xs, ys)[0, 1] ** 2
+    er = {}
+    for m in CLIPS:
+        x, y = float(rows[m][ref]) / 100, float(rows[m][column])
+        pred = 100 / (1 + math.exp(-(slope * math.log(x / (1 - x)) + intercept)))
+        er[m] = y - pred
+    return slope, intercept, r2, len(xs), er
+
+
+@pytest.fixture(scope="module")
+def testbed():
+    return read_testbed(TESTBED)
+
+
+@needs_testbed
+@pytest.mark.parametrize("protocol", ["standard", "class-restricted"])
+def test_matches_hand_computation(testbed, protocol):
+    res = compute_effective_robustness(testbed, baseline="testbed-standard", protocol=protocol, n_boot=200, seed=1)
+    for shift, col in CHECK.items():
+        ref = RESTRICTED.get(shift, "val") if protocol == "class-restricted" else "val"
+        slope, intercept, r2, n, er = _hand(col, ref)
+        fit = res.fits[shift]
+        assert fit.n_models == n
+        assert fit.slope == pytest.approx(slope, abs=1e-9)
+        assert fit.intercept == pytest.approx(intercept, abs=1e-9)
+        assert fit.r2 == pytest.approx(r2, abs=1e-9)
+        for m in CLIPS:
+            assert res.er(m, shift) == pytest.approx(er[m], abs=1e-9), (shift, m)
+    # the headline: CLIP is far above the line on every natural shift
+    for m in CLIPS:
+        row = res.average[res.average.model == m].iloc[0]
+        assert row.er_avg > 10 and row.complete
+
+
+@needs_testbed
+def test_zero_accuracy_dropped_and_recorded(testbed):
+    res = compute_effective_robustness(testbed, baseline="testbed-standard", n_boot=0)
+    assert ("resnet50", "accuracy at 0% or 100% (logit undefined)") in res.fits["imagenet-a"].dropped
+    assert any(why == "missing" for _, why in res.fits["imagenet-r"].dropped)  # vtab rows lack ImageNet-R
+
+
+@needs_testbed
+def test_bootstrap_seeded_and_reproducible(testbed):
+    a = compute_effective_robustness(testbed, baseline="testbed-standard", n_boot=300, seed=7, models=list(CLIPS))
+    b = compute_effective_robustness(testbed, baseline="testbed-standard", n_boot=300, seed=7, models=list(CLIPS))
+    c = compute_effective_robustness(testbed, baseline="testbed-standard", n_boot=300, seed=8, models=list(CLIPS))
+    for s in CHECK:
+        np.testing.assert_array_equal(a.fits[s].boot_slope, b.fits[s].boot_slope)
+        assert not np.array_equal(a.fits[s].boot_slope, c.fits[s].boot_slope)
+        lo, hi = a.fits[s].ci("slope")
+        assert lo < a.fits[s].slope < hi
+    assert a.per_shift[["er_lo", "er_hi"]].equals(b.per_shift[["er_lo", "er_hi"]])
+    ps = a.per_shift
+    assert ((ps.er_lo <= ps.er) & (ps.er <= ps.er_hi)).all()
+    avg = a.average.iloc[0]
+    assert avg.er_avg_lo < avg.er_avg < avg.er_avg_hi
+
+
+def _toy(n=12, seed=0, role_of=lambda i: "standard"):
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    x = np.linspace(40, 85, n)
+    lx = np.log(x / (100 - x))
+    y = 100 / (1 + np.exp(-(0.9 * lx - 0.5 + rng.normal(0, 0.05, n))))
+    acc = pd.DataFrame({"mini-val:top1": x, "mini-r:top1": y}, index=[f"m{i}" for i in range(n)])
+    return AccuracyTable(acc=acc, roles={f"m{i}": role_of(i) for i in range(n)}, source="toy")
+
+
+def test_fit_recovers_line_and_weighted_bootstrap_equals_refit():
+    t = _toy(n=30)
+    x, y = t.acc["mini-val:top1"].to_numpy(), t.acc["mini-r:top1"].to_numpy()
+    f = fit_baseline(x, y, t.models, n_boot=50, seed=3)
+    assert f.slope == pytest.approx(0.9, abs=0.05) and f.intercept == pytest.approx(-0.5, abs=0.1)
+    # replicate 0 equals a plain refit on the resampled list
+    rng = np.random.default_rng(3)
+    idx = rng.integers(0, 30, size=(50, 30))[0]
+    lx, ly = np.log(x[idx] / (100 - x[idx])), np.log(y[idx] / (100 - y[idx]))
+    s0, i0 = np.polyfit(lx, ly, 1)
+    assert f.boot_slope[0] == pytest.approx(s0, abs=1e-9) and f.boot_intercept[0] == pytest.approx(i0, abs=1e-9)
+    assert effective_robustness(y, x, f) == pytest.approx(y - f.predict(x))
+
+
+def test_mini_defaults_mapping_and_roles():
+    def role(i):
+        return "standard" if i < 8 else ("zeroshot" if i == 8 else "zeroshot-auto")
+    t = _toy(n=10, role_of=role)
+    res = compute_effective_robustness(t, n_boot=100)  # mini-val present: ROZ-Mini shifts by default
+    assert list(res.fits) == ["mini-r"]
+    assert res.protocol["baseline_models"] == [f"m{i}" for i in range(8)]
+    assert set(res.per_shift.model) == set(t.models)
+    res2 = compute_effective_robustness(t, shifts={"mini-r": "mini-val"}, n_boot=0)
+    assert res2.er("m9", "mini-r") == pytest.approx(res.er("m9", "mini-r"), abs=1e-12)
+    assert make_shifts(None, datasets=["imagenet-val"]) == list(IMAGENET_SHIFTS)
+    assert make_shifts(None, datasets=["mini-val", "mini-r"]) == list(MINI_SHIFTS)
+    s = make_shifts({"imagenet-r": "imagenet-val", "foo:pm0": "bar"})
+    assert s[0].restricted_reference == "val-on-imagenet-r-classes" and s[0].label == "ImageNet-R"
+    assert s[1] == Shift("foo", "bar", "pm0") and s[1].y_key == "foo:pm0"
+
+
+def test_too_few_baseline_models_is_skipped_not_fatal():
+    t = _toy(n=4, role_of=lambda i: "standard" if i < 2 else "zeroshot")
+    res = compute_effective_robustness(t, n_boot=10)
+    assert res.fits == {} and "only 2 usable" in res.skipped["mini-r"]
+    with pytest.raises(RozError, match="protocol"):
+        compute_effective_robustness(t, protocol="nope")
+    with pytest.raises(RozError, match="unknown baseline selector"):
+        compute_effective_robustness(t, baseline="bogus")
+
+
+def test_baseline_selectors():
+    t = _toy(n=6)
+    r1 = compute_effective_robustness(t, baseline="models:m0,m1,m2", n_boot=0)
+    r2 = compute_effective_robustness(t, baseline=["m0", "m1", "m2"], n_boot=0)
+    r3 = compute_effective_robustness(t, baseline=lambda name, role: name in ("m0", "m1", "m2"), n_boot=0)
+    assert r1.fits["mini-r"].slope == r2.fits["mini-r"].slope == r3.fits["mini-r"].slope
+    assert r1.fits["mini-r"].models == ("m0", "m1", "m2")
+
+
+# -- relative robustness ---------------------------------------------------------------------------
+
+def test_paired_bootstrap_reproducible_and_paired():
+    from roz.metrics.relative import paired_bootstrap, relative_robustness
+
+    rng = np.random.default_rng(0)
+    base = rng.random(2000) < 0.6
+    better = base | (rng.random(2000) < 0.1)  # strictly dominates: every replicate > 0
+    a = paired_bootstrap(better, base, n_boot=500, seed=5)
+    b = paired_bootstrap(better, base, n_boot=500, seed=5)
+    assert a["lo"] == b["lo"] and a["hi"] == b["hi"] and a["paired"]
+    assert a["diff"] == pytest.approx(float(relative_robustness(100 * better.mean(), 100 * base.mean())))
+    assert 0 < a["lo"] <= a["diff"] <= a["hi"]
+    # pairing matters: an unpaired bootstrap of the same data is wider
+    ids = np.arange(2000)
+    c = paired_bootstrap(better, base, ids, ids + 10_000, n_boot=500, seed=5)
+    assert not c["paired"] and (c["hi"] - c["lo"]) > (a["hi"] - a["lo"])
+
+
+def test_subset_bootstrap_cleaned_vs_full():
+    from roz.metrics.relative import paired_bootstrap
+
+    rng = np.random.default_rng(1)
+    full = (rng.random(1000) < 0.5).astype(float)
+    keep = np.arange(0, 1000, 2)
+    r = paired_bootstrap(full[keep], full, keep, np.arange(1000), n_boot=200, seed=0)
+    assert r["paired"] and r["n_union"] == 1000
+    assert r["diff"] == pytest.approx(100 * (full[keep].mean() - full.mean()))
+    assert r["lo"] <= r["diff"] <= r["hi"]
+
+
+def test_relative_from_store(tmp_path):
+    import pyarrow as pa
+
+    from roz.engine.store import ResultStore
+    from roz.metrics.relative import default_pairs, relative_robustness_from_store, relative_table
+
+    st = ResultStore(tmp_path / "run")
+    rng = np.random.default_rng(2)
+    base = rng.random(300) < 0.5
+    for name, role, corr in (("clip", "zeroshot", base), ("clip-auto", "zeroshot-auto", base | (rng.random(300) < 0.2))):
+        st.write_unit({"unit_id": name, "kind": "eval", "model": {"name": name, "role": role},
+                       "dataset": {"name": "mini-r", "n": 300}, "shift": None, "attack": None,
+                       "metrics": {"top1": 100 * corr.mean()}},
+                      pa.table({"idx": np.arange(300)[::-1], "correct": corr[::-1], "correct5": corr[::-1]}))
+    assert default_pairs({"clip": "zeroshot", "clip-auto": "zeroshot-auto"}) == [("clip-auto", "clip")]
+    r = relative_robustness_from_store(st, "clip-auto", "clip", "mini-r", n_boot=200, seed=0)
+    assert r.paired and r.matched_by == "idx" and r.lo <= r.rr <= r.hi and r.rr > 0
+    df = relative_table(st, [("clip-auto", "clip")], n_boot=200, seed=0)
+    assert len(df) == 1 and df.rr.iloc[0] == pytest.approx(r.rr) and df.lo.iloc[0] == r.lo
