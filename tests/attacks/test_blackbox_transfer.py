@@ -10,8 +10,8 @@ from roz.attacks.transfer import resize
 
 
 @pytest.mark.parametrize("name,params,budget", [
-    ("nes", {"q": 40}, lambda steps: steps * 81 + 1),
-    ("spsa", {"q": 40}, lambda steps: steps * 81 + 1),
+    ("nes", {}, lambda steps: steps * 201 + 1),
+    ("spsa", {}, lambda steps: steps * 201 + 1),
     ("square", {"n_queries": 150}, lambda steps: 150),
 ])
 def test_black_box_succeeds_within_budget(tiny, data, name, params, budget):
@@ -19,20 +19,17 @@ def test_black_box_succeeds_within_budget(tiny, data, name, params, budget):
     x, y, idx = x[:16], y[:16], idx[:16]
     eps = 24 / 255
     if name != "square":
-        params = {**params, "steps": 8}
+        params = {**params, "steps": 10}
     a = create_attack(name, tiny, eps=eps, **params)
     assert not a.uses_gradients
-    xa = a.perturb(x, y, idx)
-    with torch.no_grad():
+    with torch.no_grad():  # score-based: works with autograd disabled, i.e. never reads gradients
+        xa = a.perturb(x, y, idx)
         fooled = (tiny(xa).argmax(1) != y).float().mean().item()
     assert fooled >= 0.5, fooled
     steps = a.resolved().get("steps_resolved", 0)
     assert int(a.last_queries.max()) <= budget(steps)
     assert int(a.last_queries.min()) >= 1
-    # score-based attacks must never touch gradients: run them with autograd disabled
-    with torch.no_grad():
-        xb = create_attack(name, tiny, eps=eps, **params).perturb(x, y, idx)
-    assert torch.equal(xa, xb)
+    assert (xa - x).abs().max() <= eps + 1e-6
 
 
 def test_nes_spends_exactly_its_budget_without_early_stop(tiny, data):

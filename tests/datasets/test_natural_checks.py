@@ -83,3 +83,14 @@ def test_check_published_message(tmp_path):
     assert "found 6 images, the published dataset has 50,000" in text
     assert "997" in text or "1000 classes" in text  # per-class mismatches are listed
     assert r.to_dict()["counts"]["total"] == 6
+
+
+def test_cli_datasets_check(tmp_path):
+    from typer.testing import CliRunner
+
+    import roz.cli as cli
+
+    root = fx.make_imagenet_r_a(tmp_path, "r")
+    r = CliRunner().invoke(cli.app, ["datasets", "check", "imagenet-r", str(root)])
+    assert r.exit_code == 1
+    assert "MISMATCH" in r.output and "30,000" in r.output

@@ -250,3 +250,8 @@ def test_pm_aggregate_on_subset(tmp_path):
     sub = df[df.anchor != "val/ILSVRC2015_val_00000002/000050.JPEG"]
     m = ds.aggregate(sub)
     assert m["pm0"] == pytest.approx(100.0) and m["pm10"] == pytest.approx(50.0)
+    # re-scored with a smaller neighbourhood: B's wrong frame (+1) still counts, A's (-5, +10) do not
+    from roz.datasets.video import aggregate_pmk
+
+    assert aggregate_pmk(df, k=1, name="pm1")["pm1"] == pytest.approx(100.0 / 3)
+    assert aggregate_pmk(df[df.offset.abs() < 1], k=None)["pm10"] == pytest.approx(200.0 / 3)

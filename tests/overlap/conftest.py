@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 
 from roz.overlap.calibrate import alter_image
 
-N_TEST, N_PLANTED, N_CORPUS_RANDOM = 200, 50, 700
+N_TEST, N_PLANTED, N_CORPUS_RANDOM = 200, 50, 450
 WNIDS = ["n00000001", "n00000002", "n00000003", "n00000004"]
 
 
@@ -85,3 +85,10 @@ def test_paths(world) -> list[Path]:
 @pytest.fixture(scope="session")
 def corpus_paths(world) -> list[Path]:
     return sorted((world / "corpus" / "images").glob("*.png"))
+
+
+@pytest.fixture(scope="session")
+def phash_detector(corpus_paths):
+    from roz.overlap import OverlapDetector
+
+    return OverlapDetector("phash").fit(corpus_paths)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from roz.errors import DataError
-from roz.overlap import OverlapDetector, calibrate_synthetic, calibrate_with_ground_truth, pick_threshold
+from roz.overlap import calibrate_synthetic, calibrate_with_ground_truth, pick_threshold
 from roz.overlap.calibrate import _SuffixMatcher, precision_recall
 
 
@@ -28,17 +28,18 @@ def test_suffix_matcher():
     assert m.find("a.png") is None  # ambiguous
     assert m.find("corpus/images/c1.png") == 2 and m.find("images/c1.png") == 2
     assert m.find("other/zzz.png") is None
+    assert m.find("mini-sketch/n2/a.png") is None  # same class/file name in another split: no match
 
 
-def test_calibrate_with_ground_truth(world, test_paths, corpus_paths):
-    det = OverlapDetector("phash").fit(corpus_paths)
+def test_calibrate_with_ground_truth(world, test_paths, phash_detector):
+    det = phash_detector
     r = calibrate_with_ground_truth(det, test_paths, world / "corpus" / "planted_duplicates.json", target_precision=0.99)
     assert r["n_pos"] == 50 and r["n_neg"] == 150
     assert r["met_target"] and r["precision"] >= 0.99 and r["recall"] >= 0.95
 
 
-def test_calibrate_synthetic_seeded(corpus_paths):
-    det = OverlapDetector("phash").fit(corpus_paths)
+def test_calibrate_synthetic_seeded(phash_detector):
+    det = phash_detector
     before = det.index.ntotal
     a = calibrate_synthetic(det, n_pos=60, n_neg=120, seed=3)
     b = calibrate_synthetic(det, n_pos=60, n_neg=120, seed=3)

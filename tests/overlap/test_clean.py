@@ -1,10 +1,9 @@
 import numpy as np
-import pandas as pd
 import pytest
 
 from roz.datasets.base import EvalDataset, LabelSpace
 from roz.errors import DataError
-from roz.overlap import build_manifest, filter_dataset, find_overlap, read_manifest, write_manifest
+from roz.overlap import build_manifest, filter_dataset, read_manifest, write_manifest
 
 
 @pytest.fixture(scope="module")
@@ -17,8 +16,8 @@ def dataset(world):
 
 
 @pytest.fixture(scope="module")
-def dups(dataset, corpus_paths):
-    return find_overlap([dataset.path(i) for i in range(len(dataset))], corpus_paths)
+def dups(dataset, phash_detector):
+    return phash_detector.query([dataset.path(i) for i in range(len(dataset))])
 
 
 def test_manifest_excludes_exactly_the_duplicates(tmp_path, dataset, dups):

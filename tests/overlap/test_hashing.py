@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageEnhance
+from PIL import ImageEnhance
 
 from roz.overlap import hashing
 from roz.overlap.index import CosineIndex, HammingIndex

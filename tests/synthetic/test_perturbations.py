@@ -147,3 +147,44 @@ def test_mfr_normalised_by_baseline():
                                              "snow": {"flip_prob": 0.4, "top5_dist": 2.0}}, baseline_name="alexnet")
     assert s["mFR"] == pytest.approx((0.25 + 0.2) / 2)
     assert s["mFR_norm"] == pytest.approx((0.5 + 0.5) / 2) and s["baseline"] == "alexnet"
+
+
+def test_frame_table_to_sequences():
+    import pandas as pd
+
+    from roz.metrics.perturbation import sequences_from_frame_table
+
+    rows = pd.DataFrame({"index": [1, 0, 0, 1, 0, 1], "frame": [0, 1, 0, 1, 2, 2],
+                         "pred": [5, 3, 3, 6, 3, 6]})
+    seqs = sequences_from_frame_table(rows, value="pred")
+    assert [s.tolist() for s in seqs] == [[3, 3, 3], [5, 6, 6]]
+    assert flip_probability(seqs, noise=False) == pytest.approx((0 + 0.5) / 2)
+    with pytest.raises(ValueError):
+        sequences_from_frame_table(rows[rows.frame != 1], value="pred")
+
+
+def test_sequence_top5_end_to_end(batch):
+    from roz.metrics.perturbation import sequence_top5
+
+    x, seeds = batch
+    frames = perturbation_sequence(x, "brightness", seeds)
+    w = torch.randn(3 * 20 * 20, 7, generator=torch.Generator().manual_seed(0))
+    top5 = sequence_top5(lambda z: z.flatten(1) @ w, frames, chunk=10)
+    assert top5.shape == (2, 31, 5)
+    s = perturbation_scores(top5, "brightness")
+    assert 0 <= s["flip_prob"] <= 1 and s["top5_dist"] >= 0 and s["n"] == 2
+
+
+@pytest.mark.parametrize("name,frame,kw", [("rotate", 25, {"angle": 10.0}), ("scale", 10, {"scale": 0.65}),
+                                          ("translate", 23, {"translate": [3, 0]}), ("shear", 5, {"shear": [-10.0, 0.0]})])
+def test_geometry_matches_torchvision_affine(batch, name, frame, kw):
+    """The reference builds these frames with torchvision's ``affine`` (at 224 px; here r = 1)."""
+    import torchvision.transforms.functional as TF
+    from torchvision.transforms import InterpolationMode
+
+    x = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    args = {"angle": 0.0, "translate": [0, 0], "scale": 1.0, "shear": [0.0, 0.0], **kw}
+    mode = InterpolationMode.NEAREST if name == "translate" else InterpolationMode.BILINEAR
+    ref = TF.affine(x, interpolation=mode, **args)
+    ours = perturbation_sequence(x, name, torch.tensor([0, 1]), frames=[frame], quantize=False)[:, 0]
+    torch.testing.assert_close(ours, ref, atol=1e-4, rtol=0)

@@ -80,3 +80,14 @@ def test_bad_weights(tmp_path, adain_files):
         load_adain(tmp_path / "bad.pth", adain_files / "decoder.pth")
     with pytest.raises(ModelError):
         load_adain(tmp_path / "missing.pth", adain_files / "decoder.pth")
+
+
+def test_shift_registry_spec(adain_files):
+    from roz.shifts.registry import create_shift, parse_shift
+
+    spec = (f"stylize:encoder={adain_files / 'vgg_normalised.pth'},decoder={adain_files / 'decoder.pth'},"
+            f"style_dir={adain_files / 'styles'},alpha=0.5")
+    (d,) = parse_shift(spec)
+    s = create_shift(d)
+    assert isinstance(s, Stylize) and s.alpha == 0.5
+    assert s(torch.rand(1, 3, 32, 32), torch.tensor([0])).shape == (1, 3, 32, 32)

@@ -94,3 +94,18 @@ def test_scores_and_candidate_restriction():
     logits = torch.tensor([[0.0, 5.0, 1.0]])
     mask = torch.tensor([[True, False, True]])
     assert int(candidate_logits(logits, mask).argmax()) == 2
+
+
+def test_spec_options_as_the_shift_registry_passes_them():
+    from roz.shifts.registry import create_shift, parse_shift
+
+    class _DS:
+        class labels:
+            names = NAMES
+
+    (d,) = parse_shift("typographic:preset=cifar10-t,color=red,box=true")
+    t = create_shift(d, dataset=_DS)
+    assert t.n_words == 4 and t.color == (1.0, 0.0, 0.0) and t.box and t.params()["preset"] == "cifar10-t"
+    assert Typographic(NAMES, preset="imagenet-t", n_words=3).n_words == 3
+    with pytest.raises(ValueError):
+        Typographic(NAMES, preset="nope")

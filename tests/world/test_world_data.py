@@ -1,7 +1,7 @@
 """The ROZ-Mini world data: real-format layouts, determinism, planted duplicates, asset errors.
 
-Assets: ``ROZ_ASSETS`` if set; else the user's asset cache if it is complete; else the npm
-registry (fetched into the session's temporary ROZ_HOME).
+Assets: ``ROZ_ASSETS`` if set; else the user's asset cache (``ROZ_REAL_HOME`` or ~/.cache/roz)
+if it is complete; else the npm registry (fetched into the session's temporary ROZ_HOME).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
 TINY = {
     "mini-train": 1, "mini-val": 1, "mini-v2": 1, "mini-sketch": 1, "mini-r": 1, "mini-objectnet": 1,
@@ -25,7 +25,8 @@ def world_env(tmp_path_factory):
     """A session ROZ_HOME; reuse installed artwork when there is some."""
     home = tmp_path_factory.mktemp("roz_home")
     old = {k: os.environ.get(k) for k in ("ROZ_HOME", "ROZ_ASSETS")}
-    user_assets = Path(old["ROZ_HOME"] or Path.home() / ".cache" / "roz").expanduser() / "assets"
+    real_home = os.environ.get("ROZ_REAL_HOME") or old["ROZ_HOME"] or str(Path.home() / ".cache" / "roz")
+    user_assets = Path(real_home).expanduser() / "assets"
     os.environ["ROZ_HOME"] = str(home)
     if not old["ROZ_ASSETS"] and (user_assets / "MANIFEST.json").is_file():
         os.environ["ROZ_ASSETS"] = str(user_assets)
@@ -141,7 +142,8 @@ def test_vid_format(quick_world):
         fa = int(a.rsplit("/", 1)[1].split(".")[0])
         assert all(abs(int(k.rsplit("/", 1)[1].split(".")[0]) - fa) <= 10 for k in nbrs)
     assert any(len(v) > 1 for v in rev.values())
-    assert Image.open(quick_world / next(iter(pm))).format == "JPEG" if False else True
+    im = Image.open(quick_world / "mini-vid" / next(iter(pm)))
+    assert im.format == "JPEG" and im.size == (64, 64)
 
 
 def test_ytbb_format(quick_world):
@@ -179,19 +181,22 @@ def test_corpus_and_planted_duplicates(quick_world):
             assert f'"{names[r["wnid"]]}"' in r["caption"]
     planted = _json(root / "planted_duplicates.json")
 
-    def small(p):  # 16x16 grey thumbnail: robust to the 1-4 px crop of a planted copy
-        return np.asarray(Image.open(p).convert("L").resize((16, 16), Image.BILINEAR), dtype=np.float32).ravel()
+    def small(p):  # blurred, normalised 16x16 thumbnail: robust to the crop/brightness change
+        im = Image.open(p).convert("L").filter(ImageFilter.GaussianBlur(1.5)).resize((16, 16), Image.BILINEAR)
+        a = np.asarray(im, dtype=np.float32).ravel()
+        a -= a.mean()
+        return a / (np.linalg.norm(a) + 1e-6)
 
-    by_split = {}
+    by_split, ranks = {}, []
     tests = {s: sorted((quick_world / s).rglob("*.png")) for s in ("mini-r", "mini-sketch")}
     thumbs = {s: np.stack([small(p) for p in ps]) for s, ps in tests.items()}
     for d in planted:
         by_split[d["split"]] = by_split.get(d["split"], 0) + 1
-        c = small(root / d["corpus_file"])
-        dist = np.abs(thumbs[d["split"]] - c).mean(1)
-        nearest = tests[d["split"]][int(dist.argmin())]
-        # the planted copy is closest to the test image it was made from
-        assert nearest == quick_world / d["split"] / d["test_file"], d
+        sim = thumbs[d["split"]] @ small(root / d["corpus_file"])
+        src = tests[d["split"]].index(quick_world / d["split"] / d["test_file"])
+        ranks.append(int((sim > sim[src]).sum()))
+    # each planted copy is (nearly always) most similar to the test image it was made from
+    assert max(ranks) <= 2 and sum(r == 0 for r in ranks) >= 0.9 * len(ranks)
     n_r = len(list((quick_world / "mini-r").rglob("*.png")))
     n_s = len(list((quick_world / "mini-sketch").rglob("*.png")))
     assert by_split["mini-r"] == round(0.3 * n_r) and by_split["mini-sketch"] == round(0.2 * n_s)

@@ -42,7 +42,8 @@ class AutoAttack(Attack):
         if name == "fab-t":
             return FABT(self.model, steps=int(self.p["fab_steps"]), n_target_classes=int(self.p["n_target_classes"]),
                         restarts=1, **kw)
-        return Square(self.model, n_queries=int(self.p["square_queries"]), p_init=float(self.p["square_p_init"]), **kw)
+        return Square(self.model, n_queries=int(self.p["square_queries"]), p_init=float(self.p["square_p_init"]),
+                      rescale_schedule=False, **kw)
 
     def _perturb(self, x, y, idx, e, eps_nominal):
         B, dev = x.shape[0], x.device

@@ -78,8 +78,9 @@ class BIM(Attack):
             act = ((~done) & (steps > t)).nonzero()[:, 0]
             if act.numel() == 0:
                 break
+            full = act.numel() == B
             actd = act.to(dev)
-            xa, ya = x_adv[actd], y[actd]
+            xa, ya = (x_adv, y) if full else (x_adv[actd], y[actd])
             tf = self.make_transform(act, idx, t, x.shape)
             logits, g = self.loss_grad(xa, ce_loss(ya), model=model, transform=tf)
             self.count(rows[act], nq)
@@ -96,5 +97,8 @@ class BIM(Attack):
                     if act.numel() == 0:
                         continue
             d = self.direction(g, act, state)
-            x_adv[actd] = self.project(xa + a[actd] * d, x[actd], e[actd])
+            if act.numel() == B:  # everyone active: no gather/scatter copies
+                x_adv = self.project(xa + a * d, x, e)
+            else:
+                x_adv[actd] = self.project(xa + a[actd] * d, x[actd], e[actd])
         return x_adv, done

@@ -1,14 +1,18 @@
 """Square Attack, L-inf (Andriushchenko et al. 2020), following the auto-attack reference.
 
-Init: vertical stripes x + eps * (+-1) per (channel, column). Then up to ``n_queries - 1``
-iterations: a random square of side s (shrinking with the reference schedule p_selection,
-rescaled to n_queries) gets a random sign per channel at +-2 eps from the current best,
-projected to the ball and [0, 1]; keep it if the margin loss drops. Stops per sample when
-the margin is <= 0. Queries per sample (init included) never exceed ``n_queries``.
+Init: vertical stripes x + eps * (+-1) per (channel, column) (1 query). Then up to
+``n_queries - 1`` iterations: a random square of side s = round(sqrt(p * n_features / C)),
+p from the reference schedule ``p_selection`` (not rescaled to n_queries, as in the
+reference's AutoAttack; ``rescale_schedule=True`` for the standalone reference default),
+gets a random sign per channel at +-2 eps from the current best, projected to the ball and
+[0, 1]; kept if the margin drops. Stops per sample when the margin is <= 0.
+Queries per sample, the init included, never exceed ``n_queries``.
 
-Difference from the reference PyTorch code: the reference draws one square position and sign
-per iteration for the whole batch; here each sample draws its own from its own generator
-(seed, sample index) — as in the original NumPy code — so batched == per-sample.
+Differences from the reference PyTorch code: (1) it draws one square position and one sign
+vector per iteration for the whole batch; here each sample draws its own from its own
+generator (seed, sample index) — as in the original NumPy code — so batched == per-sample;
+(2) the reference runs n_queries iterations after the init query (n_queries + 1 queries);
+here ``n_queries`` is the total budget.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ from roz.attacks.base import Attack, margin
 from roz.shifts.base import sample_generator
 
 
-def p_selection(p_init: float, it: int, n_queries: int) -> float:
-    it = int(it / n_queries * 10000)
+def p_selection(p_init: float, it: int, n_queries: int, rescale: bool = False) -> float:
+    if rescale:
+        it = int(it / n_queries * 10000)
     for bound, div in ((10, 1), (50, 2), (200, 4), (500, 8), (1000, 16), (2000, 32), (4000, 64),
                        (6000, 128), (8000, 256), (10000, 512)):
         if it <= bound:
@@ -34,7 +39,7 @@ class Square(Attack):
     name = "square"
     uses_gradients = False
     randomized = True
-    defaults = {"n_queries": 5000, "p_init": 0.8}
+    defaults = {"n_queries": 5000, "p_init": 0.8, "rescale_schedule": False}
 
     def validate(self) -> None:
         self._need("n_queries", isinstance(self.p["n_queries"], int) and self.p["n_queries"] >= 1, "int >= 1")
@@ -62,11 +67,11 @@ class Square(Attack):
             act = (m_min > 0).nonzero()[:, 0]
             if act.numel() == 0:
                 break
-            p = p_selection(float(self.p["p_init"]), it, nq)
-            s = min(max(int(round(math.sqrt(p * n_feat / C))), 1), max(min(H, W) - 1, 1))
+            p = p_selection(float(self.p["p_init"]), it - 1, nq, bool(self.p["rescale_schedule"]))
+            s = min(max(int(round(math.sqrt(p * n_feat / C))), 1), min(H, W))
             u = draws[act, it - 1]
-            vh = torch.minimum((u[:, 0] * (H - s + 1)).long(), torch.tensor(H - s, device=dev))
-            vw = torch.minimum((u[:, 1] * (W - s + 1)).long(), torch.tensor(W - s, device=dev))
+            vh = (u[:, 0] * (H - s)).long()  # as the reference: low + (high - low) * U[0, 1)
+            vw = (u[:, 1] * (W - s)).long()
             sign = (u[:, 2:] < 0.5).float() * 2 - 1
             inside = ((rows_h >= vh[:, None, None]) & (rows_h < (vh + s)[:, None, None])
                       & (cols_w >= vw[:, None, None]) & (cols_w < (vw + s)[:, None, None]))

@@ -58,10 +58,6 @@ def list_images(folder: Path, rel_to: Path) -> list[str]:
     )
 
 
-def missing_files(root: Path, keys) -> list[str]:
-    return [k for k in keys if not (Path(root) / k).is_file()]
-
-
 def fail_missing(what: str, missing: list[str], total: int, root: Path) -> None:
     if missing:
         raise DataError(

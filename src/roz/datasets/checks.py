@@ -40,6 +40,15 @@ class CheckResult:
         head = f"{self.name} at {self.root}: {'OK' if self.ok else 'FAILED'}"
         return "\n".join([head, *("  " + l for l in self.lines)])
 
+    def render(self):
+        """The report as a rich ``Text`` (no markup parsing of paths / wnid lists)."""
+        from rich.text import Text
+
+        return Text(self.report(), style=None if self.ok else "red")
+
+    def __str__(self) -> str:
+        return self.report()
+
     def to_dict(self) -> dict:
         return {"name": self.name, "root": self.root, "ok": self.ok, "lines": list(self.lines),
                 "counts": dict(self.counts), "protocol": dict(self.protocol)}

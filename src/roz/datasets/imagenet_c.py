@@ -95,7 +95,7 @@ register_dataset(DatasetInfo(
     description="ImageNet-C (Hendrycks & Dietterich 2019), one corruption/severity cell; options corruption, severity",
     layout=LAYOUT,
     source="https://zenodo.org/record/2235448 (ImageNet-C tarballs per corruption group)",
-    expected_counts={"total": 50000},
+    expected_counts={"total": 50000, "per_class": 50, "n_classes": 1000},
     paper_order=300,
     tags=("synthetic", "corruption"),
 ))

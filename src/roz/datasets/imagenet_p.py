@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from roz.datasets.base import EvalDataset, LabelSpace, is_wnid
@@ -92,8 +91,7 @@ class ImageNetPDataset(EvalDataset):
 
         out = {}
         if "frame_top5" in getattr(rows, "columns", ()):
-            seqs = [np.asarray([np.asarray(f) for f in s]) for s in rows["frame_top5"]]
-            out.update(perturbation_scores(seqs, self.perturbation, self.difficulty))
+            out.update(perturbation_scores(list(rows["frame_top5"]), self.perturbation, self.difficulty))
         base = super().aggregate(rows) if "correct" in getattr(rows, "columns", ()) else {"n": len(rows)}
         out.update({k: v for k, v in base.items() if k not in out})
         return out

@@ -23,6 +23,11 @@ FAMILY_MODULES = [
     "roz.datasets.imagenet_r_a",
     "roz.datasets.objectnet",
     "roz.datasets.video",
+    "roz.datasets.imagenet_c",
+    "roz.datasets.imagenet_p",
+    "roz.datasets.stylized",
+    "roz.datasets.typographic",
+    "roz.datasets.cifar",
 ]
 
 

@@ -43,7 +43,7 @@ register_dataset(DatasetInfo(
     description="Stylized-ImageNet (Geirhos et al. 2019): ImageNet images restyled with AdaIN",
     layout=LAYOUT,
     source="https://github.com/rgeirhos/Stylized-ImageNet (generate with bethgelab/stylize-datasets)",
-    expected_counts={"total": 50000},
+    expected_counts={"total": 50000, "per_class": 50, "n_classes": 1000},
     paper_order=320,
     tags=("synthetic", "style"),
 ))

@@ -5,7 +5,8 @@ frame of its pm-set (the neighbouring frames within +-10 frames, as listed by th
 frame that belongs to several pm-sets is evaluated once per pm-set (exact, at the cost of
 duplicate forward passes; in the released metadata pm-sets are disjoint). Per-sample columns:
 ``anchor`` (anchor key), ``frame`` (frame key), ``offset`` (frame number minus anchor frame
-number, parsed from the file names; 0 for the anchor).
+number, parsed from the file names; 0 for the anchor; for names without a frame number, the
+frame's 1-based position in the pm-set).
 
 **Scoring** (the testbed's ``validate_vid_robust`` / ``validate_ytbb_robust``): the model's
 ImageNet logits are max-merged into the video classes (``rev_class_idx_map.json``: video class ->
@@ -88,27 +89,28 @@ class VideoPmkDataset(EvalDataset):
         return ["pm0", f"pm{self.k}"]
 
     def aggregate(self, rows) -> dict[str, float]:
-        return aggregate_pmk(rows, self.k)
+        return aggregate_pmk(rows, None, f"pm{self.k}")
 
 
-def aggregate_pmk(rows, k: int = PM_K) -> dict[str, float]:
-    """pm-0 / pm-k (percent) from rows with ``anchor``, ``offset``, ``correct``.
+def aggregate_pmk(rows, k: int | None = None, name: str = f"pm{PM_K}") -> dict[str, float]:
+    """pm-0 and pm-k (percent) from per-sample rows with ``anchor``, ``frame``, ``offset``, ``correct``.
 
-    Anchors whose anchor row is absent (e.g. a skipped unreadable frame) are not scored; pm-k
-    uses the pm-set rows present with ``|offset| <= k``."""
-    key = f"pm{k}"
+    The anchor row is the one whose ``frame`` equals its ``anchor``. ``k=None`` (the protocol) uses
+    every row of the anchor's pm-set as listed by the metadata; an int ``k`` re-scores with only the
+    frames within ``|offset| <= k``. Anchors whose anchor row is absent (e.g. a skipped unreadable
+    frame) are not scored."""
     if len(rows) == 0:
-        return {"pm0": float("nan"), key: float("nan"), "n_anchors": 0, "n": 0}
-    df = rows[["anchor", "offset", "correct"]].copy()
+        return {"pm0": float("nan"), name: float("nan"), "n_anchors": 0, "n": 0}
+    df = rows[["anchor", "frame", "offset", "correct"]].copy()
     df["correct"] = df["correct"].astype(bool)
-    is_anchor = df["offset"] == 0
-    anchor_ok = df[is_anchor].groupby("anchor")["correct"].all()
-    within = df[df["offset"].abs() <= k].groupby("anchor")["correct"].all()
-    pmk = within.reindex(anchor_ok.index).fillna(True) & anchor_ok
+    anchor_ok = df[df["frame"] == df["anchor"]].groupby("anchor")["correct"].all()
+    pm = df if k is None else df[(df["frame"] == df["anchor"]) | (df["offset"].abs() <= k)]
+    all_ok = pm.groupby("anchor")["correct"].all().reindex(anchor_ok.index)
     n = len(anchor_ok)
     if n == 0:
-        return {"pm0": float("nan"), key: float("nan"), "n_anchors": 0, "n": len(rows)}
-    return {"pm0": 100.0 * float(anchor_ok.mean()), key: 100.0 * float(pmk.mean()), "n_anchors": n, "n": len(rows)}
+        return {"pm0": float("nan"), name: float("nan"), "n_anchors": 0, "n": len(rows)}
+    pmk = all_ok.astype(bool) & anchor_ok
+    return {"pm0": 100.0 * float(anchor_ok.mean()), name: 100.0 * float(pmk.mean()), "n_anchors": n, "n": len(rows)}
 
 
 def frame_number(key: str) -> int | None:

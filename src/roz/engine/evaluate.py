@@ -9,6 +9,8 @@ last finished part and ends with exactly the rows of an uninterrupted run.
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import time
 from typing import Callable
 
@@ -24,6 +26,18 @@ from roz.models.base import RozModel
 from roz.shifts.base import sample_seed
 
 DEFAULT_PART_SIZE = 2048
+_parts_written = 0
+
+
+def _fault_injection() -> None:
+    """Crash-test hook: ``ROZ_FAULT_KILL_AFTER_PARTS=N`` SIGKILLs this process right after the N-th
+    part is written, so tests can interrupt a run at a deterministic point (as a crash or power loss
+    would) and check that it resumes exactly."""
+    global _parts_written
+    limit = os.environ.get("ROZ_FAULT_KILL_AFTER_PARTS")
+    _parts_written += 1
+    if limit and _parts_written >= int(limit):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _collate(batch):
@@ -113,6 +127,7 @@ def run_eval(model: RozModel, ds: EvalDataset, store: ResultStore, unit_id: str,
             rows, buf = buf[:cur_end], buf[cur_end:]
             store.write_part(unit_id, cur, pa.Table.from_pylist(rows))
             done[cur] = None
+            _fault_injection()
             if after_part:
                 after_part(cur)
             cur = next(part_iter, None)

@@ -61,9 +61,16 @@ def top5_distance_pair(a5: Sequence[int], b5: Sequence[int]) -> int:
 
 
 def _seqs(x) -> list[np.ndarray]:
+    """Sequences as arrays; accepts tensors, nested lists, pandas/arrow object columns."""
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().numpy()
-    return [np.asarray(s) for s in x]
+    out = []
+    for s in x:
+        a = np.asarray(s)
+        if a.dtype == object:  # e.g. a parquet round trip: an array of per-frame arrays
+            a = np.stack([np.asarray(f) for f in s])
+        out.append(a)
+    return out
 
 
 def flip_probability_per_sequence(predictions, noise, step: int = 1) -> np.ndarray:
@@ -166,3 +173,32 @@ def imagenet_p_summary(scores: Mapping[str, Mapping[str, float]],
         out["mT5D_norm"] = mean_top5_distance(t5, {p: float(baseline[p]["top5_dist"]) for p in keys if p in baseline})
         out["baseline"] = baseline_name or "baseline"
     return out
+
+
+def sequences_from_frame_table(rows, value: str = "top5", index: str = "index", frame: str = "frame") -> list[np.ndarray]:
+    """Per-sequence arrays from a long table with one row per (sample, frame) -- what an engine
+    that runs ``PerturbationFrame`` units stores. ``value`` is a top-5 list column (``[T, 5]`` per
+    sequence) or a top-1 prediction column (``[T]``). Every sequence must have all its frames."""
+    out = []
+    for _, g in rows.sort_values([index, frame]).groupby(index, sort=True):
+        f = g[frame].to_numpy()
+        if not np.array_equal(f, np.arange(len(f))):
+            raise ValueError(f"sequence {g[index].iloc[0]}: frames {f.tolist()} are not 0..{len(f) - 1}")
+        out.append(np.stack([np.asarray(v) for v in g[value]]))
+    return out
+
+
+def sequence_top5(forward, frames: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+    """Per-frame top-5 labels ``[B, T, 5]`` of a batch of sequences ``frames [B, T, 3, H, W]``.
+
+    ``forward`` maps ``[N, 3, H, W]`` to label-space logits ``[N, L]`` (model plus label map);
+    frames are run ``chunk`` at a time. Store the result per sample (column ``frame_top5``) and
+    score with :func:`perturbation_scores`.
+    """
+    B, T = frames.shape[:2]
+    flat = frames.reshape(B * T, *frames.shape[2:])
+    outs = []
+    with torch.inference_mode():
+        for k in range(0, flat.shape[0], chunk):
+            outs.append(top5_from_logits(forward(flat[k:k + chunk]).float()).cpu())
+    return torch.cat(outs).reshape(B, T, -1)

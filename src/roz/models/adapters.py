@@ -347,7 +347,7 @@ def create_model(spec: str, *, classes=None, templates=None, device: str | torch
         model = _ADAPTERS[source](spec, arch, weights, classes, templates, label=name, head_cache=head_cache, role=role)
     except RozError:
         raise
-    except (RuntimeError, ValueError, KeyError, OSError) as e:
+    except Exception as e:  # a library failure deep inside becomes one readable line
         raise ModelError(f"could not build {spec}: {type(e).__name__}: {str(e).splitlines()[0][:300]}") from None
     if role and model.role != role:
         model.role = role

@@ -106,17 +106,10 @@ class _SuffixMatcher:
         r = _parts(rel)
         if not r:
             return None
+        # the whole ground-truth path must be a suffix of the actual one; no partial matches (a
+        # shorter suffix would let "mini-sketch/n1/0.png" match ".../mini-r/n1/0.png")
         hits = [i for parts, i in self.by_name.get(r[-1], []) if parts[-len(r):] == r]
-        if len(hits) > 1:  # ambiguous by name: try a longer common suffix is impossible; take none
-            return None
-        if hits:
-            return hits[0]
-        # ground truth may carry a prefix the actual paths lack (e.g. "corpus/images/x.png"): shrink it
-        for n in range(len(r) - 1, 0, -1):
-            hits = [i for parts, i in self.by_name.get(r[-1], []) if parts[-n:] == r[-n:]]
-            if len(hits) == 1:
-                return hits[0]
-        return None
+        return hits[0] if len(hits) == 1 else None
 
 
 def load_ground_truth(path: str | os.PathLike) -> pd.DataFrame:
@@ -158,10 +151,13 @@ def ground_truth_labels(duplicates: pd.DataFrame, truth: pd.DataFrame) -> tuple[
     return has, right, matched
 
 
-def evaluate_detection(duplicates: pd.DataFrame, truth: pd.DataFrame | str | os.PathLike) -> dict:
-    """Per-test-image precision/recall of ``duplicates.is_duplicate`` against ground truth."""
+def evaluate_detection(duplicates: pd.DataFrame, truth: pd.DataFrame | str | os.PathLike, split: str | None = None) -> dict:
+    """Per-test-image precision/recall of ``duplicates.is_duplicate`` against ground truth
+    (only its records of ``split`` when given)."""
     if not isinstance(truth, pd.DataFrame):
         truth = load_ground_truth(truth)
+    if split is not None:
+        truth = truth[truth["split"] == split]
     has, right, matched = ground_truth_labels(duplicates, truth)
     pred = duplicates["is_duplicate"].to_numpy(bool)
     tp, fp, fn = int((pred & has).sum()), int((pred & ~has).sum()), int((~pred & has).sum())

@@ -12,9 +12,10 @@ Methods (``method=``):
   crops of ``crops`` fractions at 9 positions each, ``hashing.alignment_boxes``) because a 64-bit
   hash alone moves 10-20 bits under a 4 % crop+rescale; the candidates are the union of the
   variants' ``k`` nearest. ``verify="ncc"`` (default) then decides on pixels: ``similarity`` =
-  the best normalised cross-correlation (Pearson r) between a test variant's 32x32 luma
-  thumbnail and a candidate's, maximised over variants and candidates — invariant to brightness
-  and contrast, and far more discriminative than 64 bits. ``verify=None`` decides on the hash
+  the best normalised cross-correlation (Pearson r over pixels and channels jointly) between a
+  test variant's 32x32 RGB thumbnail and a candidate's, maximised over variants and candidates —
+  invariant to a global brightness/contrast change and far more discriminative than 64 bits
+  (colour included: luma alone matched same-layout, different-colour images). ``verify=None`` decides on the hash
   alone: ``similarity = 1 - hamming / 64`` (min over variants).
 * ``"embedding"``: features from an image encoder (``embed.py``; default the training-free
   ``TinyImageEncoder``), cosine kNN (``index.CosineIndex``), ``similarity`` = cosine of the
@@ -45,7 +46,7 @@ DEFAULT_CROPS = (0.03, 0.06)
 DEFAULT_K = 8  # Hamming neighbours per alignment variant
 DEFAULT_N_VERIFY = 16  # distinct candidates per test image checked on pixels (closest by Hamming first)
 # hash + ncc: Pearson r of 32x32 luma thumbnails; hash only: 1 - hamming/64 (>= 0.875 <=> <= 8 bits)
-DEFAULT_THRESHOLDS = {("phash", "ncc"): 0.90, ("dhash", "ncc"): 0.90, ("phash", None): 1 - 8 / 64,
+DEFAULT_THRESHOLDS = {("phash", "ncc"): 0.94, ("dhash", "ncc"): 0.94, ("phash", None): 1 - 8 / 64,
                       ("dhash", None): 1 - 8 / 64}
 COLUMNS = ["test_index", "test_file", "corpus_index", "corpus_file", "similarity", "hamming", "is_duplicate", "ok"]
 
@@ -55,8 +56,10 @@ def hamming_to_similarity(bits: float) -> float:
 
 
 def _standardize(thumbs: np.ndarray) -> np.ndarray:
-    """uint8[..., 32, 32] -> float32[..., 1024], zero mean, unit L2 norm (flat images: zeros)."""
-    x = thumbs.reshape(*thumbs.shape[:-2], -1).astype(np.float32)
+    """uint8[..., 32, 32, 3] -> float32[..., 3072], zero mean, unit L2 norm over all pixels *and*
+    channels jointly (invariant to a global brightness gain/offset, but colour casts still
+    count; flat images: zeros)."""
+    x = thumbs.reshape(*thumbs.shape[:-3], -1).astype(np.float32)
     x -= x.mean(-1, keepdims=True)
     n = np.linalg.norm(x, axis=-1, keepdims=True)
     return x / np.where(n < 1e-3, np.inf, n)
@@ -109,7 +112,7 @@ class OverlapDetector:
 
     # -- features ---------------------------------------------------------------------------
     def _features(self, paths, crops):
-        """-> (feature dict, ok). Hash: codes [N, A, 8] + thumbs [N, A, 32, 32]; embedding: feats [N, D]."""
+        """-> (feature dict, ok). Hash: codes [N, A, 8] + thumbs [N, A, 32, 32, 3]; embedding: feats [N, D]."""
         if self.method in hashing.HASH_METHODS:
             thumbs, ok = hashing.load_thumbnails(paths, crops=crops, workers=self.workers, on_bad_image=self.on_bad_image)
             return {"thumbs": thumbs, "codes": hashing.hash_thumbnails(thumbs, self.method)}, ok
@@ -244,7 +247,7 @@ class OverlapDetector:
             d["index"] = self.index.describe()
         if self.method in hashing.HASH_METHODS:
             d["hash"] = hashing.hash_protocol(self.method)
-            d["similarity"] = ("max Pearson r of 32x32 luma thumbnails over alignment variants x candidates"
+            d["similarity"] = ("max Pearson r of 32x32 RGB thumbnails (joint over channels) over alignment variants x candidates"
                                if self.verify == "ncc" else "1 - hamming/64 (min over alignment variants)")
         else:
             from roz.overlap.embed import TinyImageEncoder, describe_encoder

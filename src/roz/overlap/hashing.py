@@ -12,9 +12,9 @@ resize filter, which DCT coefficients, how they are thresholded) in one place, r
 pHash (the default), for one image:
 
 1. decode with ``roz.datasets.images`` rules (CMYK, alpha composited on white, 16-bit, EXIF
-   orientation), convert to 8-bit luma (PIL ``"L"``: ITU-R 601 weights);
-2. resize the *whole* image (no crop, aspect ratio not kept) to 32x32 with an anti-aliased
-   Lanczos filter;
+   orientation);
+2. resize the *whole* RGB image (no crop, aspect ratio not kept) to 32x32 with an anti-aliased
+   Lanczos filter, then take luma (ITU-R 601 weights, as PIL ``"L"``);
 3. 2-D orthonormal DCT-II of the 32x32 block;
 4. take the 8x8 lowest-frequency block (rows/cols 0..7), drop the DC term (it only encodes
    mean brightness) and keep the other 63 coefficients plus the (8, 0)-coefficient to make
@@ -30,7 +30,7 @@ low ones slightly). Two images are compared by the Hamming distance of their cod
 dHash: the 32x32 luma thumbnail resized to 9x8, bit = pixel > its right neighbour (64 bits). A
 second opinion, less robust to brightness gradients and crops than pHash.
 
-Both hashes are computed from the same ``uint8`` 32x32 luma thumbnail, which the detector also
+Both hashes are computed from the same ``uint8`` 32x32 RGB thumbnail, which the detector also
 keeps for its pixel-level check (``detect.py``), so every image is decoded once.
 """
 
@@ -61,7 +61,7 @@ def hash_protocol(method: str) -> dict:
     """Every choice behind a hash, for the run record."""
     if method == "phash":
         return {"method": "phash", "bits": HASH_BITS, "gray": "ITU-R 601 luma (PIL 'L')",
-                "resize": f"whole image -> {PHASH_SIZE}x{PHASH_SIZE}, Lanczos (anti-aliased), no crop",
+                "resize": f"whole RGB image -> {PHASH_SIZE}x{PHASH_SIZE}, Lanczos (anti-aliased), no crop, then luma",
                 "transform": "2-D orthonormal DCT-II",
                 "coefficients": "64 lowest AC: rows 0..7 x cols 0..7 minus DC, plus (8,0)",
                 "bit": "coefficient > median of the 64", "distance": "Hamming (0..64)"}
@@ -142,9 +142,8 @@ def hash_tensor(x, method: str = "phash") -> np.ndarray:
     t = torch.as_tensor(x, dtype=torch.float32)
     if t.ndim != 4 or t.shape[1] != 3:
         raise ValueError(f"hash_tensor expects [N, 3, H, W], got {tuple(t.shape)}")
-    g = (t * torch.from_numpy(_LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True) * 255.0
-    g = F.interpolate(g, size=(PHASH_SIZE, PHASH_SIZE), mode="bilinear", antialias=True, align_corners=False)
-    return hash_thumbnails(g[:, 0].round().clamp(0, 255).to(torch.uint8).numpy(), method)
+    g = F.interpolate(t * 255.0, size=(PHASH_SIZE, PHASH_SIZE), mode="bilinear", antialias=True, align_corners=False)
+    return hash_thumbnails(g.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy(), method)
 
 
 def alignment_boxes(crops: Sequence[float] = ()) -> list[tuple[float, float, float, float]]:
@@ -167,10 +166,10 @@ def alignment_boxes(crops: Sequence[float] = ()) -> list[tuple[float, float, flo
 
 
 def thumbnails_pil(img: Image.Image, boxes=((0.0, 0.0, 1.0, 1.0),)) -> np.ndarray:
-    """One PIL image -> ``uint8[len(boxes), 32, 32]`` luma thumbnails of the crop boxes."""
-    g = _to_rgb(img).convert("L")
+    """One PIL image -> ``uint8[len(boxes), 32, 32, 3]`` RGB thumbnails of the crop boxes."""
+    g = _to_rgb(img)
     W, H = g.size
-    out = np.empty((len(boxes), PHASH_SIZE, PHASH_SIZE), dtype=np.uint8)
+    out = np.empty((len(boxes), PHASH_SIZE, PHASH_SIZE, 3), dtype=np.uint8)
     for a, (l, t, r, b) in enumerate(boxes):
         out[a] = np.asarray(g.resize((PHASH_SIZE, PHASH_SIZE), Image.Resampling.LANCZOS,
                                      box=(l * W, t * H, r * W, b * H)))
@@ -206,7 +205,7 @@ def default_workers() -> int:
 
 def load_thumbnails(paths: Sequence[str | os.PathLike], *, crops: Sequence[float] = (), workers: int | None = None,
                     on_bad_image: str = "skip") -> tuple[np.ndarray, np.ndarray]:
-    """Files -> ``(uint8[N, A, 32, 32] luma thumbnails, ok bool[N])``, ``A = len(alignment_boxes(crops))``.
+    """Files -> ``(uint8[N, A, 32, 32, 3] RGB thumbnails, ok bool[N])``, ``A = len(alignment_boxes(crops))``.
 
     Decoding runs in a thread pool (PIL releases the GIL while decoding and resizing). A file that
     cannot be decoded raises ``DataError`` under ``on_bad_image='fail'``; under ``'skip'`` its
@@ -216,7 +215,7 @@ def load_thumbnails(paths: Sequence[str | os.PathLike], *, crops: Sequence[float
         raise DataError(f"on_bad_image must be 'fail' or 'skip', got {on_bad_image!r}")
     boxes = alignment_boxes(crops)
     paths = [Path(p) for p in paths]
-    thumbs = np.zeros((len(paths), len(boxes), PHASH_SIZE, PHASH_SIZE), dtype=np.uint8)
+    thumbs = np.zeros((len(paths), len(boxes), PHASH_SIZE, PHASH_SIZE, 3), dtype=np.uint8)
     ok = np.zeros(len(paths), dtype=bool)
 
     def one(i):
@@ -238,19 +237,26 @@ def load_thumbnails(paths: Sequence[str | os.PathLike], *, crops: Sequence[float
     return thumbs, ok
 
 
-def hash_thumbnails(thumbs: np.ndarray, method: str = "phash") -> np.ndarray:
-    """``uint8[..., 32, 32]`` luma thumbnails -> packed codes ``uint8[..., 8]``.
+def luma(thumbs: np.ndarray) -> np.ndarray:
+    """``[..., H, W, 3]`` RGB -> float32 ``[..., H, W]`` ITU-R 601 luma (as PIL ``"L"``, unrounded)."""
+    return np.asarray(thumbs, dtype=np.float32) @ _LUMA
 
-    dHash is computed from the 32x32 thumbnail (Lanczos to 9x8), so both hashes share one decode.
+
+def hash_thumbnails(thumbs: np.ndarray, method: str = "phash") -> np.ndarray:
+    """``uint8[..., 32, 32, 3]`` RGB thumbnails -> packed codes ``uint8[..., 8]``.
+
+    dHash is computed from the 32x32 luma (Lanczos to 9x8), so both hashes share one decode.
     """
     hash_protocol(method)
     t = np.asarray(thumbs)
-    lead = t.shape[:-2]
-    flat = t.reshape(-1, PHASH_SIZE, PHASH_SIZE)
+    if t.shape[-3:] != (PHASH_SIZE, PHASH_SIZE, 3):
+        raise ValueError(f"hash_thumbnails expects [..., {PHASH_SIZE}, {PHASH_SIZE}, 3], got {t.shape}")
+    lead = t.shape[:-3]
+    flat = luma(t.reshape(-1, PHASH_SIZE, PHASH_SIZE, 3))
     if method == "phash":
         codes = phash_from_gray(flat)
     else:
-        small = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(x)).resize(DHASH_SIZE, Image.Resampling.LANCZOS),
+        small = np.stack([np.asarray(Image.fromarray(x, mode="F").resize(DHASH_SIZE, Image.Resampling.LANCZOS),
                                      dtype=np.float32) for x in flat]) if len(flat) else np.zeros((0, 8, 9), np.float32)
         codes = dhash_from_gray(small)
     return codes.reshape(*lead, HASH_BYTES)

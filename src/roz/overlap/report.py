@@ -69,6 +69,6 @@ def world_detection(world_root: str | os.PathLike, splits=("mini-r", "mini-sketc
     out = {}
     for split in splits:
         dups = det.query(list_images(root / split), threshold)
-        out[split] = {"duplicates": dups, "detection": evaluate_detection(dups, truth) if truth is not None else None}
+        out[split] = {"duplicates": dups, "detection": evaluate_detection(dups, truth, split) if truth is not None else None}
     out["protocol"] = det.describe()
     return out

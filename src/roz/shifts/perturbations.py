@@ -127,9 +127,9 @@ def _centre(H: int, W: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _affine_inverse(H: int, W: int, angle: float = 0.0, scale: float = 1.0, tx: float = 0.0,
                     shear: float = 0.0) -> np.ndarray:
-    """Inverse of torchvision's ``affine`` forward map (rotation counter-clockwise on screen)."""
+    """Inverse of the forward map of torchvision's ``affine`` (same angle, shear, scale, translate conventions)."""
     a, s = math.radians(angle), math.radians(shear)
-    rot = np.array([[math.cos(a), math.sin(a), 0], [-math.sin(a), math.cos(a), 0], [0, 0, 1]])
+    rot = np.array([[math.cos(a), -math.sin(a), 0], [math.sin(a), math.cos(a), 0], [0, 0, 1]])
     sh = np.array([[1, -math.tan(s), 0], [0, 1, 0], [0, 0, 1]])
     sc = np.diag([scale, scale, 1.0])
     tr = np.array([[1, 0, tx], [0, 1, 0], [0, 0, 1]], dtype=np.float64)
@@ -285,7 +285,8 @@ def perturbation_sequence(x: torch.Tensor, name: str, seeds: torch.Tensor, diffi
     if name == "gaussian_noise":
         std = _GAUSSIAN_STD[difficulty]
         for t in idx:
-            out.append(noise_frame(t, lambda i, g: src[i].cpu() + std * torch.randn(src.shape[1:], generator=g)))
+            n = noise_frame(t, lambda i, g: torch.randn(src.shape[1:], generator=g)) if t else None
+            out.append(src if t == 0 else src + std * n)
     elif name == "shot_noise":
         rate = _SHOT_RATE[difficulty]
         cpu = src.detach().float().cpu()
@@ -294,13 +295,14 @@ def perturbation_sequence(x: torch.Tensor, name: str, seeds: torch.Tensor, diffi
     elif name == "speckle_noise":
         std = _SPECKLE_STD[difficulty]
         for t in idx:
-            out.append(noise_frame(t, lambda i, g: src[i].cpu() * (1 + std * torch.randn(src.shape[1:], generator=g))))
+            n = noise_frame(t, lambda i, g: torch.randn(src.shape[1:], generator=g)) if t else None
+            out.append(src if t == 0 else src * (1 + std * n))
     elif name == "motion_blur":
         radius, sigma = max(1, int(round(10 * r))), 3 * r
         for t in idx:
             out.append(_motion_blur(src, radius, sigma, (t - 30) * 4.0))
     elif name == "zoom_blur":
-        acc, last, want = src.clone(), 0, set(idx)
+        acc, want = src.clone(), set(idx)
         cache = {0: src.clone()} if 0 in want else {}
         for j in range(1, max(idx) + 1):
             acc = acc + _zoom_about_centre(src, 1 + 0.004 * j)

@@ -55,6 +55,25 @@ def _resolve_font(font: str | None) -> str:
     return font_manager.findfont(font, fallback_to_default=True)
 
 
+PRESETS = {
+    None: {"n_words": 8, "size": 0.08},
+    "imagenet-t": {"n_words": 8, "size": 0.08},  # ImageNet-T: 8 copies
+    "cifar10-t": {"n_words": 4, "size": 0.10},  # CIFAR-10-T: 4 copies
+}
+
+
+def _rgb(c) -> tuple[float, float, float]:
+    """An RGB triple in [0, 1] from floats, 0-255 ints or a colour name / ``#rrggbb``."""
+    if isinstance(c, str):
+        from PIL import ImageColor
+
+        return tuple(v / 255.0 for v in ImageColor.getrgb(c)[:3])
+    t = tuple(float(v) for v in c)
+    if len(t) != 3:
+        raise ValueError(f"typographic: colour {c!r} is not RGB")
+    return tuple(v / 255.0 for v in t) if max(t) > 1 else t
+
+
 def is_single_word(name: str) -> bool:
     """A class name that is one word: no whitespace (hyphenated names like 'T-shirt' count as one)."""
     n = name.strip()
@@ -67,10 +86,18 @@ class Typographic(Shift):
     name = "typographic"
     needs_targets = True
 
-    def __init__(self, label_names: Sequence[str] | str, n_words: int = 8, font: str | None = None,
-                 size: float = 0.08, color: tuple[float, float, float] = (1.0, 1.0, 1.0), opacity: float = 1.0,
-                 box: bool = False, box_color: tuple[float, float, float] = (0.0, 0.0, 0.0), box_opacity: float = 1.0,
-                 box_pad: float = 0.15, margin: int = 1, max_tries: int = 200, lowercase: bool = False):
+    def __init__(self, label_names: Sequence[str] | str, n_words: int | None = None, font: str | None = None,
+                 size: float | None = None, color: tuple[float, float, float] | str = (1.0, 1.0, 1.0),
+                 opacity: float = 1.0, box: bool = False, box_color: tuple[float, float, float] | str = (0.0, 0.0, 0.0),
+                 box_opacity: float = 1.0, box_pad: float = 0.15, margin: int = 1, max_tries: int = 200,
+                 lowercase: bool = False, preset: str | None = None):
+        if preset not in PRESETS:
+            raise ValueError(f"typographic: unknown preset {preset!r}; choose from {[p for p in PRESETS if p]}")
+        n_words = PRESETS[preset]["n_words"] if n_words is None else n_words
+        size = PRESETS[preset]["size"] if size is None else size
+        self.preset = preset
+        if preset in ("cifar10-t",) and label_names == "cifar-10":
+            import roz.datasets.cifar  # noqa: F401  (registers the class set)
         if isinstance(label_names, str):
             from roz.datasets.classes import get_class_set
 
@@ -86,7 +113,7 @@ class Typographic(Shift):
         if not 0 <= opacity <= 1 or not 0 <= box_opacity <= 1:
             raise ValueError("typographic: opacities must be in [0, 1]")
         self.n_words, self.size, self.opacity, self.box = int(n_words), float(size), float(opacity), bool(box)
-        self.color, self.box_color = tuple(float(c) for c in color), tuple(float(c) for c in box_color)
+        self.color, self.box_color = _rgb(color), _rgb(box_color)
         self.box_opacity, self.box_pad, self.margin = float(box_opacity), float(box_pad), int(margin)
         self.max_tries, self.lowercase = int(max_tries), bool(lowercase)
         self.font_path = _resolve_font(font)
@@ -96,17 +123,15 @@ class Typographic(Shift):
     @classmethod
     def imagenet_t(cls, label_names: Sequence[str] | str = "imagenet-1k", **kw) -> "Typographic":
         """ImageNet-T: 8 words."""
-        return cls(label_names, **{"n_words": 8, "size": 0.08, **kw})
+        return cls(label_names, preset="imagenet-t", **kw)
 
     @classmethod
     def cifar10_t(cls, label_names: Sequence[str] | str = "cifar-10", **kw) -> "Typographic":
         """CIFAR-10-T: 4 words."""
-        if label_names == "cifar-10":
-            import roz.datasets.cifar  # noqa: F401  (registers the class set)
-        return cls(label_names, **{"n_words": 4, "size": 0.1, **kw})
+        return cls(label_names, preset="cifar10-t", **kw)
 
     def params(self) -> dict:
-        return {"n_words": self.n_words, "font": Path(self.font_path).name, "size": self.size,
+        return {"preset": self.preset, "n_words": self.n_words, "font": Path(self.font_path).name, "size": self.size,
                 "color": list(self.color), "opacity": self.opacity, "box": self.box,
                 "box_color": list(self.box_color), "box_opacity": self.box_opacity, "box_pad": self.box_pad,
                 "margin": self.margin, "max_tries": self.max_tries, "lowercase": self.lowercase,

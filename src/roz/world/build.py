@@ -79,6 +79,7 @@ QUICK = {
     "mini-vid-per-group": 1,
     "mini-ytbb-per-group": 1,
     "mini-cueconflict": 2,
+    "frames": 11,
     "corpus": 12,
 }
 
@@ -442,6 +443,7 @@ def _finish_corpus(staging: Path, seed: int, sizes: dict, all_files: dict, recs:
     cs = roz_mini()
     names = dict(zip(cs.wnids, cs.names))
     planted = []
+    staged_sha = {k: v for k, v in all_files.items() if k.startswith("corpus/_staging/")}
     for split, frac in (("mini-r", sizes["dup-mini-r"]), ("mini-sketch", sizes["dup-mini-sketch"])):
         test = sorted(k for k in all_files if k.startswith(split + "/"))
         rng = splits.rng_for(seed, 0, f"dups/{split}")
@@ -454,7 +456,7 @@ def _finish_corpus(staging: Path, seed: int, sizes: dict, all_files: dict, recs:
             k = int(rel.rsplit("_", 1)[1].split(".")[0])
             style = "openmoji-black" if split == "mini-sketch" else splits.R_STYLES[k % 3]
             staged = f"corpus/_staging/dup_{split}_{wnid}_{k:04d}.png"
-            splits._write(staging, staged, img)
+            staged_sha[staged] = splits._write(staging, staged, img)
             items.append({"src": staged, "caption": splits.caption_object(r2, style, names[wnid]), "wnid": wnid, "style": style, "kind": "object", "dup_of": (split, rel.split("/", 1)[1])})
     order = sorted(range(len(items)), key=lambda i: hashlib.blake2b(f"{seed}:{items[i]['src']}".encode(), digest_size=8).digest())
     files, lines = {}, []
@@ -464,12 +466,13 @@ def _finish_corpus(staging: Path, seed: int, sizes: dict, all_files: dict, recs:
         dst = staging / "corpus" / "images" / fname
         dst.parent.mkdir(parents=True, exist_ok=True)
         src = staging / it["src"]
-        data = src.read_bytes()
-        if not dst.exists() or dst.read_bytes() != data:
-            tmp = dst.with_name(f".{fname}.tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, dst)
-        files[f"corpus/images/{fname}"] = hashlib.sha256(data).hexdigest()
+        sha = staged_sha.get(it["src"])
+        if sha is None or not src.is_file():
+            data = src.read_bytes() if src.is_file() else dst.read_bytes()
+            sha = hashlib.sha256(data).hexdigest()
+        if src.is_file():
+            os.replace(src, dst)
+        files[f"corpus/images/{fname}"] = sha
         lines.append(json.dumps({"file": f"images/{fname}", "caption": it["caption"], "wnid": it["wnid"], "style": it["style"], "kind": it["kind"]}, ensure_ascii=False) + "\n")
         if "dup_of" in it:
             planted.append({"corpus_file": f"images/{fname}", "split": it["dup_of"][0], "test_file": it["dup_of"][1]})

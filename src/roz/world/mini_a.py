@@ -23,8 +23,9 @@ from roz.errors import DataError
 
 def _to_indices(pred, wnids: list[str]) -> list[int]:
     if hasattr(pred, "detach"):
-        pred = pred.detach().cpu()
-        if pred.ndim == 2:  # logits
+        pred = pred.detach().cpu().numpy()
+    if isinstance(pred, np.ndarray):
+        if pred.ndim == 2:  # logits / probabilities
             pred = pred.argmax(1)
         pred = pred.tolist()
     idx = {w: i for i, w in enumerate(wnids)}

@@ -93,6 +93,18 @@ def font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(p, size)
 
 
+@lru_cache(maxsize=4096)
+def _fit(text: str, max_w: int, max_h: int, bold: bool) -> tuple[int, int, int, int, int]:
+    """Largest font size (<= 28) at which the text fits; with its bounding box."""
+    d = ImageDraw.Draw(Image.new("L", (1, 1)))
+    for size in range(28, 5, -1):
+        bb = d.multiline_textbbox((0, 0), text, font=font(size, bold), spacing=1, align="center")
+        l, t, r, b = (int(round(v)) for v in bb)
+        if r - l <= max_w and b - t <= max_h:
+            break
+    return size, l, t, r, b
+
+
 def text_sprite(word: str, color: tuple, max_w: int, max_h: int, bold: bool = False) -> Image.Image:
     """The word as a tight RGBA sprite no larger than max_w x max_h (two lines if needed)."""
     lines = [word]
@@ -101,12 +113,7 @@ def text_sprite(word: str, color: tuple, max_w: int, max_h: int, bold: bool = Fa
         k = max(1, len(parts) // 2)
         lines = [" ".join(parts[:k]), " ".join(parts[k:])]
     text = "\n".join(lines)
-    for size in range(28, 5, -1):
-        f = font(size, bold)
-        bb = ImageDraw.Draw(Image.new("L", (1, 1))).multiline_textbbox((0, 0), text, font=f, spacing=1, align="center")
-        l, t, r, b = (int(round(v)) for v in bb)
-        if r - l <= max_w and b - t <= max_h:
-            break
+    size, l, t, r, b = _fit(text, max_w, max_h, bold)
     im = Image.new("RGBA", (r - l + 2, b - t + 2), (0, 0, 0, 0))
-    ImageDraw.Draw(im).multiline_text((1 - l, 1 - t), text, font=f, fill=tuple(color) + (255,), spacing=1, align="center")
+    ImageDraw.Draw(im).multiline_text((1 - l, 1 - t), text, font=font(size, bold), fill=tuple(color) + (255,), spacing=1, align="center")
     return im

@@ -47,10 +47,11 @@ MANIFEST = "MANIFEST.json"
 SIZE_TARGET_BYTES = 20 * 1024 * 1024
 SIZE_LIMIT_BYTES = 25 * 1024 * 1024
 
-# The full CLIP run; sized for ~12 min on 2 CPU cores. quick=True overrides all of these.
-CLIP_EPOCHS = 12
-CLIP_BATCH = 128
+# The full CLIP run (sized for a busy 2-core machine). quick=True overrides all of these.
+CLIP_EPOCHS = 6
+CLIP_BATCH = 64
 CLIP_LR = 1e-3
+BASELINE_BATCH = 32  # small batches: more updates per CPU-second on short runs
 
 __all__ = ["train_all", "verify_manifest", "make_toy_world", "SHIPPED_DIR", "MANIFEST", "BASELINES",
            "CLIP_ARCH", "load_manifest"]
@@ -118,7 +119,7 @@ def _mean_tail(xs: list[float], k: int = 10) -> float | None:
 
 def train_all(world_root: str | os.PathLike, out_dir: str | os.PathLike, seed: int = 0, quick: bool = False,
               only: list[str] | None = None, threads: int | None = None, clip_epochs: int | None = None,
-              log=None) -> dict:
+              log=None, keep_models: dict | None = None) -> dict:
     """Train the CLIP and every baseline on the world at ``world_root``; write checkpoints and
     ``MANIFEST.json`` into ``out_dir``; return the manifest.
 
@@ -127,18 +128,19 @@ def train_all(world_root: str | os.PathLike, out_dir: str | os.PathLike, seed: i
     entries already in ``out_dir``'s manifest are kept (several ``only`` runs may share one
     ``out_dir`` concurrently). ``threads``: torch CPU threads while training (restored after);
     on a shared, busy machine 1 is much faster than 2 (OpenMP threads spin-wait).
-    ``clip_epochs``: override :data:`CLIP_EPOCHS`.
+    ``clip_epochs``: override :data:`CLIP_EPOCHS`. ``keep_models``: a dict to receive the
+    trained in-memory modules by name (their weights already rounded to the shipped float16).
     """
     log = log or (lambda s: print(s, file=sys.stderr, flush=True))
     old_threads = torch.get_num_threads()
     C.set_threads(threads)
     try:
-        return _train_all(Path(world_root), Path(out_dir), seed, quick, only, clip_epochs, log)
+        return _train_all(Path(world_root), Path(out_dir), seed, quick, only, clip_epochs, log, keep_models)
     finally:
         torch.set_num_threads(old_threads)
 
 
-def _train_all(world_root: Path, out_dir: Path, seed: int, quick: bool, only, clip_epochs, log) -> dict:
+def _train_all(world_root: Path, out_dir: Path, seed: int, quick: bool, only, clip_epochs, log, keep) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     names = [CLIP_ARCH] + [s.name for s in BASELINES]
     if only:
@@ -168,18 +170,25 @@ def _train_all(world_root: Path, out_dir: Path, seed: int, quick: bool, only, cl
         cx, caps, _ = C.load_corpus(world_root, limit=64 if quick else None)
         log(f"[clip] corpus {len(caps)} pairs, mini-val {len(yva)} images, {len(classes.wnids)} classes")
         epochs = 3 if quick else (clip_epochs or CLIP_EPOCHS)
-        model, info = TC.train_clip(cx, caps, epochs=epochs, seed=seed, batch_size=16 if quick else CLIP_BATCH,
-                                    lr=CLIP_LR, log=log)
+        bs = 16 if quick else CLIP_BATCH
+        tok = TC.get_tokenizer()
+        probe = torch.arange(0, len(yva), 3)  # a third of mini-val, one template: a cheap progress probe
+
+        def probe_fn(m):
+            return TC.zero_shot_accuracy(m, tok, classes.names, xva[probe], yva[probe], templates=["photo"])["photo"]
+
+        model, info = TC.train_clip(cx, caps, epochs=epochs, seed=seed, batch_size=bs, lr=CLIP_LR, log=log,
+                                    eval_fn=None if quick else probe_fn, eval_every=max(1, len(caps) // bs))
         del cx
         C.round_to_half_(model)
-        accs = TC.zero_shot_accuracy(model, TC.get_tokenizer(), classes.names, xva, yva)
+        accs = TC.zero_shot_accuracy(model, tok, classes.names, xva, yva)
         top1 = accs[TC.PRIMARY_TEMPLATES]
         log(f"[clip] mini-val zero-shot top-1 by template set: {accs}")
         cfg = json.loads((TC.CONFIG_DIR / f"{CLIP_ARCH}.json").read_text())
         extra = {**common_extra, "epochs": epochs, "steps": info["steps"], "batch_size": info["batch_size"],
                  "lr": info["lr"], "weight_decay": info["weight_decay"], "train_seconds": round(info["train_seconds"], 1),
                  "final_loss": _mean_tail(info["losses"]), "loss_curve": info["loss_curve"],
-                 "mini_val_top1": top1, "mini_val_templates": TC.PRIMARY_TEMPLATES,
+                 "probe_curve": [a for _, a in info["evals"]], "mini_val_top1": top1, "mini_val_templates": TC.PRIMARY_TEMPLATES,
                  "mini_val_top1_by_templates": accs, "params": C.n_params(model),
                  "world": {**world, "n_corpus": len(caps)}, "config": cfg}
         meta = {"source": "openclip", "arch": CLIP_ARCH, "kwargs": {}, "classes": C.CLASS_SET_NAME,
@@ -187,6 +196,8 @@ def _train_all(world_root: Path, out_dir: Path, seed: int, quick: bool, only, cl
                 "preprocess": C.preprocess_meta(C.CLIP_MEAN, C.CLIP_STD), "extra": extra}
         path = _save(model, out_dir / f"{CLIP_ARCH}.pt", meta)
         _update_manifest(out_dir, CLIP_ARCH, _entry(path, meta, {k: v for k, v in extra.items() if k != "wnids"}))
+        if keep is not None:
+            keep[CLIP_ARCH] = model
         del model
 
     for spec in BASELINES:
@@ -195,7 +206,7 @@ def _train_all(world_root: Path, out_dir: Path, seed: int, quick: bool, only, cl
         epochs = 1 if quick else spec.epochs
         idx = _first_per_class(ytr, None if quick else spec.per_class)
         model, info = B.train_baseline(spec, xtr[idx], ytr[idx], len(classes.wnids), seed=seed, epochs=epochs,
-                                       batch_size=16 if quick else 128, log=log)
+                                       batch_size=16 if quick else BASELINE_BATCH, log=log)
         C.round_to_half_(model)
         top1 = B.accuracy(model, xva, yva)
         train_top1 = B.accuracy(model, xtr, ytr)
@@ -213,6 +224,8 @@ def _train_all(world_root: Path, out_dir: Path, seed: int, quick: bool, only, cl
         path = _save(model, out_dir / f"{spec.name}.pt", meta)
         _update_manifest(out_dir, spec.name, _entry(path, meta, {"config": kwargs, "num_classes": len(classes.wnids),
                                                                  **{k: v for k, v in extra.items() if k != "wnids"}}))
+        if keep is not None:
+            keep[spec.name] = model
         del model
 
     manifest = load_manifest(out_dir)
