@@ -6,7 +6,7 @@ Early stopping is disabled for the timing (every sample does every step) so both
 the same work; the early-stopping speed-up on an attackable model is reported separately.
 
     .venv/bin/python bench/attack_speed.py [--model resnet18] [--size 112] [--batch 16]
-        [--steps 10] [--repeats 5] [--device cpu]
+        [--steps 10] [--repeats 5] [--device cpu] [--threads 1]
 Prints medians over ``repeats`` runs.
 """
 
@@ -50,12 +50,15 @@ def timed(fn, dev):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="resnet18")
-    ap.add_argument("--size", type=int, default=112)
-    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
     torch.manual_seed(0)
     model = Normalized(getattr(torchvision.models, args.model)(weights=None)).eval().to(dev)

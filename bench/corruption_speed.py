@@ -14,6 +14,7 @@ Usage: ``python bench/corruption_speed.py [--runs 3] [--batch 64] [--size 224] [
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -26,16 +27,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corruption_fidelity import sample_images  # noqa: E402
 
 
-def _median_time(fn, runs: int, sync=lambda: None) -> float:
+def _timed(fn, sync=lambda: None) -> float:
+    t0 = time.perf_counter()
     fn()
     sync()
-    ts = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+    return time.perf_counter() - t0
+
+
+def _interleaved(ours, ref, runs: int, ref_runs: int, sync) -> tuple[float, float]:
+    """Median wall times, ours and reference runs alternating so load changes hit both alike."""
+    ours()
+    sync()
+    to, tr = [], []
+    for r in range(max(runs, ref_runs)):
+        if r < runs:
+            to.append(_timed(ours, sync))
+        if r < ref_runs:
+            tr.append(_timed(ref))
+    return statistics.median(to), statistics.median(tr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = torch.arange(len(imgs), dtype=torch.int64)
     names = args.only or list(CORRUPTIONS + (EXTRA_CORRUPTIONS if args.extra else ()))
     ref_runs = args.ref_runs or args.runs
+    print(f"load average at start: {' '.join(f'{v:.1f}' for v in os.getloadavg())} on {os.cpu_count()} CPUs")
     print(f"batch {len(imgs)} x {args.size}px, torch threads {torch.get_num_threads()}, device {dev}, "
           f"runs ours {args.runs} / ref {ref_runs}")
     print(f"{'corruption':18s} {'ours img/s':>11s} {'ref img/s':>10s} {'ratio':>7s}   per-severity ratios")
@@ -71,14 +81,14 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         t_ours, t_ref = [], []
         for sev in range(1, 6):
-            t_ours.append(_median_time(lambda: corrupt(x, name, sev, seeds), args.runs, sync))
-
             def ref_loop():
                 np.random.seed(sev)
                 for img in imgs:
                     imagecorruptions.corrupt(img, severity=sev, corruption_name=name)
 
-            t_ref.append(_median_time(ref_loop, ref_runs))
+            a, b = _interleaved(lambda: corrupt(x, name, sev, seeds), ref_loop, args.runs, ref_runs, sync)
+            t_ours.append(a)
+            t_ref.append(b)
         so, sr = sum(t_ours), sum(t_ref)
         tot_ours, tot_ref = tot_ours + so, tot_ref + sr
         n = 5 * len(imgs)
@@ -90,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     n = 5 * len(imgs) * len(names)
     print(f"SUMMARY: overall ours {n / tot_ours:.0f} img/s, reference {n / tot_ref:.0f} img/s, "
           f"speed-up {tot_ref / tot_ours:.1f}x (target >= 10x); slower than reference: "
-          f"{', '.join(slower) if slower else 'none'}")
+          f"{', '.join(slower) if slower else 'none'}; "
+          f"load average at end: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     return 0
 
 

@@ -3,6 +3,7 @@ module named in its help), so anything the CLI does is scriptable from Python.""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -47,6 +48,7 @@ def _print_table(df, title: str = "") -> None:
     if df is None or len(df) == 0:
         console.print("[yellow]no finished units[/yellow]")
         return
+    df = df[[c for c in df.columns if not (df[c].astype(str).isin(["", "nan", "None"]).all())]]
     t = Table(title=title or None, show_lines=False)
     for c in df.columns:
         t.add_column(str(c), justify="right" if df[c].dtype.kind in "fi" else "left", overflow="fold")
@@ -75,7 +77,7 @@ def eval_cmd(
     shift: Optional[str] = typer.Option(None, help="Shift: corruption:fog:3, corruption:all, typographic, ..."),
     head: str = typer.Option("full", help="Zero-shot head on class-restricted datasets: full (mask) or subset."),
     seed: int = typer.Option(0, help="Seed of every random choice (shifts, attacks)."),
-    limit: Optional[int] = typer.Option(None, help="Evaluate only the first N samples (recorded)."),
+    limit: Optional[int] = typer.Option(None, help="Evaluate N samples evenly spaced over the dataset (recorded)."),
     on_bad_image: str = typer.Option("fail", help="fail | skip (skipped files are listed in the result)."),
     full_logits: bool = typer.Option(False, help="Store every logit per sample (default: top-5)."),
     batch_size: int = typer.Option(64, "--batch-size", "-b"),
@@ -154,22 +156,125 @@ def datasets_list(ctx: typer.Context):
     from roz.datasets.registry import list_datasets
 
     t = Table(title="registered datasets (paper order)")
-    for c in ("name", "metrics", "description", "layout"):
+    for c in ("name", "metrics", "description"):
         t.add_column(c, overflow="fold")
     for d in list_datasets():
-        t.add_row(d.name, ",".join(d.metrics), d.description, d.layout.strip())
+        t.add_row(d.name, ",".join(d.metrics), d.description)
     console.print(t)
+    console.print("[dim]expected layouts: `roz datasets layout NAME`; integrity: `roz datasets check NAME ROOT`[/dim]")
+
+
+@datasets_app.command("layout")
+def datasets_layout(name: str = typer.Argument(...)):
+    """Show the directory layout a dataset loader expects, and where to download it."""
+    from roz.datasets.registry import dataset_info
+
+    info = dataset_info(name)
+    console.print(f"[bold]{info.name}[/bold]: {info.description}\n{info.layout}")
+    if info.source:
+        console.print(f"download: {info.source}")
+
+
+def _kv(pairs: Optional[List[str]], what: str) -> dict:
+    out = {}
+    for kv in pairs or []:
+        k, eq, v = kv.partition("=")
+        if not eq:
+            raise RozError(f"{what} {kv!r} is not KEY=VALUE")
+        out[k] = v
+    return out
 
 
 @datasets_app.command("check")
-def datasets_check(name: str = typer.Argument(...), root: Path = typer.Argument(...)):
+def datasets_check(name: str = typer.Argument(..., help="Registered dataset name."),
+                   root: Path = typer.Argument(..., help="Dataset root."),
+                   option: Optional[List[str]] = typer.Option(None, "--option", help="Loader option KEY=VALUE "
+                                                               "(e.g. objectnet_root=/data/objectnet); repeatable."),
+                   expect: Optional[Path] = typer.Option(None, help="JSON file of expected counts (overrides the published ones)."),
+                   as_json: bool = typer.Option(False, "--json", help="Print the check as JSON.")):
     """Compare a local copy's per-class counts with the published totals; exit 1 on a partial copy."""
+    import json
+
     from roz.datasets.checks import check_dataset
 
-    report = check_dataset(name, root)
-    console.print(report.render() if hasattr(report, "render") else report)
-    if not getattr(report, "ok", True):
+    expected = json.loads(expect.read_text()) if expect else None
+    report = check_dataset(name, root, expected=expected, **_kv(option, "option"))
+    console.print_json(json.dumps(report.to_dict())) if as_json else console.print(report.render())
+    if not report.ok:
         raise typer.Exit(1)
+
+
+@app.command("report")
+def report_cmd(
+    run_dir: Path = typer.Argument(..., help="A run directory."),
+    out: Optional[Path] = typer.Option(None, help="Output folder (default RUN_DIR/report)."),
+    baseline: str = typer.Option("run", help="'run' (the run's standard models) or a testbed-format CSV path/URL."),
+    baseline_models: Optional[str] = typer.Option(None, help="Baseline selector: role:standard, testbed-standard, models:a,b."),
+    protocol: str = typer.Option("standard", help="standard | class-restricted (val-on-X-classes as reference)."),
+    shift: Optional[List[str]] = typer.Option(None, help="SHIFT=REFERENCE (dataset[:metric]); repeatable."),
+    testbed_column: Optional[List[str]] = typer.Option(None, help="Testbed COLUMN=DATASET[:metric]; repeatable."),
+    bootstrap: int = typer.Option(1000, help="Bootstrap replicates."),
+    seed: int = typer.Option(0, help="Bootstrap seed."),
+    level: float = typer.Option(0.95, help="Confidence level."),
+    pair: Optional[List[str]] = typer.Option(None, help="Relative robustness pair MODEL=BASE; repeatable."),
+    ce_normalizer: Optional[Path] = typer.Option(None, help="JSON of per-corruption normaliser errors (default AlexNet)."),
+    svg: bool = typer.Option(True, help="Also write SVG figures."),
+    title: Optional[str] = typer.Option(None),
+):
+    """Render a run into a self-contained HTML report (+ CSV, Parquet, LaTeX); no model is re-run."""
+    from roz.report import build_report
+
+    index = build_report(run_dir, out=out, baseline=baseline, baseline_models=baseline_models, protocol=protocol,
+                         shifts=_kv(shift, "shift") or None, testbed_columns=_kv(testbed_column, "column") or None,
+                         n_boot=bootstrap, seed=seed, level=level,
+                         pairs=list(_kv(pair, "pair").items()) or None,
+                         ce_normalizer=str(ce_normalizer) if ce_normalizer else None,
+                         formats=("png", "svg") if svg else ("png",), title=title)
+    summary = index.parent / "summary.txt"
+    if summary.is_file():
+        console.print(summary.read_text())
+    console.print(f"report: [bold]{index}[/bold]")
+
+
+@app.command("demo")
+def demo_cmd(
+    out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Run directory of the demo."),
+    quick: bool = typer.Option(False, help="Smoke run (subsampled; under a minute)."),
+    full: bool = typer.Option(False, help="The complete world: every image, every attack at full budget."),
+    force: bool = typer.Option(False, help="Recompute finished units."),
+):
+    """Run the whole benchmark on ROZ-Mini (the embedded world) and write runs/demo/report.html."""
+    from roz.world.demo import run_demo
+
+    res = run_demo(out, quick=quick, full=full, force=force, log=_log)
+    from roz.report.tables import to_console
+
+    summary = Path(res["report"]).parent / "report" / "summary.txt"
+    if summary.is_file():
+        console.print(summary.read_text())
+    console.print(f"[bold green]report:[/bold green] {res['report']}   ({res['seconds']:.0f} s)")
+
+
+@world_app.command("build")
+def world_build(quick: bool = typer.Option(False, help="A small world for tests."),
+                seed: int = typer.Option(0), force: bool = typer.Option(False, help="Rebuild even if complete."),
+                root: Optional[Path] = typer.Option(None, help="Where to build (default $ROZ_HOME/world/...).")):
+    """Fetch the artwork (npm registry, cached with sha256) and build the ROZ-Mini world."""
+    from roz.world.build import build_world
+
+    console.print(str(build_world(root=root, quick=quick, seed=seed, force=force, verbose=True)))
+
+
+@world_app.command("train")
+def world_train(out: Path = typer.Option(Path("roz-mini-checkpoints"), help="Where to write the checkpoints."),
+                seed: int = typer.Option(0), quick: bool = typer.Option(False, help="Tiny models, seconds (tests).")):
+    """Reproduce the shipped ROZ-Mini checkpoints from scratch (tiny CLIP + baselines)."""
+    from roz.world.build import build_world
+    from roz.world.train import train_all
+
+    world = build_world(quick=quick, seed=seed)
+    res = train_all(world, out, seed=seed, quick=quick)
+    console.print_json(json.dumps(res, default=str))
 
 
 def main() -> None:

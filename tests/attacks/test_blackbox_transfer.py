@@ -126,3 +126,17 @@ def lambda_model(net, k):
             return self.net(x)[:, :k]
 
     return Head().eval()
+
+
+def test_default_surrogate_missing_weights_is_actionable(tiny, data, monkeypatch):
+    import torchvision
+
+    from roz.errors import ModelError
+
+    def offline(*a, **k):
+        raise RuntimeError("no network")
+
+    monkeypatch.setattr(torchvision.models, "resnet152", offline)
+    x, y, idx = data
+    with pytest.raises(ModelError, match="surrogate"):
+        evaluate_attack(tiny, [(x[:2], y[:2], idx[:2])], "transfer-fgsm")

@@ -41,8 +41,8 @@ def test_calibrate_with_ground_truth(world, test_paths, phash_detector):
 def test_calibrate_synthetic_seeded(phash_detector):
     det = phash_detector
     before = det.index.ntotal
-    a = calibrate_synthetic(det, n_pos=60, n_neg=120, seed=3)
-    b = calibrate_synthetic(det, n_pos=60, n_neg=120, seed=3)
+    a = calibrate_synthetic(det, n_pos=40, n_neg=80, seed=3)
+    b = calibrate_synthetic(det, n_pos=40, n_neg=80, seed=3)
     assert a["threshold"] == b["threshold"] and a["recall"] == b["recall"]
     assert det.index.ntotal == before  # corpus index restored
     assert a["met_target"] and a["precision"] >= 0.99 and a["recall"] >= 0.9 and a["pair_accuracy"] >= 0.95

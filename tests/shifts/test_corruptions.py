@@ -214,3 +214,14 @@ def test_matches_reference(name, severity):
     assert diff.max() <= DETERMINISTIC[name], (name, severity, diff.max())
     psnr = 10 * math.log10(255**2 / max(float((diff**2).mean()), 1e-12))
     assert psnr > 45, (name, severity, psnr)
+
+
+def test_pixelate_torch_port_matches_pillow():
+    """The float port used on GPUs equals Pillow's result up to Pillow's inter-pass uint8 rounding."""
+    from roz.shifts.corruptions.digital import PIXELATE, pixelate_torch
+
+    x = natural_batch(2, 57, 70, seed=4)
+    for sev, c in enumerate(PIXELATE, start=1):
+        h, w = int(57 * c), int(70 * c)
+        ref = corrupt(x, "pixelate", sev, torch.arange(2))  # CPU: Pillow itself
+        assert (pixelate_torch(x, h, w) - ref).abs().max() <= 2.5 / 255

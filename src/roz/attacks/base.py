@@ -17,8 +17,9 @@ call (int64 [B]). Every model call made here runs in fp32 with autocast disabled
 
 from __future__ import annotations
 
-import math
 from typing import Any
+
+import contextlib
 
 import torch
 import torch.nn.functional as F
@@ -61,6 +62,16 @@ def per_sample_rand(shape, seeds: list[int], kind: str, device) -> torch.Tensor:
         else:  # pragma: no cover - programming error
             raise ValueError(kind)
     return torch.stack(out).to(device) if out else torch.empty((0, *shape), device=device)
+
+
+def fp32(x: torch.Tensor):
+    """A context with autocast off for x's device (a no-op when autocast is not on)."""
+    dt = x.device.type
+    try:
+        on = torch.is_autocast_enabled(dt)
+    except TypeError:  # older torch: no device argument
+        on = torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled()
+    return torch.autocast(device_type=dt, enabled=False) if on else contextlib.nullcontext()
 
 
 class Attack:
@@ -162,18 +173,20 @@ class Attack:
     def logits(self, x: torch.Tensor, model: torch.nn.Module | None = None) -> torch.Tensor:
         """fp32 forward without gradients."""
         m = self.model if model is None else model
-        with torch.no_grad(), torch.autocast(device_type=x.device.type, enabled=False):
+        with torch.no_grad(), fp32(x):
             return m(x.float()).float()
 
     def loss_grad(self, x: torch.Tensor, loss_fn, model: torch.nn.Module | None = None,
                   transform=None) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits and d(sum of per-sample loss)/dx in fp32 (autocast off)."""
         m = self.model if model is None else model
-        with torch.enable_grad(), torch.autocast(device_type=x.device.type, enabled=False):
+        with torch.enable_grad(), fp32(x):
             xg = x.detach().float().requires_grad_(True)
             inp = xg if transform is None else transform(xg)
             logits = m(inp).float()
-            loss = loss_fn(logits).sum()
+            loss = loss_fn(logits)
+            if loss.ndim:
+                loss = loss.sum()
             (g,) = torch.autograd.grad(loss, xg)
         return logits.detach(), g.detach()
 
@@ -211,8 +224,5 @@ class Attack:
 
 
 def ce_loss(y: torch.Tensor):
-    return lambda logits: F.cross_entropy(logits, y, reduction="none")
-
-
-def finite(v: float) -> float | None:
-    return v if math.isfinite(v) else None
+    """Summed cross-entropy: per-sample gradients, one fused reduction."""
+    return lambda logits: F.cross_entropy(logits, y, reduction="sum")

@@ -70,35 +70,51 @@ class BIM(Attack):
         B = x.shape[0]
         done = torch.zeros(B, dtype=torch.bool)
         state: dict = {"B": B}
+        own_rows = rows is None
         rows = torch.arange(B) if rows is None else rows
         nq = 0 if self.craft_model is not None else 1  # surrogate calls are not target queries
         early = bool(self.p.get("early_stop", True))
         model = self.craft_model
+        lo, hi = x - e, x + e  # the ball, computed once
+        everyone = torch.arange(B)
+        uniform = B > 0 and bool((steps == steps[0]).all())
+        any_done = False
+        n_full = 0  # queries spent while everyone was active (added once at the end)
         for t in range(int(steps.max()) if B else 0):
-            act = ((~done) & (steps > t)).nonzero()[:, 0]
+            if uniform and not any_done:  # fast path: nobody stopped yet
+                act = everyone
+            else:
+                act = ((~done) & (steps > t)).nonzero()[:, 0]
             if act.numel() == 0:
                 break
             full = act.numel() == B
-            actd = act.to(dev)
+            actd = None if full else act.to(dev)
             xa, ya = (x_adv, y) if full else (x_adv[actd], y[actd])
             tf = self.make_transform(act, idx, t, x.shape)
             logits, g = self.loss_grad(xa, ce_loss(ya), model=model, transform=tf)
-            self.count(rows[act], nq)
+            if full and own_rows:
+                n_full += nq
+            elif nq:
+                self.count(rows[act], nq)
             if early:
                 if tf is not None:
                     logits = self.logits(xa, model=model)
                     self.count(rows[act], nq)
                 fooled = (logits.argmax(1) != ya).cpu()
                 if fooled.any():
+                    any_done = True
                     done[act[fooled]] = True
                     keep = ~fooled
+                    full = False
                     act, xa, g = act[keep], xa[keep.to(dev)], g[keep.to(dev)]
                     actd = act.to(dev)
                     if act.numel() == 0:
                         continue
             d = self.direction(g, act, state)
             if act.numel() == B:  # everyone active: no gather/scatter copies
-                x_adv = self.project(xa + a * d, x, e)
+                x_adv = torch.minimum(torch.maximum(xa + a * d, lo), hi).clamp_(0.0, 1.0)
             else:
                 x_adv[actd] = self.project(xa + a[actd] * d, x[actd], e[actd])
+        if n_full:
+            self.count(None, n_full)
         return x_adv, done

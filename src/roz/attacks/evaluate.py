@@ -88,14 +88,14 @@ def evaluate_attack(model: torch.nn.Module, batches: Iterable, attack: str,
         raise RozError(f"evaluate_attack: min_eps_grid must be non-empty and increasing, got {grid_min}")
     name = canonical(attack)
     kw = dict(eps_space=eps_space, seed=seed, **params)
+    if name.startswith("transfer-") and surrogate is None:
+        from roz.attacks.transfer import default_surrogate
+
+        surrogate = default_surrogate(next(iter(model.parameters()), torch.empty(0)).device)
     if surrogate is not None:
         kw["surrogate"] = surrogate
     atks = {e: create_attack(name, model, eps=e, **kw) for e in eps_grid}
     first = atks[eps_grid[0]]
-    if name.startswith("transfer-"):  # share one surrogate instance
-        for a in atks.values():
-            a.surrogate = first.surrogate
-            a.attack.model = a.attack.craft_model = first.surrogate
     labels = [eps_label(e) for e in eps_grid]
     rows: list[dict] = []
     for x, y, idx in batches:
@@ -141,9 +141,6 @@ def evaluate_attack(model: torch.nn.Module, batches: Iterable, attack: str,
                     me[c] = norms
                 else:
                     atk = create_attack(name, model, eps=grid_min[-1], **kw)
-                    if name.startswith("transfer-"):
-                        atk.surrogate = first.surrogate
-                        atk.attack.model = atk.attack.craft_model = first.surrogate
                     me[c], qm = _min_eps_search(atk, model, x[cd], y[cd], idx[c], grid_min)
                     for j, i in enumerate(c.tolist()):
                         batch_rows[i]["queries"] += int(qm[j])

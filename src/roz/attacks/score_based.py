@@ -7,7 +7,8 @@ g = sum_k (m(x + sigma u_k) - m(x - sigma u_k)) u_k / (2 q sigma),
 u Gaussian (NES) or Rademacher (SPSA), then x <- proj(x - alpha sign(g)), alpha = 0.15 eps.
 Steps follow the BIM schedule (10 at 8/255) unless ``steps`` is given. Queries are clipped to
 [0, 1] (the model contract). Budget per sample: steps * (2q + 1) + 1 queries, never exceeded;
-``last_queries`` holds the exact count. Directions come from (seed, sample index, step).
+``last_queries`` holds the exact count. Directions come from (seed, sample index, step),
+drawn on the input's device (reproducible per device type).
 """
 
 from __future__ import annotations
@@ -39,12 +40,14 @@ class _ScoreBased(BIM):
         r = super().resolved()
         return {**r, "max_queries": self.budget(r["steps_resolved"]), "directions": self.directions}
 
-    def draw(self, i: int, t: int, shape) -> torch.Tensor:
-        g = sample_generator(sample_seed(self.seed, i, f"{self.name}:{t}"))
+    def draw(self, i: int, t: int, shape, device="cpu") -> torch.Tensor:
+        """Directions for sample ``i`` at step ``t``, drawn on ``device`` (deterministic per device)."""
+        device = torch.device(device)
+        g = sample_generator(sample_seed(self.seed, i, f"{self.name}:{t}"), device)
         q = int(self.p["q"])
         if self.directions == "normal":
-            return torch.randn((q, *shape), generator=g)
-        return torch.randint(0, 2, (q, *shape), generator=g).float() * 2 - 1
+            return torch.randn((q, *shape), generator=g, device=device)
+        return torch.randint(0, 2, (q, *shape), generator=g, device=device).float() * 2 - 1
 
     def margins(self, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
         out = []
@@ -73,7 +76,7 @@ class _ScoreBased(BIM):
             act = act[steps[act] > t]
             done[(steps <= t)] = True
             for i in act.tolist():
-                u = self.draw(int(idx[i]), t, x.shape[1:]).to(x.device)
+                u = self.draw(int(idx[i]), t, x.shape[1:], x.device)
                 xi = x_adv[i:i + 1]
                 pts = torch.cat([xi + sig * u, xi - sig * u])
                 mm = self.margins(pts, y[i:i + 1].expand(2 * q))

@@ -58,6 +58,8 @@ def list_class_sets() -> list[str]:
 def get_class_set(name_or_path: str) -> ClassSet:
     """A registered class set by name, or a JSON file ``{"wnids": [...], "names": [...]}``
     (or a list of ``[wnid, name]`` pairs)."""
+    if name_or_path not in _REGISTRY:
+        _load_providers()
     if name_or_path in _REGISTRY:
         return _REGISTRY[name_or_path]()
     p = Path(name_or_path)
@@ -67,6 +69,20 @@ def get_class_set(name_or_path: str) -> ClassSet:
         f"unknown class set {name_or_path!r}",
         hint=f"use one of {list_class_sets()} or a JSON file with 'wnids' and 'names' lists",
     )
+
+
+def _load_providers() -> None:
+    """Modules that register class sets on import (dataset families, the ROZ-Mini world)."""
+    import importlib
+
+    from roz.datasets.registry import list_datasets
+
+    list_datasets()
+    for mod in ("roz.world.concepts",):
+        try:
+            importlib.import_module(mod)
+        except ImportError:
+            pass
 
 
 def load_class_set_file(path: Path) -> ClassSet:

@@ -85,7 +85,10 @@ def imagenet_c_dataset(root: Path, corruption: str | None = None, severity: int 
                         hint=f"corruptions: {', '.join(ALL_CORRUPTIONS)}")
     ds = wnid_folder_dataset("imagenet-c", cell, classes=classes, on_bad_image=on_bad_image,
                              protocol={"corruption": corruption, "severity": severity,
-                                       "corruption_group": corruption_group(corruption)})
+                                       "corruption_group": corruption_group(corruption),
+                                       # released images are 224x224 crops; the reference test.py only
+                                       # converts and normalises them (no resize)
+                                       "native_size": 224, "reference_preprocess": "none (already 224x224)"})
     return ds
 
 

@@ -138,7 +138,8 @@ def imagenet_p_dataset(root: Path, perturbation: str | None = None, difficulty: 
         protocol={"perturbation": perturbation, "difficulty": difficulty, "folder": folder,
                   "n_frames": n_frames(perturbation),
                   "comparison": "first-frame" if is_noise(perturbation) else f"consecutive (stride {difficulty})",
-                  "label_space": f"{len(used)} wnid folders", "class_names": classes},
+                  "label_space": f"{len(used)} wnid folders", "class_names": classes,
+                  "native_size": 224, "reference_preprocess": "none (frames are 224x224)"},
         on_bad_image=on_bad_image,
     )
     ds.perturbation, ds.difficulty = perturbation, difficulty

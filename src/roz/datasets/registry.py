@@ -83,8 +83,47 @@ def dataset_info(name: str) -> DatasetInfo:
     return _REGISTRY[name]
 
 
-def create_dataset(name: str, root: str | Path, **options) -> EvalDataset:
-    """Build the loader ``name`` over ``root``; errors show the expected layout and source."""
+def create_dataset(name: str, root: str | Path, restrict_classes: str | None = None, **options) -> EvalDataset:
+    """Build the loader ``name`` over ``root``; errors show the expected layout and source.
+
+    ``restrict_classes``: a class set (name or JSON file); the label space is masked to it (see
+    :func:`restrict_label_space`) — e.g. ``roz-mini`` to read ROZ-Mini's ImageNetV2-layout split
+    with models that only know the world's classes. Recorded in the dataset protocol.
+    """
+    ds = _create(name, root, **options)
+    if restrict_classes:
+        from roz.datasets.classes import get_class_set
+
+        ds = restrict_label_space(ds, get_class_set(restrict_classes))
+    return ds
+
+
+def restrict_label_space(ds: EvalDataset, classes) -> EvalDataset:
+    """Mask ``ds``'s label space to the WordNet IDs of ``classes`` (a class mask, as for ImageNet-R).
+
+    Each label's group is intersected with the class set; labels left empty are removed, and so
+    are their samples (counted in the protocol). Removing labels is only allowed for single-label
+    datasets (multi-label ones keep their indices in their own metadata).
+    """
+    from roz.datasets.base import LabelSpace
+
+    keep = set(classes.wnids)
+    groups = [tuple(w for w in g if w in keep) for g in ds.labels.groups]
+    kept = [i for i, g in enumerate(groups) if g]
+    if not kept:
+        raise DataError(f"{ds.name}: none of its labels is in class set {classes.name!r}")
+    if len(kept) < len(groups) and type(ds).valid_labels is not EvalDataset.valid_labels:
+        raise DataError(f"{ds.name}: cannot drop labels of a multi-label dataset via restrict_classes")
+    new_index = {old: new for new, old in enumerate(kept)}
+    before = len(ds.samples)
+    ds.samples = [(p, new_index[t]) for p, t in ds.samples if t in new_index]
+    ds.labels = LabelSpace([groups[i] for i in kept], [ds.labels.names[i] for i in kept])
+    ds.protocol = {**ds.protocol, "restricted_to": classes.name, "n_labels_after_restriction": len(kept),
+                   "samples_dropped_by_restriction": before - len(ds.samples)}
+    return ds
+
+
+def _create(name: str, root: str | Path, **options) -> EvalDataset:
     info = dataset_info(name)
     root = Path(root).expanduser()
     if not root.exists():

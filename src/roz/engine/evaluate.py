@@ -46,12 +46,15 @@ def _collate(batch):
 
 
 def positions_for(n: int, shard: tuple[int, int], limit: int | None) -> list[int]:
-    """Dataset positions this unit covers: a contiguous shard, optionally the first ``limit``."""
+    """Dataset positions this unit covers: a contiguous shard; with ``limit``, that many positions
+    evenly spaced over the shard (samples are ordered by class, so a prefix would be a few classes)."""
     k, count = shard
     if not (0 <= k < count):
         raise ValueError(f"bad shard {k}/{count}")
     pos = list(range(k * n // count, (k + 1) * n // count))
-    return pos[:limit] if limit is not None else pos
+    if limit is None or limit >= len(pos):
+        return pos
+    return [pos[(i * len(pos)) // limit] for i in range(int(limit))]
 
 
 def make_loader(ds, positions, batch_size, workers, device) -> DataLoader:
@@ -110,6 +113,7 @@ def run_eval(model: RozModel, ds: EvalDataset, store: ResultStore, unit_id: str,
     meta_cols = ds.sample_meta()
     shift_salt = getattr(shift, "name", "")
     needs_targets = bool(getattr(shift, "needs_targets", False))
+    candidates = bool(getattr(ds, "has_candidates", False))  # per-sample candidate classes (binary protocol)
     model = model.to(device).eval()
 
     buf: list[dict] = []
@@ -147,6 +151,10 @@ def run_eval(model: RozModel, ds: EvalDataset, store: ResultStore, unit_id: str,
                         x = shift(x, seeds)
                 with torch.inference_mode(), autocast:
                     logits = lm(model(x).float())
+                if candidates:
+                    from roz.metrics.typographic import candidate_logits
+
+                    logits = candidate_logits(logits, ds.candidate_mask(idx).to(logits.device))
                 k = min(5, logits.shape[1])
                 top_v, top_i = logits.topk(k, dim=1)
                 top_i, top_v = top_i.cpu().tolist(), top_v.float().cpu().tolist()

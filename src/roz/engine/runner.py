@@ -84,8 +84,10 @@ def execute_unit(unit: Unit, store: ResultStore, opts: RunOptions, models: Model
                                      part_size=opts.part_size, progress=opts.progress, label_map=label_map)
         df = table.to_pandas()
         metrics = ds.aggregate(df[df["ok"]]) if len(df) else ds.aggregate(df)
-        if shift is not None and hasattr(shift, "metrics"):
-            metrics.update(shift.metrics(df[df["ok"]]))
+        if "written_label" in df.columns:  # typographic shift or dataset: accuracy + attack success rate
+            from roz.metrics.typographic import aggregate_typographic
+
+            metrics.update(aggregate_typographic(df))
         metrics["n_skipped"] = len(skipped)
         attack_protocol = None
     seconds = time.perf_counter() - t0

@@ -49,7 +49,7 @@ class Unit:
     shard: tuple[int, int] = (0, 1)
     on_bad_image: str = "fail"
     full_logits: bool = False
-    limit: int | None = None  # evaluate only the first N samples (quick runs), recorded
+    limit: int | None = None  # evaluate N samples evenly spaced over the dataset (quick runs), recorded
     extra: tuple = field(default=())
 
     @property

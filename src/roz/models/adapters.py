@@ -101,6 +101,18 @@ def _classes_from(option, sidecar: dict | None, default: str = "imagenet-1k") ->
 
 
 # --------------------------------------------------------------------------------------- open_clip
+class _quiet_root_logger:
+    def __enter__(self):
+        import logging
+
+        self.logger = logging.getLogger()
+        self.level = self.logger.level
+        self.logger.setLevel(logging.ERROR)
+
+    def __exit__(self, *a):
+        self.logger.setLevel(self.level)
+
+
 def _register_configs() -> None:
     import open_clip
 
@@ -135,7 +147,8 @@ def _openclip(spec, arch, weights, classes, templates, **kw) -> RozModel:
         path = Path(weights).expanduser()
         sidecar = read_sidecar(path)
         sd, sha = _load_local(path, sidecar)
-        model = open_clip.create_model(arch, pretrained=None, **(sidecar or {}).get("kwargs", {}))
+        with _quiet_root_logger():  # open_clip warns "initialized randomly": we load the weights next
+            model = open_clip.create_model(arch, pretrained=None, **(sidecar or {}).get("kwargs", {}))
         _load_into(model, sd, spec)
     else:
         tag = weights

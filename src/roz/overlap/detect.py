@@ -13,7 +13,8 @@ Methods (``method=``):
   hash alone moves 10-20 bits under a 4 % crop+rescale; the candidates are the union of the
   variants' ``k`` nearest. ``verify="ncc"`` (default) then decides on pixels: ``similarity`` =
   the best normalised cross-correlation (Pearson r over pixels and channels jointly) between a
-  test variant's 32x32 RGB thumbnail and a candidate's, maximised over variants and candidates —
+  test variant's RGB thumbnail and a candidate's (the 32x32 thumbnails 2x2-averaged to 16x16,
+  ``ncc_pool``, which tolerates JPEG noise and blur), maximised over variants and candidates —
   invariant to a global brightness/contrast change and far more discriminative than 64 bits
   (colour included: luma alone matched same-layout, different-colour images). ``verify=None`` decides on the hash
   alone: ``similarity = 1 - hamming / 64`` (min over variants).
@@ -22,7 +23,9 @@ Methods (``method=``):
   nearest corpus image. No alignment variants (trained encoders are largely crop-invariant).
 
 Default thresholds (``DEFAULT_THRESHOLDS``) were set on the planted-duplicate fixture of
-``tests/overlap`` (64x64 random shapes/textures, ROZ-Mini's ``near_duplicate`` alterations); for
+``tests/overlap`` (64x64 random shapes/textures, ROZ-Mini's ``near_duplicate`` alterations; 20k
+corpus images: planted r >= 0.985, clean r <= 0.962) and checked on ROZ-Mini's planted
+duplicates (mini-r: planted r >= 0.963, others <= 0.921); for
 ``embedding`` there is no model-free default, so ``threshold=None`` calibrates on synthetic
 alterations of corpus images (``calibrate.calibrate_synthetic``) at precision 0.99.
 """
@@ -44,6 +47,7 @@ from roz.overlap.index import CosineIndex, HammingIndex
 METHODS = ("phash", "dhash", "embedding")
 DEFAULT_CROPS = (0.03, 0.06)
 DEFAULT_K = 8  # Hamming neighbours per alignment variant
+DEFAULT_NCC_POOL = 2  # the pixel check runs on 2x2-averaged thumbnails (16x16x3)
 DEFAULT_N_VERIFY = 16  # distinct candidates per test image checked on pixels (closest by Hamming first)
 # hash + ncc: Pearson r of 32x32 luma thumbnails; hash only: 1 - hamming/64 (>= 0.875 <=> <= 8 bits)
 DEFAULT_THRESHOLDS = {("phash", "ncc"): 0.94, ("dhash", "ncc"): 0.94, ("phash", None): 1 - 8 / 64,
@@ -55,11 +59,15 @@ def hamming_to_similarity(bits: float) -> float:
     return 1.0 - float(bits) / hashing.HASH_BITS
 
 
-def _standardize(thumbs: np.ndarray) -> np.ndarray:
+def _standardize(thumbs: np.ndarray, pool: int = 1) -> np.ndarray:
     """uint8[..., 32, 32, 3] -> float32[..., 3072], zero mean, unit L2 norm over all pixels *and*
     channels jointly (invariant to a global brightness gain/offset, but colour casts still
     count; flat images: zeros)."""
-    x = thumbs.reshape(*thumbs.shape[:-3], -1).astype(np.float32)
+    x = thumbs.astype(np.float32)
+    if pool > 1:  # box-average pool x pool pixel blocks (less sensitive to JPEG noise and blur)
+        h, w = x.shape[-3] // pool, x.shape[-2] // pool
+        x = x.reshape(*x.shape[:-3], h, pool, w, pool, 3).mean(axis=(-4, -2))
+    x = x.reshape(*x.shape[:-3], -1)
     x -= x.mean(-1, keepdims=True)
     n = np.linalg.norm(x, axis=-1, keepdims=True)
     return x / np.where(n < 1e-3, np.inf, n)
@@ -95,7 +103,8 @@ class OverlapDetector:
 
     def __init__(self, method: str = "phash", *, verify: str | None = "auto", encoder=None, k: int = DEFAULT_K,
                  crops: Sequence[float] = DEFAULT_CROPS, workers: int | None = None, on_bad_image: str = "skip",
-                 embed_kwargs: dict | None = None, index_kind: str = "auto", n_verify: int = DEFAULT_N_VERIFY):
+                 embed_kwargs: dict | None = None, index_kind: str = "auto", n_verify: int = DEFAULT_N_VERIFY,
+                 ncc_pool: int = DEFAULT_NCC_POOL):
         if method not in METHODS:
             raise DataError(f"unknown overlap method {method!r}; expected one of {METHODS}")
         if verify == "auto":
@@ -104,6 +113,7 @@ class OverlapDetector:
             raise DataError(f"verify={verify!r} is not available for method {method!r} (ncc: hash methods only)")
         self.method, self.verify, self.encoder, self.k = method, verify, encoder, int(k)
         self.n_verify = int(n_verify)
+        self.ncc_pool = int(ncc_pool)
         self.crops = tuple(crops) if method in hashing.HASH_METHODS else ()
         self.workers, self.on_bad_image = workers, on_bad_image
         self.embed_kwargs, self.index_kind = dict(embed_kwargs or {}), index_kind
@@ -141,6 +151,7 @@ class OverlapDetector:
     # -- corpus -----------------------------------------------------------------------------
     def fit(self, corpus_paths: Sequence[str | os.PathLike]) -> "OverlapDetector":
         t0 = time.perf_counter()
+        self.calibration = None
         self.corpus_paths = [Path(p) for p in corpus_paths]
         feats, ok = self._features(self.corpus_paths, ())
         self.timing["corpus_features_s"] = time.perf_counter() - t0
@@ -154,6 +165,10 @@ class OverlapDetector:
         self.corpus_feats = feats
         if self.method in hashing.HASH_METHODS:
             self.index = HammingIndex(feats["codes"][self.corpus_ids, 0])
+            if self.verify == "ncc":  # standardised (pooled) corpus thumbnails, float32 [N, 3 * (32 / pool)^2]
+                self._cvec = np.concatenate([_standardize(feats["thumbs"][s:s + 4096, 0], self.ncc_pool)
+                                             for s in range(0, len(feats["thumbs"]), 4096)]) \
+                    if len(feats["thumbs"]) else np.zeros((0, 3 * (hashing.PHASH_SIZE // self.ncc_pool) ** 2), np.float32)
         else:
             self.index = CosineIndex(feats["feats"][self.corpus_ids], kind=self.index_kind)
 
@@ -184,13 +199,12 @@ class OverlapDetector:
             sim[q] = 1.0 - ham[q] / hashing.HASH_BITS
             return best, sim, ham
         i = _unique_candidates(d, i, self.n_verify)  # [M, n_verify] index rows, -1 padded
-        cthumbs = self.corpus_feats["thumbs"]
         for s0 in range(0, m, batch):
             ii = i[s0:s0 + batch]  # [B, C] index rows (-1: none)
             valid = ii >= 0
             cpos = self.corpus_ids[np.where(valid, ii, 0)]
-            t = _standardize(feats["thumbs"][q[s0:s0 + batch]])  # [B, A, D]
-            c = _standardize(cthumbs[cpos, 0])  # [B, C, D]
+            t = _standardize(feats["thumbs"][q[s0:s0 + batch]], self.ncc_pool)  # [B, A, D]
+            c = self._cvec[cpos]  # [B, C, D]
             r = _bmm_max(t, c)  # [B, C]: best over variants
             r = np.where(valid, r, -np.inf)
             j = r.argmax(1)
@@ -210,12 +224,12 @@ class OverlapDetector:
         if threshold is None:
             threshold = self.default_threshold()
             threshold_source = "default"
-            if threshold is None:
+            if threshold is None:  # calibrated once per fitted corpus, then reused
                 from roz.overlap.calibrate import calibrate_synthetic
 
-                cal = calibrate_synthetic(self)
-                threshold, threshold_source = cal["threshold"], "calibrated (synthetic, precision>=0.99)"
-                self.calibration = cal
+                if getattr(self, "calibration", None) is None:
+                    self.calibration = calibrate_synthetic(self)
+                threshold, threshold_source = self.calibration["threshold"], "calibrated (synthetic, precision>=0.99)"
         test_paths = [Path(p) for p in test_paths]
         t0 = time.perf_counter()
         feats, ok = self._features(test_paths, self.crops)
@@ -240,14 +254,16 @@ class OverlapDetector:
 
     def describe(self, threshold=None, threshold_source=None) -> dict:
         d = {"method": self.method, "verify": self.verify, "threshold": threshold, "threshold_source": threshold_source,
-             "decision": "similarity >= threshold", "k": self.k, "n_verify": self.n_verify if self.verify else None, "alignment_crops": list(self.crops),
+             "decision": "similarity >= threshold", "k": self.k, "n_verify": self.n_verify if self.verify else None,
+             "ncc_pool": self.ncc_pool if self.verify else None, "alignment_crops": list(self.crops),
              "n_alignment_variants": len(hashing.alignment_boxes(self.crops)), "n_corpus": len(self.corpus_paths),
              "n_corpus_indexed": int(len(getattr(self, "corpus_ids", []))), "timing_s": dict(self.timing)}
         if hasattr(self, "index"):
             d["index"] = self.index.describe()
         if self.method in hashing.HASH_METHODS:
             d["hash"] = hashing.hash_protocol(self.method)
-            d["similarity"] = ("max Pearson r of 32x32 RGB thumbnails (joint over channels) over alignment variants x candidates"
+            d["similarity"] = (f"max Pearson r of {hashing.PHASH_SIZE // self.ncc_pool}x{hashing.PHASH_SIZE // self.ncc_pool} RGB thumbnails "
+                               "(joint over channels) over alignment variants x candidates"
                                if self.verify == "ncc" else "1 - hamming/64 (min over alignment variants)")
         else:
             from roz.overlap.embed import TinyImageEncoder, describe_encoder

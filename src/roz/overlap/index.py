@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 
 import faiss
 import numpy as np
@@ -24,9 +25,7 @@ IVF_MIN = 200_000
 # spin-waiting makes that *slower* than one thread (measured: 6.7 s vs 0.03 s for a 3800 x 750
 # binary search at load 15 on 2 cores), so searches run with FAISS_THREADS threads (default 1;
 # set ROZ_FAISS_THREADS to change it).
-import os as _os
-
-FAISS_THREADS = int(_os.environ.get("ROZ_FAISS_THREADS", "1"))
+FAISS_THREADS = int(os.environ.get("ROZ_FAISS_THREADS", "1"))
 
 
 @contextlib.contextmanager

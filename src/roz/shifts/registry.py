@@ -30,7 +30,16 @@ def parse_shift(spec: str | dict | None) -> list[dict]:
         from roz.shifts.corruptions import CORRUPTIONS, EXTRA_CORRUPTIONS
 
         name, _, sev = rest.partition(":")
-        names = list(CORRUPTIONS) if name in ("all", "") else list(CORRUPTIONS) + list(EXTRA_CORRUPTIONS) if name == "all+extra" else [name]
+        if name in ("all", ""):
+            names = list(CORRUPTIONS)
+        elif name == "all+extra":
+            names = list(CORRUPTIONS) + list(EXTRA_CORRUPTIONS)
+        else:
+            names = name.split(",")
+            bad = [n for n in names if n not in CORRUPTIONS + EXTRA_CORRUPTIONS]
+            if bad:
+                raise RozError(f"unknown corruption(s) {bad} in {spec!r}",
+                               hint=f"valid: {', '.join(CORRUPTIONS + EXTRA_CORRUPTIONS)}, or all / all+extra")
         sevs = [1, 2, 3, 4, 5] if sev in ("", "all") else [int(s) for s in sev.split(",")]
         return [{"name": "corruption", "corruption": n, "severity": s} for n in names for s in sevs]
     params = {}

@@ -153,14 +153,28 @@ def _load_sprites(assets) -> dict:
     return out
 
 
-def _run(jobs: list, workers: int, log) -> list:
-    if workers <= 1 or len(jobs) < 4:
-        return [splits.run_job(j) for j in jobs]
-    import multiprocessing as mp
+class _Runner:
+    """Runs jobs inline or on one pool of forked workers (created on first use, after the
+    sprites are loaded, so workers inherit them)."""
 
-    ctx = mp.get_context("fork")
-    with ctx.Pool(workers) as pool:
-        return list(pool.imap(splits.run_job, jobs, chunksize=1))
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.pool = None
+
+    def run(self, jobs: list) -> list:
+        if self.workers <= 1 or len(jobs) < 4:
+            return [splits.run_job(j) for j in jobs]
+        if self.pool is None:
+            import multiprocessing as mp
+
+            self.pool = mp.get_context("fork").Pool(self.workers)
+        return list(self.pool.imap(splits.run_job, jobs, chunksize=1))
+
+    def close(self):
+        if self.pool is not None:
+            self.pool.close()
+            self.pool.join()
+            self.pool = None
 
 
 class _Stage:
@@ -253,6 +267,14 @@ def _build(root: Path, params: dict, quick: bool, seed: int, workers: int | None
     staging.mkdir(parents=True, exist_ok=True)
     pfile.write_text(json.dumps(params))
 
+    runner = _Runner(workers)
+    try:
+        return _build_stages(root, staging, pfile, params, sizes, seed, cs, inidx, assets, runner, log, t0)
+    finally:
+        runner.close()
+
+
+def _build_stages(root, staging, pfile, params, sizes, seed, cs, inidx, assets, runner, log, t0) -> Path:
     wnids = list(cs.wnids)
     all_files: dict[str, str] = {}
     records: dict[str, list] = {}
@@ -262,7 +284,7 @@ def _build(root: Path, params: dict, quick: bool, seed: int, workers: int | None
         got = st.load()
         if got is None:
             jobs = make_jobs()
-            files, recs = _merge(_run(jobs, workers, log))
+            files, recs = _merge(runner.run(jobs))
             st.save(files, recs)
             log(f"{name}: {len(files)} files")
         else:

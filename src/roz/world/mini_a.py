@@ -49,7 +49,6 @@ def build_mini_a(
     (default: all) misclassify it.  Deterministic given the seed and the classifiers.
     """
     import torch
-    from PIL import Image
 
     from roz.world import compose, splits
     from roz.world.build import _load_sprites

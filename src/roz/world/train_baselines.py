@@ -46,6 +46,8 @@ BASELINES: tuple[BaselineSpec, ...] = (
     BaselineSpec("mini-mnv3s050-e3", "torchvision", "mobilenet_v3_small", {"width_mult": 0.5}, epochs=3, lr=2e-3),
     BaselineSpec("mini-resnet18w16-e3", "timm", "resnet18",
                  {"channels": [16, 32, 64, 128], "stem_width": 16}, epochs=3),
+    BaselineSpec("mini-resnet10t16-e3", "timm", "resnet10t",
+                 {"channels": [16, 32, 64, 128], "stem_width": 16}, epochs=3),
     BaselineSpec("mini-resnet10t16-e6", "timm", "resnet10t",
                  {"channels": [16, 32, 64, 128], "stem_width": 16}, epochs=6),
 )
@@ -143,6 +145,7 @@ def train_baseline(spec: BaselineSpec, x_u8: torch.Tensor, y: torch.Tensor, num_
     recalibrate_bn(model, x_u8)
     model.eval()
     curve = [round(sum(losses[i:i + spe]) / len(losses[i:i + spe]), 4) for i in range(0, len(losses), spe)]
-    info = {"steps": step, "epochs": epochs, "loss_curve": curve, "n_train": n, "batch_size": bs, "lr": spec.lr, "weight_decay": spec.weight_decay,
+    info = {"steps": step, "epochs": epochs, "loss_curve": curve, "n_train": n, "batch_size": bs, "lr": spec.lr,
+            "weight_decay": spec.weight_decay,
             "label_smoothing": label_smoothing, "losses": losses, "train_seconds": time.time() - t0}
     return model, info

@@ -16,8 +16,9 @@ on any device, and the same seed gives the same noise pattern at every severity.
 
 Documented approximations (details in each module and ``docs/corruptions.md``):
 
-* glass_blur -- the sequential pixel swaps are replaced by i.i.d. draws from the displacement
-  distribution that the reference's swap process produces (simulated, per severity).
+* glass_blur -- the reference's sequential in-place loop (whose aliased tuple "swap" really
+  copies a random neighbour into each pixel) is computed exactly, in parallel, by pointer jumping
+  over the chains of reads; only the random stream differs.
 * frost -- the frost photographs are read from an installed ``imagecorruptions`` package at run
   time (never shipped by ROZ); without it a procedural texture is used and recorded in params().
 * spatter (water, severities 1-3) -- Canny and the chamfer distance transform are replaced by
@@ -25,10 +26,15 @@ Documented approximations (details in each module and ``docs/corruptions.md``):
 * Random streams differ from numpy's, so outputs match the reference in distribution, not
   pixel for pixel; the deterministic corruptions (brightness, contrast, saturate, pixelate,
   jpeg_compression, gaussian_blur, defocus_blur, zoom_blur) match to float/uint8 rounding.
+  pixelate and jpeg_compression run Pillow per image on the CPU (exactly the reference's codec /
+  resampler, uint8 output); pixelate has a float torch port for other devices.
 
 ``jpeg_roundtrip=True`` additionally quantises the result to uint8 (truncating, like
 ``np.uint8`` in the reference) and round-trips it through JPEG at quality 85, as the released
 ImageNet-C files were saved.
+
+On the CPU, batches are processed in cache-sized chunks (``CPU_CHUNK_VALUES``); on other devices
+in one go. Chunking never changes results (each sample depends only on its pixels and seed).
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from roz.shifts.corruptions.frost import PROCEDURAL_VERSION, frost, frost_source
 
 IMPLEMENTATION_VERSION = "roz-imagenet-c-1"
 RELEASE_JPEG_QUALITY = 85
+CPU_CHUNK_VALUES = 16 * 3 * 224 * 224  # on CPU, corrupt ~16 ImageNet-sized images at a time (cache)
 
 CORRUPTIONS: tuple[str, ...] = (
     "gaussian_noise", "shot_noise", "impulse_noise",
@@ -77,6 +84,9 @@ _FUNCS: dict[str, Callable[[torch.Tensor, int, torch.Tensor], torch.Tensor]] = {
 }
 
 
+_PIL_ON_CPU = frozenset({"pixelate", "jpeg_compression"})
+
+
 def check(name: str, severity: int) -> None:
     """Raise ``RozError`` unless ``name`` is a known corruption and ``severity`` is in 1..5."""
     if name not in _FUNCS:
@@ -108,8 +118,19 @@ def corrupt(x: torch.Tensor, name: str, severity: int, seeds: torch.Tensor,
     if x.shape[0] == 0:
         return x.clone()
     dtype = x.dtype
+    fn = _FUNCS[name]
     with torch.no_grad():
-        y = _FUNCS[name](x.float(), severity, seeds).clamp_(0, 1)
+        xf = x.float()
+        B, _, H, W = x.shape
+        n = B if x.device.type != "cpu" else max(1, CPU_CHUNK_VALUES // (3 * H * W))
+        if x.device.type == "cpu" and name in _PIL_ON_CPU:
+            y = fn(xf, severity, seeds)  # per-image Pillow work: already uint8-valued in [0, 1]
+        elif n >= B:
+            y = fn(xf, severity, seeds).clamp_(0, 1)
+        else:  # cache-sized chunks: each sample's result does not depend on its chunk
+            y = torch.empty_like(xf)
+            for i in range(0, B, n):
+                y[i:i + n] = fn(xf[i:i + n], severity, seeds[i:i + n]).clamp_(0, 1)
         if jpeg_roundtrip:
             u8 = torch.floor(y * 255).to(torch.uint8)  # np.uint8() truncates, as in the reference
             y = digital.jpeg_roundtrip(u8, RELEASE_JPEG_QUALITY).float() / 255

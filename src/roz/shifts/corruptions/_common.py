@@ -71,6 +71,16 @@ def draw(seeds: torch.Tensor, salt: str, fn: Callable[[torch.Generator], torch.T
     return torch.stack(parts).to(device)
 
 
+def fill(seeds: torch.Tensor, salt: str, shape: tuple[int, ...],
+         fn: Callable[[torch.Generator, torch.Tensor], object], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A CPU tensor ``[B, *shape]`` whose ``i``-th slice is filled in place by ``fn(generator_i, slice)``
+    (e.g. ``torch.randn(..., out=slice)``) -- no per-sample temporaries or stacking copies."""
+    gens = generators(seeds, salt)
+    out = torch.empty((len(gens), *shape), dtype=dtype)
+    map_samples(lambda i: fn(gens[i], out[i]), len(gens))
+    return out
+
+
 def draw_many(seeds: torch.Tensor, salt: str,
               fn: Callable[[torch.Generator], Sequence[torch.Tensor]],
               device: torch.device) -> list[torch.Tensor]:
@@ -107,6 +117,9 @@ def pad_index(n: int, before: int, after: int, mode: str) -> torch.Tensor:
 def pad2d(x: torch.Tensor, top: int, bottom: int, left: int, right: int, mode: str) -> torch.Tensor:
     """Pad the last two dims of ``x`` with any of the module's border rules (any pad size)."""
     H, W = x.shape[-2:]
+    torch_mode = {"nearest": "replicate", "reflect101": "reflect", "wrap": "circular"}.get(mode)
+    if torch_mode and x.ndim == 4 and max(top, bottom) < H and max(left, right) < W:
+        return F.pad(x, (left, right, top, bottom), mode=torch_mode)
     if top or bottom:
         x = x.index_select(-2, pad_index(H, top, bottom, mode).to(x.device))
     if left or right:
@@ -145,13 +158,29 @@ def correlate_valid_fft(xp: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """'Valid' 2-D correlation of padded ``xp`` [N, C, Hp, Wp] with ``k`` [N|1, 1|C, kh, kw] via FFT.
 
     ``out[y, x] = sum_ij k[i, j] * xp[y + i, x + j]`` for ``y < Hp - kh + 1``; the zero-padding to a
-    fast FFT size never wraps into the valid region.
+    fast FFT size never wraps into the valid region. With one kernel for the whole batch, pairs of
+    real images are packed into one complex image (``a + ib``): the kernel is real, so the real and
+    imaginary parts of the result are the two correlations, and the slow complex-to-real inverse
+    transform is avoided.
     """
-    Hp, Wp = xp.shape[-2:]
+    N, C, Hp, Wp = xp.shape
     kh, kw = k.shape[-2:]
     fh, fw = _fft_size(Hp), _fft_size(Wp)
+    kf = torch.flip(k, dims=(-2, -1)).to(xp.dtype)
+    if k.shape[0] == 1 and k.shape[1] == 1 and N * C >= 2:
+        flat = xp.reshape(N * C, Hp, Wp)
+        M = flat.shape[0]
+        half = (M + 1) // 2
+        b = flat[half:]
+        if b.shape[0] < half:
+            b = torch.cat([b, torch.zeros_like(flat[:1])])
+        z = torch.complex(flat[:half], b)
+        K = torch.fft.fft2(kf[0, 0], s=(fh, fw))
+        y = torch.fft.ifft2(torch.fft.fft2(z, s=(fh, fw)) * K)[..., kh - 1:Hp, kw - 1:Wp]
+        out = torch.cat([y.real, y.imag[: M - half]])
+        return out.reshape(N, C, Hp - kh + 1, Wp - kw + 1)
     X = torch.fft.rfft2(xp, s=(fh, fw))
-    K = torch.fft.rfft2(torch.flip(k, dims=(-2, -1)).to(xp.dtype), s=(fh, fw))
+    K = torch.fft.rfft2(kf, s=(fh, fw))
     y = torch.fft.irfft2(X * K, s=(fh, fw))
     return y[..., kh - 1:Hp, kw - 1:Wp]
 
@@ -185,11 +214,9 @@ def gaussian_blur(x: torch.Tensor, sigma: float | tuple[float, float], mode: str
     xp = pad2d(x, ry, ry, rx, rx, mode)
     if len(ky) + len(kx) > 30:
         return correlate_valid_fft(xp, torch.outer(ky, kx)[None, None].to(x.device))
-    N, C, Hp, Wp = xp.shape
-    z = xp.reshape(N * C, 1, Hp, Wp)
-    z = F.conv2d(z, ky.to(x).view(1, 1, -1, 1))
-    z = F.conv2d(z, kx.to(x).view(1, 1, 1, -1))
-    return z.reshape(N, C, *x.shape[-2:])
+    C = xp.shape[1]
+    z = F.conv2d(xp, ky.to(x).view(1, 1, -1, 1).expand(C, 1, -1, 1), groups=C)
+    return F.conv2d(z, kx.to(x).view(1, 1, 1, -1).expand(C, 1, 1, -1), groups=C)
 
 
 # ----------------------------------------------------------------------------- geometry

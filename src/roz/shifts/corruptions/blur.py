@@ -21,6 +21,7 @@ import torch
 from roz.shifts.corruptions._common import (
     clipped_zoom,
     draw,
+    fill,
     filter2d,
     gaussian_blur as _gaussian,
     motion_blur_batch,
@@ -84,33 +85,35 @@ def _glass_sources(H: int, W: int, delta: int, offsets: torch.Tensor) -> torch.T
 
     ``offsets`` [B, passes, nh, nw, 2] holds ``(dx, dy)`` for the visited pixels
     (rows/cols ``delta+1 .. size-delta``). Within a pass the copies run in descending raster order,
-    so ``out[p] = cur[q]`` reads an already-updated ``q`` exactly when ``q`` lies later in raster
-    order; such reads form chains to later pixels, resolved by pointer jumping.
+    so ``out[p] = cur[q]`` reads an already-updated ``q`` exactly when ``q`` is itself visited and
+    lies later in raster order; such reads form chains to later pixels, resolved by pointer jumping.
     """
     B, passes, nh, nw, _ = offsets.shape
     dev = offsets.device
     n = H * W
-    hs = torch.arange(delta + 1, delta + 1 + nh, device=dev).view(nh, 1)
-    ws = torch.arange(delta + 1, delta + 1 + nw, device=dev).view(1, nw)
-    p_idx = (hs * W + ws).reshape(-1)  # visited positions
-    visited = torch.zeros(n, dtype=torch.bool, device=dev)
-    visited[p_idx] = True
-    src = torch.arange(n, device=dev).expand(B, n).clone()
-    ident = torch.arange(n, device=dev).expand(B, n)
+    r0 = delta + 1
+    hh = torch.arange(r0, r0 + nh, device=dev).view(1, nh, 1)
+    ww = torch.arange(r0, r0 + nw, device=dev).view(1, 1, nw)
+    ident = torch.arange(n, device=dev).view(1, H, W).expand(B, H, W)
+    src = None
     for k in range(passes):
         dx, dy = offsets[:, k, ..., 0], offsets[:, k, ..., 1]
-        q = ((hs + dy) * W + (ws + dx)).reshape(B, -1)
+        qh, qw = hh + dy, ww + dx
+        q = qh * W + qw
+        chained = ((dy > 0) | ((dy == 0) & (dx > 0))) & (qh <= H - delta) & (qw <= W - delta) \
+            & (qh >= r0) & (qw >= r0)
         target = ident.clone()
-        target[:, p_idx] = q  # out[p] = current[target[p]]
-        chained = visited[target] & (target > ident)
-        nxt = torch.where(chained, target, ident)
+        target[:, r0:r0 + nh, r0:r0 + nw] = q  # out[p] = current[target[p]]
+        nxt = ident.clone()
+        nxt[:, r0:r0 + nh, r0:r0 + nw] = torch.where(chained, q, ident[:, r0:r0 + nh, r0:r0 + nw])
+        target, nxt = target.reshape(B, n), nxt.reshape(B, n)
         while True:  # pointer jumping to the end of each chain (chains only go up in raster order)
-            nn_ = torch.gather(nxt, 1, nxt)
-            if torch.equal(nn_, nxt):
+            jumped = torch.gather(nxt, 1, nxt)
+            if torch.equal(jumped, nxt):
                 break
-            nxt = nn_
+            nxt = jumped
         read = torch.gather(target, 1, nxt)  # the end of a chain reads the previous pass's value
-        src = torch.gather(src, 1, read)
+        src = read if src is None else torch.gather(src, 1, read)
     return src
 
 
@@ -121,8 +124,9 @@ def glass_blur(x: torch.Tensor, severity: int, seeds: torch.Tensor) -> torch.Ten
     y = torch.floor(y.clamp(0, 1) * 255) / 255  # the reference stores the first blur as uint8
     nh, nw = max(H - 2 * delta, 0), max(W - 2 * delta, 0)
     if nh and nw:
-        offsets = draw(seeds, "glass_blur",
-                       lambda g: torch.randint(-delta, delta, (passes, nh, nw, 2), generator=g), x.device)
+        u = fill(seeds, "glass_blur", (passes, nh, nw, 2),
+                 lambda g, o: torch.rand(o.shape, generator=g, out=o)).to(x.device)
+        offsets = (u * (2 * delta)).floor_().sub_(delta).to(torch.int64)  # uniform on -delta..delta-1
         idx = _glass_sources(H, W, delta, offsets)
         y = torch.gather(y.reshape(B, C, H * W), 2, idx[:, None].expand(B, C, H * W)).reshape(B, C, H, W)
     return _gaussian(y, sigma, "nearest")

@@ -13,11 +13,14 @@ pixels have hue 0 (red) in scikit-image's convention, so saturate turns them red
 
 from __future__ import annotations
 
+import io
 from functools import lru_cache
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 
-from roz.shifts.corruptions._common import draw, gaussian_blur, map_samples
+from roz.shifts.corruptions._common import fill, gaussian_blur, map_samples
 
 BRIGHTNESS = (0.1, 0.2, 0.3, 0.4, 0.5)  # added to HSV value
 CONTRAST = (0.4, 0.3, 0.2, 0.1, 0.05)  # factor on the deviation from the per-channel mean
@@ -49,42 +52,25 @@ def saturate(x: torch.Tensor, severity: int, seeds: torch.Tensor) -> torch.Tenso
     return v * (1 - s2 * frac)
 
 
-def _bilinear_reflect(img: torch.Tensor, cy: torch.Tensor, cx: torch.Tensor) -> torch.Tensor:
-    """Sample ``img`` [B, C, H, W] at float coords [B, H, W] like scipy ``map_coordinates(order=1,
-    mode='reflect')`` (half-sample symmetric extension)."""
-    B, C, H, W = img.shape
-    y0, x0 = torch.floor(cy), torch.floor(cx)
-    wy, wx = (cy - y0)[:, None], (cx - x0)[:, None]
-    y0, x0 = y0.long(), x0.long()
-
-    def refl(i: torch.Tensor, n: int) -> torch.Tensor:
-        i = i % (2 * n)
-        return torch.where(i >= n, 2 * n - 1 - i, i)
-
-    ya, yb = refl(y0, H), refl(y0 + 1, H)
-    xa, xb = refl(x0, W), refl(x0 + 1, W)
-    flat = img.reshape(B, C, H * W)
-
-    def g(yi: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
-        idx = (yi * W + xi).reshape(B, 1, H * W).expand(B, C, H * W)
-        return torch.gather(flat, 2, idx).reshape(B, C, H, W)
-
-    top = g(ya, xa) * (1 - wx) + g(ya, xb) * wx
-    bot = g(yb, xa) * (1 - wx) + g(yb, xb) * wx
-    return top * (1 - wy) + bot * wy
-
-
 def elastic_transform(x: torch.Tensor, severity: int, seeds: torch.Tensor) -> torch.Tensor:
+    """Smooth random displacement, then bilinear resampling with half-sample symmetric borders.
+
+    ``grid_sample(bilinear, padding_mode="reflection", align_corners=False)`` reflects coordinates
+    about -0.5 and size - 0.5 and clamps indices, which is exactly scipy's
+    ``map_coordinates(order=1, mode="reflect")`` used by the reference.
+    """
     B, _, H, W = x.shape
     alpha = ELASTIC[severity - 1]
     max_d = H * 0.005
-    u = draw(seeds, "elastic_transform",
-             lambda g: torch.rand((2, H, W), generator=g, dtype=torch.float64), x.device)
-    field = ((2 * u - 1) * max_d).float()
+    u = fill(seeds, "elastic_transform", (2, H, W), lambda g, o: torch.rand(o.shape, generator=g, out=o))
+    field = u.to(x.device).mul_(2 * max_d).sub_(max_d)  # U(-max_d, max_d): dx then dy
     d = gaussian_blur(field, (H * 0.01, W * 0.01), mode="symmetric", truncate=3.0) * alpha
-    yy = torch.arange(H, device=x.device, dtype=x.dtype).view(1, H, 1)
     xx = torch.arange(W, device=x.device, dtype=x.dtype).view(1, 1, W)
-    return _bilinear_reflect(x, yy + d[:, 1], xx + d[:, 0])
+    yy = torch.arange(H, device=x.device, dtype=x.dtype).view(1, H, 1)
+    gx = (2 * (xx + d[:, 0]) + 1) / W - 1
+    gy = (2 * (yy + d[:, 1]) + 1) / H - 1
+    grid = torch.stack([gx, gy], dim=-1)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
 @lru_cache(maxsize=None)
@@ -118,42 +104,115 @@ def _box_down(x: torch.Tensor, dim: int, n_out: int) -> torch.Tensor:
         shape[dim:dim + 1] = [n_out, k]
         return x.narrow(dim, 0, n_out * k).reshape(shape).mean(dim + 1)
     cs = torch.cumsum(x, dim=dim)
-    cs = torch.cat([torch.zeros_like(cs.narrow(dim, 0, 1)), cs], dim=dim)
-    count = (e - s).to(x.dtype)
-    view = [1] * x.ndim
-    view[dim] = n_out
-    return (cs.index_select(dim, e) - cs.index_select(dim, s)) / count.view(view)
+    out = cs.index_select(dim, e - 1)
+    out.sub_(cs.index_select(dim, (s - 1).clamp_min(0)).mul_((s > 0).to(x.dtype).view(_bcast(x.ndim, dim, n_out))))
+    return out.div_((e - s).to(x.dtype).view(_bcast(x.ndim, dim, n_out)))
+
+
+def _bcast(ndim: int, dim: int, n: int) -> list[int]:
+    v = [1] * ndim
+    v[dim] = n
+    return v
 
 
 @lru_cache(maxsize=None)
 def _nearest_index(n_out: int, n_in: int) -> torch.Tensor:
-    """PIL NEAREST: output pixel ``o`` reads input ``floor((o + 0.5) * n_in / n_out)``."""
-    return torch.tensor([min(int((o + 0.5) * n_in / n_out), n_in - 1) for o in range(n_out)])
+    """PIL NEAREST: output pixel ``o`` reads input ``floor(0.5 * s + o * s)``, ``s = n_in / n_out``,
+    with the position *accumulated* in double precision as Pillow's affine loop does (it decides
+    exact ties such as 28.5 * 34 / 57)."""
+    scale = n_in / n_out
+    out, v = [], 0.5 * scale
+    for _ in range(n_out):
+        out.append(min(int(v), n_in - 1))
+        v += scale
+    return torch.tensor(out)
 
 
 def pixelate(x: torch.Tensor, severity: int, seeds: torch.Tensor) -> torch.Tensor:
+    """PIL ``resize(BOX)`` to ``int(size * c)`` then ``resize(NEAREST)`` back.
+
+    On the CPU the images go through Pillow itself (8-bit, threads) -- the reference's exact
+    operation and much faster than any float re-implementation. On other devices a torch port
+    with PIL's box windows and nearest indices runs in float; it differs from Pillow only by
+    Pillow's uint8 rounding between its two passes (at most 2/255).
+    """
     c = PIXELATE[severity - 1]
     H, W = x.shape[-2:]
     h, w = max(int(H * c), 1), max(int(W * c), 1)
+    if x.device.type == "cpu":
+        from PIL import Image
+
+        return pil_per_image(x, lambda im: im.resize((w, h), Image.BOX).resize((W, H), Image.NEAREST))
+    return pixelate_torch(x, h, w)
+
+
+def pil_per_image(x: torch.Tensor, fn) -> torch.Tensor:
+    """Apply ``fn(PIL RGB image) -> PIL RGB image`` to every image of a float CPU batch.
+
+    Each worker thread converts its own image to uint8 (rounding) with numpy, runs Pillow (both
+    release the GIL) and writes float32 back, so conversions stay in cache and run in parallel.
+    """
+    from PIL import Image
+
+    xn = x.detach().contiguous().numpy()
+    out = torch.empty(x.shape, dtype=torch.float32)
+    on = out.numpy()
+
+    def one(i: int) -> None:
+        t = xn[i].transpose(1, 2, 0) * np.float32(255.0)
+        np.clip(t, 0.0, 255.0, out=t)
+        t += np.float32(0.5)  # uint8 conversion truncates; +0.5 rounds
+        res = np.asarray(fn(Image.fromarray(t.astype(np.uint8))))
+        np.multiply(res.transpose(2, 0, 1), np.float32(1 / 255), out=on[i], casting="unsafe")
+
+    map_samples(one, x.shape[0])
+    return out
+
+
+def pixelate_torch(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Float port of PIL's BOX-down / NEAREST-up resize (used off the CPU)."""
+    H, W = x.shape[-2:]
     small = _box_down(_box_down(x, 3, w), 2, h)
     iy = _nearest_index(H, h).to(x.device)
     ix = _nearest_index(W, w).to(x.device)
     return small.index_select(2, iy).index_select(3, ix)
 
 
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    return (x.clamp(0, 1) * 255).round_().to(torch.uint8)
-
-
 def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
-    """Encode and decode every image with libjpeg (torchvision) at ``quality``; uint8 in and out."""
-    from torchvision.io import decode_jpeg, encode_jpeg
+    """Encode and decode every image [B, 3, H, W] uint8 as JPEG at ``quality`` with Pillow (the
+    codec and default settings -- 4:2:0 chroma subsampling -- that the reference uses); uint8 out.
+    Pillow releases the GIL while coding, so images are spread over threads."""
+    hwc = x.detach().cpu().permute(0, 2, 3, 1).contiguous()
+    _jpeg_hwc_inplace(hwc, quality)
+    return hwc.permute(0, 3, 1, 2).to(x.device)
 
-    u8 = x.detach().cpu()
-    out = map_samples(lambda i: decode_jpeg(encode_jpeg(u8[i], quality=quality)), u8.shape[0])
-    return torch.stack(out).to(x.device)
+
+def _jpeg_hwc_inplace(hwc: torch.Tensor, quality: int) -> None:
+    from PIL import Image
+
+    arr = hwc.numpy()
+
+    def one(i: int) -> None:
+        buf = io.BytesIO()
+        Image.fromarray(arr[i]).save(buf, "JPEG", quality=quality)
+        buf.seek(0)
+        with Image.open(buf) as im:
+            arr[i] = np.asarray(im)
+
+    map_samples(one, hwc.shape[0])
+
+
+def _jpeg_pil(im, quality: int):
+    from PIL import Image
+
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=quality)
+    buf.seek(0)
+    out = Image.open(buf)
+    out.load()
+    return out
 
 
 def jpeg_compression(x: torch.Tensor, severity: int, seeds: torch.Tensor) -> torch.Tensor:
-    return jpeg_roundtrip(to_uint8(x), JPEG[severity - 1]).to(x.dtype) / 255
-
+    q = JPEG[severity - 1]
+    return pil_per_image(x.cpu(), lambda im: _jpeg_pil(im, q)).to(x.device)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from roz.shifts.corruptions._common import draw, generators, map_samples
+from roz.shifts.corruptions._common import fill, generators, map_samples
 
 GAUSSIAN = (0.08, 0.12, 0.18, 0.26, 0.38)  # std of additive N(0, c)
 SHOT = (60, 25, 12, 5, 3)  # photons per unit intensity: Poisson(x * c) / c
@@ -21,8 +21,9 @@ SPECKLE = (0.15, 0.2, 0.35, 0.45, 0.6)  # std of multiplicative N(0, c)
 
 def gaussian_noise(x: torch.Tensor, severity: int, seeds: torch.Tensor) -> torch.Tensor:
     c = GAUSSIAN[severity - 1]
-    n = draw(seeds, "gaussian_noise", lambda g: torch.randn(x.shape[1:], generator=g), x.device)
-    return x + c * n
+    n = fill(seeds, "gaussian_noise", x.shape[1:], lambda g, o: torch.randn(o.shape, generator=g, out=o))
+    n = n.to(x.device)
+    return torch.add(x, n, alpha=c, out=n)
 
 
 def shot_noise(x: torch.Tensor, severity: int, seeds: torch.Tensor) -> torch.Tensor:
@@ -36,12 +37,14 @@ def shot_noise(x: torch.Tensor, severity: int, seeds: torch.Tensor) -> torch.Ten
 def impulse_noise(x: torch.Tensor, severity: int, seeds: torch.Tensor) -> torch.Tensor:
     """skimage ``random_noise(mode='s&p')``: each value independently replaced w.p. ``c``, half salt."""
     c = IMPULSE[severity - 1]
-    u = draw(seeds, "impulse_noise", lambda g: torch.rand((2, *x.shape[1:]), generator=g), x.device)
-    salt = (u[:, 1] < 0.5).to(x.dtype)
-    return torch.where(u[:, 0] < c, salt, x)
+    u = fill(seeds, "impulse_noise", x.shape[1:], lambda g, o: torch.rand(o.shape, generator=g, out=o))
+    u = u.to(x.device)
+    # u < c: replaced (prob. c); u < c / 2: salt -- given replacement, salt or pepper with prob. 1/2
+    return torch.where(u < c, (u < c / 2).to(x.dtype), x)
 
 
 def speckle_noise(x: torch.Tensor, severity: int, seeds: torch.Tensor) -> torch.Tensor:
     c = SPECKLE[severity - 1]
-    n = draw(seeds, "speckle_noise", lambda g: torch.randn(x.shape[1:], generator=g), x.device)
-    return x + x * (c * n)
+    n = fill(seeds, "speckle_noise", x.shape[1:], lambda g, o: torch.randn(o.shape, generator=g, out=o))
+    n = n.to(x.device)
+    return n.mul_(c).add_(1.0).mul_(x)

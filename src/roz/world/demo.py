@@ -1,0 +1,192 @@
+"""``roz demo``: the whole benchmark on ROZ-Mini, through the same code paths as a real run.
+
+Steps: build (or reuse) the world; load the shipped checkpoints (tiny CLIP + supervised
+baselines) with the normal adapters; build mini-A against the baselines if missing; write a run
+config (natural shifts, corruptions, cue-conflict, typographic, attacks) and execute it with the
+normal engine; run the data-overlap analysis against the world's planted duplicates; render the
+report to ``runs/demo/report.html``; print a summary.
+
+``quick`` (used in ``make test``) subsamples everything to finish in well under a minute;
+``full`` evaluates the complete world (all images, all severities, more attacks).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from roz.errors import RozError
+
+CHECKPOINTS = Path(__file__).parent / "checkpoints"
+
+NATURAL = [  # (display name, registry loader, split folder, loader options)
+    ("mini-val", "imagefolder", "mini-val", {}),
+    ("mini-v2", "imagenetv2-matched-frequency", "mini-v2", {"restrict_classes": "roz-mini"}),
+    ("mini-sketch", "imagefolder", "mini-sketch", {}),
+    ("mini-r", "imagefolder", "mini-r", {}),
+    ("mini-a", "imagefolder", "mini-a", {}),
+    ("mini-objectnet", "objectnet", "mini-objectnet", {}),
+    ("mini-vid", "imagenet-vid-robust", "mini-vid", {}),
+    ("mini-ytbb", "ytbb-robust", "mini-ytbb", {}),
+]
+VIDEO = {"mini-vid", "mini-ytbb"}
+
+
+def shipped_models(ckpt_dir: Path = CHECKPOINTS) -> list[dict]:
+    """Model entries (spec, name, role) for every shipped checkpoint, CLIP first."""
+    man = ckpt_dir / "MANIFEST.json"
+    if not man.is_file():
+        raise RozError(f"no shipped ROZ-Mini checkpoints in {ckpt_dir}",
+                       hint="train them with `roz world train` (see docs/world-models.md)")
+    manifest = json.loads(man.read_text())
+    entries = manifest.get("models", manifest)
+    out = []
+    for name in sorted(entries, key=lambda n: (json.loads((ckpt_dir / f"{n}.json").read_text()).get("role") != "zeroshot", n)):
+        side = json.loads((ckpt_dir / f"{name}.json").read_text())
+        out.append({"spec": f"local:{ckpt_dir / (name + '.pt')}", "name": name, "role": side.get("role", "standard")})
+    return out
+
+
+def demo_config(world: Path, out: Path, models: list[dict], quick: bool, full: bool) -> dict:
+    lim = 66 if quick else (None if full else 330)
+    datasets = []
+    for label, loader, folder, opts in NATURAL:
+        if (world / folder).is_dir():
+            datasets.append({"name": loader, "root": str(world / folder), "label": label, "options": opts})
+    datasets.append({"name": "imagefolder", "root": str(world / "mini-cueconflict"), "label": "mini-cueconflict"})
+    clip = [m["name"] for m in models if m["role"] == "zeroshot"]
+    standard = [m["name"] for m in models if m["role"] == "standard"]
+    strongest = standard[-1] if standard else None
+    attack_models = clip + standard[-2:]
+    n_att = 16 if quick else (264 if full else 66)
+    eps = [1 / 255, 2 / 255, 4 / 255, 8 / 255]
+    attacks = [
+        {"name": "fgsm", "eps": eps, "datasets": ["mini-val"], "models": attack_models, "limit": n_att},
+        {"name": "pgd", "eps": eps, "datasets": ["mini-val"], "models": attack_models, "limit": n_att, "min_eps": True},
+    ]
+    if not quick:
+        attacks += [
+            {"name": "bim", "eps": eps, "datasets": ["mini-val"], "models": attack_models, "limit": n_att},
+            {"name": "mim", "eps": eps, "datasets": ["mini-val"], "models": attack_models, "limit": n_att},
+            {"name": "dim", "eps": eps, "datasets": ["mini-val"], "models": attack_models, "limit": n_att},
+            {"name": "deepfool", "eps": eps, "datasets": ["mini-val"], "models": attack_models, "limit": n_att},
+            {"name": "nes", "eps": [8 / 255], "datasets": ["mini-val"], "models": attack_models,
+             "limit": n_att // 2, "q": 20 if not full else 100, "steps": 5 if not full else 10},
+        ]
+        if strongest:
+            sur = next(m["spec"] for m in models if m["name"] == strongest)
+            attacks += [{"name": f"transfer-{a}", "eps": eps, "datasets": ["mini-val"], "models": clip,
+                         "limit": n_att, "surrogate": sur} for a in ("fgsm", "bim", "mim", "dim")]
+    # mini-T: 3 written words sized for 64-px images (ImageNet-T writes 8 at 224 px)
+    shifts = ["none", "typographic:n_words=3,size=0.16"]
+    shifts.append("corruption:all" if not quick else "corruption:gaussian_noise,fog,contrast,jpeg_compression:3")
+    return {
+        "out": str(out), "seed": 0, "models": models, "datasets": datasets, "limit": lim,
+        "shifts": shifts, "shift_datasets": ["mini-val"], "attacks": attacks,
+        "video_unlimited": True,
+    }
+
+
+def run_demo(out: str | Path = "runs/demo", quick: bool = False, full: bool = False, world: str | Path | None = None,
+             force: bool = False, log=print, checkpoints: str | Path | None = None) -> dict:
+    from roz import api
+    from roz.engine.plan import plan_units
+    from roz.engine.runner import RunOptions, run_units
+    from roz.world.build import build_world
+
+    t0 = time.perf_counter()
+    _log = log
+    log = lambda m: _log(f"[{time.perf_counter() - t0:6.1f}s] {m}")  # noqa: E731
+    out = Path(out)
+    # --quick runs on the quick world (same recipes, fewer images): a smoke test of every code path.
+    world = Path(world) if world else build_world(quick=quick, verbose=False)
+    log(f"world: {world}  ({time.perf_counter() - t0:.1f} s)")
+    models = shipped_models(Path(checkpoints) if checkpoints else CHECKPOINTS)
+    _ensure_mini_a(world, models, log, n_candidates=400 if quick else 2000)
+    cfg = demo_config(world, out, models, quick, full)
+    cfg.pop("video_unlimited")
+    units = plan_units(cfg)
+    # The video splits are scored as whole pm-sets: never subsample them.
+    units = [u if u.dataset.display not in VIDEO else _unlimited(u) for u in units]
+    import torch
+
+    opts = RunOptions(batch_size=128, workers=0, device="cuda" if torch.cuda.is_available() else "cpu")
+    run_units(units, out, opts, force=force, config=cfg, log=log)
+    log(f"evaluation done ({time.perf_counter() - t0:.1f} s)")
+    overlap = _overlap(world, out, log)
+    from roz.report import build_report
+
+    index = build_report(out, out=out / "report", title="ROZ demo on ROZ-Mini")
+    report = out / "report.html"
+    _redirect(report, index)
+    log(f"report: {report}  (total {time.perf_counter() - t0:.1f} s)")
+    return {"out": out, "report": report, "overlap": overlap, "seconds": time.perf_counter() - t0,
+            "results": api.results(out)}
+
+
+def _unlimited(u):
+    from dataclasses import replace
+
+    return replace(u, limit=None)
+
+
+def _redirect(report: Path, index: Path) -> None:
+    """runs/demo/report.html: the report itself, with links rebased onto report/."""
+    html = index.read_text()
+    rel = index.parent.name
+    for attr in ('href="', "src=\""):
+        html = html.replace(f'{attr}tables/', f'{attr}{rel}/tables/').replace(f'{attr}figures/', f'{attr}{rel}/figures/')
+    report.write_text(html)
+
+
+def _ensure_mini_a(world: Path, models: list[dict], log, n_candidates: int = 2000) -> None:
+    """mini-A is filtered against the shipped baselines: rebuilt whenever those weights change."""
+    from roz.models.adapters import create_model
+    from roz.world.mini_a import build_mini_a
+
+    base = [create_model(m["spec"]) for m in models if m["role"] == "standard"][:4]
+    key = sorted(m.identity.weights_sha256 for m in base)
+    marker = world / "mini-a" / "FILTER_MODELS.json"
+    if marker.is_file() and json.loads(marker.read_text()).get("sha256") == key:
+        return
+    log(f"building mini-a against {len(base)} baselines (ImageNet-A-style adversarial filtering)")
+    import torch
+
+    def fn(m):
+        def predict(x):
+            with torch.inference_mode():
+                return m(x).argmax(1)
+        return predict
+
+    build_mini_a(world, [fn(m) for m in base], n_candidates=n_candidates, seed=1, min_wrong=3, force=True)
+    from roz.engine.store import atomic_write_json
+
+    atomic_write_json(marker, {"models": [m.identity.spec for m in base], "sha256": key})
+
+
+def _overlap(world: Path, out: Path, log) -> dict:
+    """Overlap of mini-r / mini-sketch with the CLIP pretraining corpus; rescoring on clean sets."""
+    from roz.engine.store import ResultStore, atomic_write_json
+    from roz.overlap.report import overlap_report
+    from roz.datasets.registry import create_dataset
+
+    store = ResultStore(out)
+    summary = {}
+    for split in ("mini-r", "mini-sketch"):
+        per_model = {u["model"]["name"]: store.samples(u["unit_id"]) for u in store.units()
+                     if u["dataset"]["name"] == split and not u.get("shift") and not u.get("attack")}
+        if not per_model:
+            continue
+        ds = create_dataset("imagefolder", world / split)
+        rep = overlap_report(ds, world / "corpus" / "images", per_model, method="phash",
+                             ground_truth=world / "corpus" / "planted_duplicates.json", ground_truth_split=split)
+        acc = rep["accuracy"]
+        summary[split] = {"detection": rep.get("detection"), "accuracy": acc.to_dict(orient="records"),
+                          "n_duplicates": int(rep["duplicates"]["is_duplicate"].sum()) if "is_duplicate" in rep["duplicates"] else None,
+                          "protocol": rep.get("protocol")}
+        det = rep.get("detection") or {}
+        log(f"overlap {split}: {summary[split]['n_duplicates']} near-duplicates found; "
+            f"precision {det.get('precision', float('nan')):.2f} recall {det.get('recall', float('nan')):.2f} vs planted")
+    atomic_write_json(out / "overlap.json", summary)
+    return summary
