@@ -74,7 +74,7 @@ def eval_cmd(
     name: Optional[str] = typer.Option(None, help="Display name of the model."),
     classes: Optional[str] = typer.Option(None, help="Class set of a zero-shot head (name or JSON file)."),
     templates: Optional[str] = typer.Option(None, help="Prompt templates: openai-80 (default), simple, photo, or a file."),
-    shift: Optional[str] = typer.Option(None, help="Shift: corruption:fog:3, corruption:all, typographic, ..."),
+    shift: Optional[str] = typer.Option(None, help="Shift: corruption:fog:3, corruption:all, typographic, perturbation:rotate, perturbation:all (ImageNet-P), ..."),
     head: str = typer.Option("full", help="Zero-shot head on class-restricted datasets: full (mask) or subset."),
     seed: int = typer.Option(0, help="Seed of every random choice (shifts, attacks)."),
     limit: Optional[int] = typer.Option(None, help="Evaluate N samples evenly spaced over the dataset (recorded)."),
@@ -217,7 +217,9 @@ def report_cmd(
     seed: int = typer.Option(0, help="Bootstrap seed."),
     level: float = typer.Option(0.95, help="Confidence level."),
     pair: Optional[List[str]] = typer.Option(None, help="Relative robustness pair MODEL=BASE; repeatable."),
-    ce_normalizer: Optional[Path] = typer.Option(None, help="JSON of per-corruption normaliser errors (default AlexNet)."),
+    ce_normalizer: Optional[str] = typer.Option(None, help="'alexnet' (packaged published errors) or a JSON of per-corruption "
+                                                 "normaliser errors; default: unnormalised mean corruption error."),
+    ce_baseline: Optional[str] = typer.Option(None, help="Also report each model's mean CE relative to this model."),
     svg: bool = typer.Option(True, help="Also write SVG figures."),
     title: Optional[str] = typer.Option(None),
 ):
@@ -228,11 +230,11 @@ def report_cmd(
                          shifts=_kv(shift, "shift") or None, testbed_columns=_kv(testbed_column, "column") or None,
                          n_boot=bootstrap, seed=seed, level=level,
                          pairs=list(_kv(pair, "pair").items()) or None,
-                         ce_normalizer=str(ce_normalizer) if ce_normalizer else None,
+                         ce_normalizer=ce_normalizer, ce_baseline=ce_baseline,
                          formats=("png", "svg") if svg else ("png",), title=title)
     summary = index.parent / "summary.txt"
     if summary.is_file():
-        console.print(summary.read_text())
+        print(summary.read_text())
     console.print(f"report: [bold]{index}[/bold]")
 
 
@@ -247,11 +249,9 @@ def demo_cmd(
     from roz.world.demo import run_demo
 
     res = run_demo(out, quick=quick, full=full, force=force, log=_log)
-    from roz.report.tables import to_console
-
     summary = Path(res["report"]).parent / "report" / "summary.txt"
     if summary.is_file():
-        console.print(summary.read_text())
+        print(summary.read_text())  # a wide plain-text table: no re-wrapping
     console.print(f"[bold green]report:[/bold green] {res['report']}   ({res['seconds']:.0f} s)")
 
 

@@ -65,7 +65,40 @@ def make_run(root) -> ResultStore:
         k += 1
         store.write_unit(_unit(f"t{k:03d}", model, role, "imagenet-val", {"top1": 40.0, "success_rate": 35.0},
                                shift={"name": "typographic", "font": "arial"}), None)
+    write_overlap(root)
     return store
+
+
+def overlap_json() -> dict:
+    """An ``overlap.json`` as the demo writes it (``roz.overlap.overlap_report`` summary), with a
+    hostile split name, model name and file name."""
+    def row(model, full, clean, over):
+        return {"model": model, "n_full": 200, "n_clean": 188, "n_overlap": 12, "overlap_frac": 0.06,
+                "acc_full": full, "acc_full_lo": full - 3.0, "acc_full_hi": full + 3.0,
+                "acc_clean": clean, "acc_clean_lo": clean - 3.0, "acc_clean_hi": clean + 3.0,
+                "acc_overlap": over, "acc_overlap_cp_lo": over - 30.0, "acc_overlap_cp_hi": min(100.0, over + 20.0),
+                "delta_full_minus_clean": full - clean, "delta_full_minus_clean_lo": full - clean - 0.5,
+                "delta_full_minus_clean_hi": full - clean + 0.5, "delta_check": full - clean,
+                "overlap_minus_clean": over - clean, "overlap_minus_clean_lo": -5.0, "overlap_minus_clean_hi": 20.0,
+                "p_overlap_gt_clean": 0.03}
+    prot = {"method": "phash", "verify": "ncc", "threshold": 0.94, "n_test": 200, "n_corpus": 5000,
+            "n_overlap": 12, "n_boot": 1000, "seed": 0, "corpus_dir": "/x/" + EVIL}
+    return {
+        "imagenet-r": {"detection": {"precision": 0.75, "recall": 0.9, "tp": 9, "fp": 3, "fn": 1, "n_true": 10,
+                                     "false_positive_files": [f"/x/{EVIL}.png", "/x/b.png", "/x/c.png"],
+                                     "missed_files": ["/x/d.png"], "split": "imagenet-r"},
+                       "accuracy": [row("clip-rn50", 61.5, 60.25, 81.0), row(EVIL, 70.0, 69.5, 77.8)],
+                       "n_duplicates": 12, "protocol": prot},
+        EVIL: {"detection": None, "accuracy": [row("resnet50", 36.2, 36.0, 39.3)], "n_duplicates": 7,
+               "protocol": {**prot, "n_overlap": 7}},
+    }
+
+
+def write_overlap(root, data=None) -> None:
+    import json
+    from pathlib import Path
+
+    (Path(root) / "overlap.json").write_text(json.dumps(overlap_json() if data is None else data))
 
 
 @pytest.fixture(scope="session")

@@ -10,12 +10,13 @@ import pandas as pd
 import pytest
 
 from roz.engine.store import ResultStore
+from roz.errors import RozError
 from roz.report import build_report
 
-from .conftest import EVIL, MODELS, _unit
+from .conftest import EVIL, MODELS, _unit, overlap_json, write_overlap
 
-SECTIONS = ("config", "headline", "figures", "fits", "relative", "corruptions", "attacks", "typographic",
-            "datasets", "downloads", "protocol")
+SECTIONS = ("headline", "figures", "fits", "relative", "corruptions", "attacks", "typographic", "overlap",
+            "datasets", "config", "downloads", "protocol")
 TESTBED = Path(__file__).resolve().parents[3] / "shared" / "reference" / "imagenet-testbed" / "robustness_top1s.csv"
 
 
@@ -54,7 +55,7 @@ def test_files_tables_and_links(report):
     index, _, _ = report
     out = index.parent
     for name in ("headline", "effective_robustness", "er_average", "fits", "relative", "metrics", "corruptions",
-                 "attacks", "typographic"):
+                 "attacks", "typographic", "overlap"):
         assert (out / "tables" / f"{name}.csv").is_file() and (out / "tables" / f"{name}.parquet").is_file(), name
     assert (out / "tables" / "headline.tex").read_text().startswith("\\begin{table}")
     for name in ("grid_natural_shifts", "shift_imagenet-r", "shift_imagenetv2-matched-frequency", "corruptions",
@@ -95,9 +96,115 @@ def test_absent_sections(tmp_path):
     for i, (m, acc) in enumerate((("a", 50.0), ("b", 60.0))):
         st.write_unit(_unit(f"u{i}", m, "standard", "mini-val", {"top1": acc}), None)
     text = build_report(tmp_path / "bare", formats=("png",)).read_text()
-    for what in ("no corruption units", "no attack units", "no typographic units", "no intervention pair"):
+    for what in ("no corruption units", "no attack units", "no typographic units", "no intervention pair",
+                 "run the overlap analysis (roz.overlap.overlap_report)",
+                 "CLIP-Auto is absent from this run: no model has role zeroshot-auto"):
         assert f"absent: {what}" in text
     assert '<section id="headline">' in text and "absent:" in text
+
+
+def _section(text: str, sid: str) -> str:
+    m = re.search(rf'<section id="{sid}">(.*?)</section>', text, re.S)
+    assert m, sid
+    return m.group(1)
+
+
+def test_section_order_and_collapsed_config(report):
+    text = report[0].read_text()
+    ids = re.findall(r'<section id="([^"]+)">', text)
+    assert ids == list(SECTIONS)  # headline first, configuration after the results
+    nav = text.index("<nav>")
+    assert text.index('<section id="headline">') > nav and "finished units" in text[:nav]
+    cfg = _section(text, "config")
+    assert "<details><summary>Run configuration (JSON)</summary>" in cfg
+    assert re.search(r"<details><summary>Environment \(\d+ distinct\)</summary>", cfg)
+    assert "<pre>" not in re.sub(r"<details>.*?</details>", "", cfg, flags=re.S)  # every dump collapsed
+
+
+def test_overlap_section(report):
+    index = report[0]
+    sec = _section(index.read_text(), "overlap")
+    assert "absent" not in sec and EVIL not in sec and "<script" not in sec.lower()
+    esc = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    assert f"<h3>{esc}</h3>" in sec  # hostile split name, escaped
+    assert sec.count(esc) >= 3  # split, model row, false-positive file
+    assert "near-duplicates found: 12 of 200 test images (6.0 %)" in sec
+    assert "near-duplicates found: 7 of 200" in sec
+    assert "precision 0.750, recall 0.900" in sec and "fp 3" in sec
+    assert "3 false positives" in sec and "1 missed duplicates" in sec
+    assert "No ground truth for this split" in sec  # detection null
+    for txt in ("61.50", "60.25", "81.00", "+1.25", "[+0.75,\u00a0+1.75]", "[58.5,\u00a064.5]", "overlap CP 99.5%"):
+        assert txt in sec, txt
+    tab = pd.read_csv(index.parent / "tables" / "overlap.csv")
+    assert len(tab) == 3 and set(tab.split) == {"imagenet-r", EVIL} and "acc_clean" in tab.columns
+    import json
+
+    rj = json.loads((index.parent / "report.json").read_text())
+    assert rj["overlap"]["imagenet-r"] == {"n_duplicates": 12, "precision": 0.75, "recall": 0.9}
+
+
+def test_overlap_unreadable_or_partial(tmp_path):
+    st = ResultStore(tmp_path / "r")
+    for i, (m, acc) in enumerate((("a", 50.0), ("b", 60.0))):
+        st.write_unit(_unit(f"u{i}", m, "standard", "mini-val", {"top1": acc}), None)
+    (tmp_path / "r" / "overlap.json").write_text("{not json" + EVIL)
+    sec = _section(build_report(tmp_path / "r", formats=("png",)).read_text(), "overlap")
+    assert "absent: overlap.json could not be read" in sec and "roz.overlap.overlap_report" in sec
+    assert EVIL not in sec
+    data = overlap_json()
+    data["imagenet-r"]["accuracy"] = []
+    data[EVIL] = None  # skipped
+    write_overlap(tmp_path / "r", data)
+    sec = _section(build_report(tmp_path / "r", tmp_path / "o2", formats=("png",)).read_text(), "overlap")
+    assert "near-duplicates found: 12" in sec and "No per-model accuracy rows" in sec and EVIL not in sec
+
+
+def test_clip_auto_note(report, fixture_run, tmp_path):
+    assert "CLIP-Auto is absent" not in report[0].read_text()  # the fixture has a zeroshot-auto model
+    st = ResultStore(tmp_path / "z")
+    for i, (m, role) in enumerate((("clip-a", "zeroshot"), ("clip-b", "zeroshot"))):
+        for ds in ("imagenet-val", "imagenet-r"):
+            st.write_unit(_unit(f"u{i}{ds}", m, role, ds, {"top1": 50.0 + i}), None)
+    text = build_report(tmp_path / "z", formats=("png",), pairs=[("clip-b", "clip-a")], n_boot=50).read_text()
+    sec = _section(text, "relative")
+    assert "clip-b" in sec and "absent: no intervention pair" not in sec  # the explicit pair is shown ...
+    assert "absent: CLIP-Auto is absent from this run" in sec  # ... and CLIP-Auto's absence is stated
+
+
+def test_corruption_relative_to_baseline_model(fixture_run, tmp_path):
+    index = build_report(fixture_run, tmp_path / "ce", formats=("png",), ce_baseline="resnet50", n_boot=50)
+    sec = _section(index.read_text(), "corruptions")
+    assert "mean corruption error (unnormalised, %)" in sec
+    assert "mean CE relative to resnet50 (%)" in sec and "AlexNet-normalised mCE" in sec
+    assert "--ce-normalizer" in sec and "not the full ImageNet-C grid" in sec
+    from roz.report.build import corruption_data, relative_ce
+
+    units = ResultStore(fixture_run, create=False).units()
+    cor = corruption_data(units, None, "resnet50")
+    t = cor["table"].set_index("model")
+    assert t.loc["resnet50", "mean CE relative to resnet50 (%)"] == pytest.approx(100.0)
+    # clip-rn50: errors 40.2 + (drop * s/3) vs resnet50 23.9 + ...: sum ratio per corruption, then mean
+    exp = []
+    for drop in (30.0, 15.0):
+        e = sum(100 - (59.8 - drop * s / 3) for s in (1, 3))
+        b = sum(100 - (76.1 - drop * s / 3) for s in (1, 3))
+        exp.append(100 * e / b)
+    assert t.loc["clip-rn50", "mean CE relative to resnet50 (%)"] == pytest.approx(sum(exp) / 2)
+    assert relative_ce(cor["rows"], "clip-rn50").loc["clip-rn50"].tolist() == pytest.approx([100.0, 100.0])
+    with pytest.raises(RozError, match="no corruption units"):
+        build_report(fixture_run, tmp_path / "bad", formats=("png",), ce_baseline="nope")
+
+
+def test_corruption_packaged_alexnet(fixture_run):
+    from roz.metrics.corruption import alexnet_errors
+    from roz.report.build import corruption_data, load_ce_normalizer
+
+    norm = load_ce_normalizer("alexnet")
+    assert norm == alexnet_errors()
+    cor = corruption_data(ResultStore(fixture_run, create=False).units(), norm)
+    assert "mCE" in cor["label"] and "mean corruption error (unnormalised, %)" in cor["table"].columns
+    fog = cor["per_corruption"].loc["resnet50", "fog"]
+    assert cor["ce"].loc["resnet50", "fog"] == pytest.approx(100 * fog / (100 * norm["fog"]))
 
 
 def test_class_restricted_and_mini_mapping(tmp_path):

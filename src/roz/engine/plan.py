@@ -10,7 +10,7 @@ Example ``run.yaml``::
     datasets:
       - {name: imagenet-val, root: /data/imagenet}
       - {name: imagenet-r, root: /data/imagenet-r}
-    shifts: [none, "corruption:fog:3"]     # default: [none]
+    shifts: [none, "corruption:fog:3"]     # default: [none]; "perturbation:all" = ImageNet-P sequences
     shift_datasets: [imagenet-val]          # datasets the non-clean shifts apply to (default: all)
     heads: [full]                           # zero-shot: full (mask) and/or subset
     attacks:                                # optional
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from roz.engine.units import DatasetRef, ModelRef, Unit, freeze
+from roz.engine.units import SEQUENCE_DATASETS, DatasetRef, ModelRef, Unit, freeze
 from roz.errors import RozError
 from roz.shifts.registry import parse_shift
 
@@ -92,20 +92,35 @@ def plan_units(cfg: dict) -> list[Unit]:
     bad = set(heads) - {"full", "subset"}
     if bad:
         raise RozError(f"config: unknown heads {sorted(bad)}; use full and/or subset")
-    shift_dicts = [d for s in (cfg.get("shifts") or ["none"]) for d in parse_shift(s)]
-    shift_ds = set(cfg.get("shift_datasets") or [d.display for d in datasets])
+    # A shift entry is a spec string, or {shift: SPEC, models: [...], datasets: [...], limit: N}
+    # to restrict it (e.g. the full corruption grid on a few models only).
+    default_ds = set(cfg.get("shift_datasets") or [d.display for d in datasets])
+    shift_dicts = []  # (shift dict, model names or None, dataset names, limit)
+    for s in cfg.get("shifts") or ["none"]:
+        if isinstance(s, dict) and "shift" in s:
+            unknown = set(s) - {"shift", "models", "datasets", "limit"}
+            if unknown:
+                raise RozError(f"shift entry {s['shift']!r}: unknown keys {sorted(unknown)}")
+            sel = (set(s["models"]) if s.get("models") else None, set(s.get("datasets") or default_ds), s.get("limit", limit))
+            spec = s["shift"]
+        else:
+            sel, spec = (None, default_ds, limit), s
+        shift_dicts += [(d, *sel) for d in parse_shift(spec)]
     common = dict(seed=seed, limit=limit, on_bad_image=cfg.get("on_bad_image", "fail"),
                   full_logits=bool(cfg.get("full_logits", False)))
     shards = int(cfg.get("shards", 1))
     units: list[Unit] = []
     for m in models:
         for d in datasets:
-            for sh in shift_dicts:
-                if sh and d.display not in shift_ds:
+            for sh, only_models, shift_ds, slimit in shift_dicts:
+                if sh and (d.display not in shift_ds or (only_models is not None and m.label not in only_models)):
+                    continue
+                if sh and d.name in SEQUENCE_DATASETS:  # video sequences: no image shifts on top
                     continue
                 for head in heads:
                     for k in range(shards):
-                        units.append(Unit(model=m, dataset=d, shift=freeze(sh), head=head, shard=(k, shards), **common))
+                        units.append(Unit(model=m, dataset=d, shift=freeze(sh), head=head, shard=(k, shards),
+                                          **{**common, "limit": slimit if sh else limit}))
     for a in cfg.get("attacks") or []:
         if not isinstance(a, dict) or "name" not in a:
             raise RozError(f"attack entry {a!r} needs a 'name'")
@@ -117,7 +132,7 @@ def plan_units(cfg: dict) -> list[Unit]:
             if m.label not in on_models:
                 continue
             for d in datasets:
-                if d.display in on:
+                if d.display in on and d.name not in SEQUENCE_DATASETS:
                     units.append(Unit(model=m, dataset=d, attack=freeze(a), seed=seed, limit=alimit,
                                       on_bad_image=common["on_bad_image"]))
     return units

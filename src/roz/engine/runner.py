@@ -72,7 +72,16 @@ def execute_unit(unit: Unit, store: ResultStore, opts: RunOptions, models: Model
     label_map = label_map or LabelMap(model.wnids, ds.labels, what=ds.name)
     t0 = time.perf_counter()
     shift = create_shift(unit.shift_dict() or {}, dataset=ds)
-    if unit.attack:
+    sequence_protocol = None
+    if unit.kind == "perturbation":  # ImageNet-P: released videos or sequences generated per image
+        from roz.engine.sequence_unit import run_sequence_unit
+
+        table, metrics, sequence_protocol = run_sequence_unit(model, ds, label_map, unit, opts, store=store)
+        skipped = [r for r, ok in zip(table.column("path").to_pylist(), table.column("ok").to_pylist()) if not ok] \
+            if table.num_rows else []
+        attack_protocol = None
+        shift = None  # recorded as the unit's shift dict; generator details are in protocol.sequence
+    elif unit.attack:
         from roz.engine.attack_unit import run_attack_unit
 
         table, metrics, attack_protocol = run_attack_unit(model, ds, label_map, unit, opts)
@@ -113,6 +122,7 @@ def execute_unit(unit: Unit, store: ResultStore, opts: RunOptions, models: Model
                             "model_classes_outside_labels_dropped": True},
             "seed": unit.seed, "shard": list(unit.shard), "limit": unit.limit, "amp": opts.amp,
             "on_bad_image": unit.on_bad_image, "dataset_protocol": ds.protocol,
+            **({"sequence": sequence_protocol} if sequence_protocol is not None else {}),
         },
         "skipped_files": skipped,
         "env": environment(opts.device),

@@ -13,6 +13,9 @@ import re
 from dataclasses import asdict, dataclass, field
 
 
+SEQUENCE_DATASETS = ("imagenet-p",)  # datasets whose samples are frame sequences (kind "perturbation")
+
+
 @dataclass(frozen=True)
 class ModelRef:
     spec: str
@@ -54,7 +57,11 @@ class Unit:
 
     @property
     def kind(self) -> str:
-        return "attack" if self.attack else "eval"
+        if self.attack:
+            return "attack"
+        if dict(self.shift).get("name") == "perturbation" or self.dataset.name in SEQUENCE_DATASETS:
+            return "perturbation"  # ImageNet-P sequences: engine.sequence_unit (flip probability)
+        return "eval"
 
     def canonical(self) -> dict:
         d = asdict(self)

@@ -202,3 +202,92 @@ def sequence_top5(forward, frames: torch.Tensor, chunk: int = 256) -> torch.Tens
         for k in range(0, flat.shape[0], chunk):
             outs.append(top5_from_logits(forward(flat[k:k + chunk]).float()).cpu())
     return torch.cat(outs).reshape(B, T, -1)
+
+
+def _record_perturbation(rec: Mapping) -> tuple[str | None, int]:
+    """(perturbation, difficulty) of a unit record: on-the-fly shift, or released ImageNet-P."""
+    for src in ((rec.get("shift") or {}), (rec.get("protocol") or {}).get("sequence") or {},
+                ((rec.get("dataset") or {}).get("protocol") or {})):
+        if src.get("perturbation"):
+            return str(src["perturbation"]), int(src.get("difficulty", 1) or 1)
+    return None, 1
+
+
+def mfr_table(records, baseline_model: str | None = None, perturbations: Sequence[str] | None = None,
+              difficulty: int | None = 1):
+    """Report-level ImageNet-P table from a store's unit records (``ResultStore.units()``).
+
+    Uses every record with a perturbation (``shift.perturbation`` for generated sequences,
+    ``protocol.sequence.perturbation`` / the dataset protocol for released ImageNet-P) and a
+    ``metrics.flip_prob``; ``difficulty`` selects one difficulty (``None``: all, averaged per
+    perturbation). One row per model (``model.name``) with, in **percent**:
+
+    * ``FP/<p>`` per perturbation, ``mFR`` (un-normalised mean FP), ``mT5D`` (mean top-5 distance,
+      not a percentage) and ``T5D/<p>``;
+    * with ``baseline_model`` (a model name among the records): ``mFR_norm`` and ``mT5D_norm`` --
+      the mean over perturbations of ``FP_model(p) / FP_baseline(p)`` (x100, as the paper's tables,
+      so the baseline scores 100).
+
+    ``perturbations`` fixes the columns (default: the perturbations present, test ones first); a
+    model missing one of them gets NaN means. Several units for the same (model, perturbation)
+    (e.g. shards, datasets) are combined weighted by ``metrics.n``.
+    """
+    import pandas as pd
+
+    from roz.shifts.perturbations import ALL_PERTURBATIONS
+
+    acc: dict[str, dict[str, list]] = {}
+    for rec in records:
+        m = rec.get("metrics") or {}
+        if "flip_prob" not in m:
+            continue
+        p, d = _record_perturbation(rec)
+        if p is None or (difficulty is not None and d != int(difficulty)):
+            continue
+        model = (rec.get("model") or {}).get("name", "?")
+        n = float(m.get("n", 1) or 1)
+        cell = acc.setdefault(model, {}).setdefault(p, [0.0, 0.0, 0.0, 0.0])  # sum fp*n, n, sum t5d*n, n_t5d
+        fp = float(m["flip_prob"])
+        if not math.isnan(fp):
+            cell[0] += fp * n
+            cell[1] += n
+        t5 = float(m.get("top5_dist", float("nan")))
+        if not math.isnan(t5):
+            cell[2] += t5 * n
+            cell[3] += n
+    order = {p: i for i, p in enumerate(ALL_PERTURBATIONS)}
+    keys = list(perturbations) if perturbations is not None else \
+        sorted({p for v in acc.values() for p in v}, key=lambda q: (order.get(q, len(order)), q))
+    fps = {mo: {p: (c[0] / c[1] if c[1] else float("nan")) for p, c in v.items()} for mo, v in acc.items()}
+    t5s = {mo: {p: (c[2] / c[3] if c[3] else float("nan")) for p, c in v.items()} for mo, v in acc.items()}
+    if baseline_model is not None and baseline_model not in fps:
+        raise ValueError(f"mfr_table: no ImageNet-P results for the baseline model {baseline_model!r}; "
+                         f"models: {sorted(fps)}")
+    rows = []
+    for mo in fps:
+        fp = {p: fps[mo].get(p, float("nan")) for p in keys}
+        t5 = {p: t5s[mo].get(p, float("nan")) for p in keys}
+        complete = keys and all(not math.isnan(v) for v in fp.values())
+        row = {"model": mo, **{f"FP/{p}": 100.0 * fp[p] for p in keys}}
+        row["mFR"] = 100.0 * mean_flip_rate(fp) if complete else float("nan")
+        row["mT5D"] = mean_top5_distance(t5) if complete and all(not math.isnan(v) for v in t5.values()) else float("nan")
+        if baseline_model is not None:
+            bfp = {p: fps[baseline_model].get(p, float("nan")) for p in keys}
+            bt5 = {p: t5s[baseline_model].get(p, float("nan")) for p in keys}
+            try:
+                row["mFR_norm"] = 100.0 * mean_flip_rate(fp, bfp) if complete else float("nan")
+            except ValueError:
+                row["mFR_norm"] = float("nan")
+            try:
+                row["mT5D_norm"] = 100.0 * mean_top5_distance(t5, bt5) if complete else float("nan")
+            except ValueError:
+                row["mT5D_norm"] = float("nan")
+        row.update({f"T5D/{p}": t5[p] for p in keys})
+        row["n_perturbations"] = sum(not math.isnan(v) for v in fp.values())
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    if len(df):
+        df = df.sort_values("mFR", na_position="last").reset_index(drop=True)
+        df.attrs.update({"flip_prob_unit": "percent", "baseline": baseline_model, "perturbations": keys,
+                         "difficulty": difficulty})
+    return df

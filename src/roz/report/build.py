@@ -49,24 +49,37 @@ def _numeric(d: Mapping) -> dict[str, float]:
 
 def load_ce_normalizer(spec) -> dict[str, float] | None:
     """CE normaliser (per-corruption error, fractions) from a mapping or a JSON file
-    (``{"errors": {corruption: error}}`` or a flat mapping; values > 1 are read as percent)."""
+    (``{"errors": {corruption: error}}`` or a flat mapping; values > 1 are read as percent), or
+    ``"alexnet"``: the packaged AlexNet ImageNet-C errors (:func:`roz.metrics.corruption.alexnet_errors`)."""
     if spec is None:
         return None
     if isinstance(spec, (str, os.PathLike)):
         p = Path(spec)
+        if not p.is_file() and str(spec).strip().lower() == "alexnet":
+            from roz.metrics.corruption import alexnet_errors
+
+            return alexnet_errors()
         if not p.is_file():
-            raise RozError(f"CE normaliser file {p} not found", hint="pass a JSON {corruption: error} file")
+            raise RozError(f"CE normaliser file {p} not found",
+                           hint="pass a JSON {corruption: error} file, or 'alexnet' for the packaged AlexNet errors")
         spec = json.loads(p.read_text())
     d = spec.get("errors", spec) if isinstance(spec, Mapping) else spec
     out = {str(k): float(v) for k, v in d.items() if isinstance(v, (int, float))}
     return {k: (v / 100.0 if v > 1.0 else v) for k, v in out.items()}
 
 
-def corruption_data(units: Sequence[dict], normalizer: Mapping[str, float] | None = None) -> dict | None:
+def corruption_data(units: Sequence[dict], normalizer: Mapping[str, float] | None = None,
+                    baseline_model: str | None = None) -> dict | None:
     """Corruption units (``shift.name == 'corruption'``) -> long rows, per-corruption error
     (mean over severities) and a per-model summary: mCE when a normaliser is given
-    (CE_c = mean_s err / normaliser_c, percent), else the unnormalised mean corruption error."""
+    (CE_c = mean_s err / normaliser_c, percent), else the unnormalised mean corruption error.
+
+    ``baseline_model``: a model of the run; adds, per model, the mean CE relative to it
+    (CE_c = sum_s err / sum_s err_baseline over the (dataset, corruption, severity) cells both
+    have, percent; 100 = as robust as the baseline) and the per-corruption relative CE."""
     import pandas as pd
+
+    from roz.metrics.corruption import MEAN_ERROR
 
     rows = []
     for u in units:
@@ -83,6 +96,9 @@ def corruption_data(units: Sequence[dict], normalizer: Mapping[str, float] | Non
     if not rows:
         return None
     df = pd.DataFrame(rows)
+    if baseline_model is not None and baseline_model not in set(df.model):
+        raise RozError(f"CE baseline model {baseline_model!r} has no corruption units in this run",
+                       hint="models with corruption units: " + ", ".join(sorted(set(df.model))))
     per = df.groupby(["model", "corruption"])["error"].mean().unstack("corruption")
     if normalizer:
         cols = [c for c in per.columns if c in normalizer]
@@ -95,8 +111,44 @@ def corruption_data(units: Sequence[dict], normalizer: Mapping[str, float] | Non
         label = "mean corruption error (unnormalised)"
     summary = summary.sort_values()
     per = per.loc[summary.index]
+    roles = dict(zip(df.model, df.role))
+    table = pd.DataFrame({"model": summary.index, "role": [roles.get(m, "") for m in summary.index],
+                          (MCE_GIVEN if normalizer else MEAN_ERROR): summary.to_numpy()})
+    if normalizer:
+        table[MEAN_ERROR] = per.mean(axis=1).reindex(summary.index).to_numpy()
+    rel = rel_per = None
+    if baseline_model is not None:
+        rel_per = relative_ce(df, baseline_model).reindex(summary.index)
+        rel = rel_per.mean(axis=1)
+        table[f"mean CE relative to {baseline_model} (%)"] = rel.to_numpy()
+    table["corruptions"] = per.notna().sum(axis=1).to_numpy()
+    sev = sorted({int(s) for s in df.severity.dropna()})
     return {"rows": df, "per_corruption": per, "ce": ce, "summary": summary, "label": label,
-            "roles": dict(zip(df.model, df.role))}
+            "roles": roles, "table": table, "baseline_model": baseline_model,
+            "relative_ce": rel_per, "severities": sev, "corruptions": sorted(set(df.corruption)),
+            "datasets": sorted(set(df.dataset))}
+
+
+MCE_GIVEN = "mCE (normalised by the given errors, %)"
+
+
+def relative_ce(rows, baseline_model: str):
+    """Per model x corruption: CE relative to ``baseline_model`` in percent,
+    ``100 * sum_s err(c, s) / sum_s err_baseline(c, s)`` over the (dataset, severity) cells both
+    models have; NaN where they share none or the baseline's error sum is 0."""
+    import pandas as pd
+
+    d = rows.assign(severity=rows.severity.fillna(-1))
+    cells = d.groupby(["model", "dataset", "corruption", "severity"])["error"].mean()
+    base = cells.xs(baseline_model, level="model")
+    out = {}
+    for m in cells.index.get_level_values("model").unique():
+        e = cells.xs(m, level="model")
+        common = e.index.intersection(base.index)
+        j = pd.DataFrame({"e": e.reindex(common), "b": base.reindex(common)}).dropna()
+        g = j.groupby(level="corruption").sum()
+        out[m] = (100.0 * g.e / g.b.where(g.b > 0))
+    return pd.DataFrame(out).T.sort_index(axis=1)
 
 
 _EPS_RE = re.compile(r"^(robust_acc|robust_accuracy|acc)@(.+)$")
@@ -174,6 +226,55 @@ def typographic_data(units: Sequence[dict]) -> dict | None:
     return {"table": df, "fig_table": fig_table, "roles": roles}
 
 
+OVERLAP_FILE = "overlap.json"
+
+
+def overlap_data(run_dir: str | os.PathLike) -> tuple[list[dict] | None, str | None]:
+    """``RUN_DIR/overlap.json`` (``{split: {"detection", "accuracy", "n_duplicates", "protocol"}}``,
+    as the demo writes from :func:`roz.overlap.report.overlap_report`) -> ``(splits, None)``;
+    ``(None, None)`` when the file is absent, ``(None, why)`` when it cannot be read.
+    Each split: ``{"split", "n_duplicates", "detection" (dict or None), "protocol" (dict),
+    "accuracy" (DataFrame, one row per model, ``roz.overlap.analysis.rescore`` columns)}``."""
+    import pandas as pd
+
+    p = Path(run_dir) / OVERLAP_FILE
+    if not p.is_file():
+        return None, None
+    try:
+        data = json.loads(p.read_text())
+    except (OSError, ValueError) as e:
+        return None, f"{OVERLAP_FILE} could not be read ({e})"
+    if not isinstance(data, Mapping):
+        return None, f"{OVERLAP_FILE} is not a JSON object {{split: ...}}"
+    out = []
+    for split, v in data.items():
+        if not isinstance(v, Mapping):
+            continue
+        acc = v.get("accuracy")
+        try:
+            df = pd.DataFrame(acc) if isinstance(acc, (list, Mapping)) and len(acc) else pd.DataFrame()
+        except (ValueError, TypeError):
+            df = pd.DataFrame()
+        det = v.get("detection")
+        prot = v.get("protocol")
+        n_dup = v.get("n_duplicates")
+        out.append({"split": str(split), "accuracy": df, "detection": det if isinstance(det, Mapping) else None,
+                    "protocol": prot if isinstance(prot, Mapping) else {},
+                    "n_duplicates": n_dup if isinstance(n_dup, (int, float)) and not isinstance(n_dup, bool) else None})
+    return out, None
+
+
+def overlap_table(splits: Sequence[dict]):
+    """All splits' per-model accuracy rows in one long DataFrame (``split`` first)."""
+    import pandas as pd
+
+    frames = [sp["accuracy"].assign(split=sp["split"]) for sp in splits if len(sp["accuracy"])]
+    if not frames:
+        return pd.DataFrame()
+    df = pd.concat(frames, ignore_index=True)
+    return df[["split"] + [c for c in df.columns if c != "split"]]
+
+
 # -- baseline --------------------------------------------------------------------------------------
 
 def resolve_baseline(baseline, columns=None) -> AccuracyTable | None:
@@ -193,7 +294,8 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
                  baseline_models=None, shifts=None, protocol: str = "standard", testbed_columns=None,
                  n_boot: int = DEFAULT_N_BOOT, seed: int | None = DEFAULT_SEED, level: float = DEFAULT_LEVEL,
                  pairs: Sequence[tuple[str, str]] | None = None, ce_normalizer=None,
-                 formats: Sequence[str] = ("png", "svg"), title: str | None = None) -> Path:
+                 ce_baseline: str | None = None, formats: Sequence[str] = ("png", "svg"),
+                 title: str | None = None) -> Path:
     """Render ``run_dir`` into ``out`` (default ``run_dir/report``); returns the ``index.html`` path.
 
     ``baseline``: ``"run"`` (fit on the run's own baseline models) or the path/URL of a
@@ -203,7 +305,10 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     or list of Shift (default by dataset names: ImageNet or ROZ-Mini). ``protocol``:
     "standard" or "class-restricted". ``pairs``: (intervention, base) model pairs for relative
     robustness (default: each CLIP-Auto model vs its CLIP). ``ce_normalizer``: per-corruption
-    normalising errors (mapping or JSON path) for mCE.
+    normalising errors (mapping, JSON path, or ``"alexnet"`` for the packaged AlexNet ImageNet-C
+    errors) for mCE. ``ce_baseline``: a model of the run; the corruption section then also gives
+    each model's mean CE relative to it. ``RUN_DIR/overlap.json`` (train/test overlap analysis),
+    when present, is rendered in the "Data overlap" section.
     """
     from roz.engine.store import ResultStore
     from roz.metrics.relative import default_pairs, relative_table
@@ -217,6 +322,9 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     units = store.units()
     if not units:
         raise RozError(f"{store.root} holds no finished unit", hint="run `roz eval` / `roz run` first")
+    # cheap, and may reject a bad option before any work
+    ce_norm = load_ce_normalizer(ce_normalizer)
+    cor = corruption_data(units, ce_norm, ce_baseline)
     table = accuracy_table_from_store(store)
     btab = resolve_baseline(baseline, testbed_columns)
     metrics_df = store.metrics_table()
@@ -276,7 +384,6 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
         written["relative"] = T.write_table(rel, tab_dir / "relative")
 
     # corruptions / attacks / typographic
-    cor = corruption_data(units, load_ce_normalizer(ce_normalizer))
     if cor:
         written["corruptions"] = T.write_table(cor["rows"], tab_dir / "corruptions")
         add_fig("corruptions", F.corruption_figure(cor["summary"], cor["per_corruption"], cor["roles"], cor["label"]),
@@ -286,6 +393,11 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
         written["attacks"] = T.write_table(att["table"], tab_dir / "attacks")
         if len(att["curves"]):
             add_fig("attacks", F.attack_figure(att["curves"], att["roles"]), "robust accuracy vs eps")
+    ovl, ovl_error = overlap_data(store.root)
+    if ovl:
+        ovl_tab = overlap_table(ovl)
+        if len(ovl_tab):
+            written["overlap"] = T.write_table(ovl_tab, tab_dir / "overlap")
     typ = typographic_data(units)
     if typ:
         written["typographic"] = T.write_table(typ["table"], tab_dir / "typographic")
@@ -299,11 +411,15 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
                    "fits": {k: f.to_dict() for k, f in er.fits.items()} if er else {},
                    "skipped_shifts": er.skipped if er else {}, "error": er_error,
                    "average_er": er.average.to_dict(orient="records") if er else [],
-                   "relative": rel.to_dict(orient="records") if rel is not None else []}
+                   "relative": rel.to_dict(orient="records") if rel is not None else [],
+                   "overlap": {sp["split"]: {"n_duplicates": sp["n_duplicates"],
+                                             **{k: (sp["detection"] or {}).get(k) for k in ("precision", "recall")}}
+                               for sp in ovl or []}}
     (out / "report.json").write_text(json.dumps(report_json, indent=2, sort_keys=True, default=_jsonable) + "\n")
 
     html_text = _render(store, units, table, btab, er, er_error, headline, rel, pairs, cor, att, typ, metrics_df,
-                        figs, written, out, protocol, title, time.perf_counter() - t0)
+                        figs, written, out, protocol, title, time.perf_counter() - t0,
+                        roles=roles, ovl=ovl, ovl_error=ovl_error, normalized=bool(ce_norm))
     index = out / "index.html"
     tmp = out / ".index.html.tmp"
     tmp.write_text(html_text, encoding="utf-8")
@@ -347,6 +463,121 @@ def _links(written: dict, name: str, out: Path) -> str:
     return " ".join(f'<a href="{H.href(os.path.relpath(p, out))}">{H.esc(k.upper())}</a>' for k, p in d.items())
 
 
+def _corruption_notes(cor: dict, normalized: bool) -> str:
+    from roz.metrics.corruption import BENCHMARK_CORRUPTIONS, SEVERITIES
+
+    parts = []
+    if normalized:
+        parts.append("mCE: per corruption, the error averaged over the evaluated severities divided by the given "
+                     "normaliser's error (percent), averaged over the corruptions the normaliser covers.")
+    else:
+        parts.append("Mean corruption error (unnormalised, %): per corruption, the top-1 error averaged over the "
+                     "evaluated severities, then averaged over corruptions — not an mCE.")
+    full = set(BENCHMARK_CORRUPTIONS) <= set(cor["corruptions"]) and set(SEVERITIES) <= set(cor["severities"])
+    parts.append(f"This run: {len(cor['corruptions'])} corruption(s) ({', '.join(cor['corruptions'])}), severities "
+                 f"{', '.join(map(str, cor['severities'])) or '?'}, on {', '.join(cor['datasets'])}"
+                 + ("." if full else " — not the full ImageNet-C grid (15 corruptions × 5 severities), so not "
+                    "comparable with published mCE values."))
+    if not normalized:
+        parts.append("AlexNet-normalised mCE (Hendrycks & Dietterich 2019) is not shown: it needs a CE normaliser, "
+                     "roz report --ce-normalizer FILE (JSON {corruption: error}), or --ce-normalizer alexnet "
+                     "(build_report(..., ce_normalizer=\"alexnet\")) for the packaged AlexNet errors "
+                     "(src/roz/data/alexnet_imagenet_c_errors.json, roz.metrics.corruption.alexnet_errors); those "
+                     "are ImageNet-C errors on the ImageNet validation set and only meaningful for that data.")
+    b = cor.get("baseline_model")
+    if b is not None:
+        parts.append(f"CE relative to {b}: per corruption 100 · Σ_s error / Σ_s error of {b} over the (dataset, "
+                     f"severity) cells both models have, averaged over corruptions; 100 = as robust as {b}, "
+                     "lower is better.")
+    else:
+        parts.append("CE relative to a model of this run: pass ce_baseline=MODEL to build_report.")
+    return "\n".join(f'<p class="muted">{H.esc(t)}</p>' for t in parts)
+
+
+def _ci_text(lo, hi, nd: int = 1, sign: bool = False) -> str:
+    try:
+        lo, hi = float(lo), float(hi)
+    except (TypeError, ValueError):
+        return "–"
+    if np.isnan(lo) or np.isnan(hi):
+        return "–"
+    return f"[{lo:+.{nd}f},\u00a0{hi:+.{nd}f}]" if sign else f"[{lo:.{nd}f},\u00a0{hi:.{nd}f}]"  # no-break space
+
+
+def _num(d: Mapping, k):
+    v = d.get(k)
+    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def _overlap_html(splits: Sequence[dict], roles: Mapping[str, str], written: dict, out: Path) -> str:
+    import pandas as pd
+
+    body = ["<p>Near-duplicates of each test set in the pretraining corpus, and every model re-scored on the full "
+            "test set, the clean part (near-duplicates removed) and the overlap only (Radford et al. 2021, Sec. 5). "
+            "full − clean is the accuracy change attributable to overlap; its interval is a paired bootstrap over "
+            "test samples, the overlap-only interval is Clopper–Pearson.</p>"]
+    for sp in splits:
+        prot, det = sp["protocol"], sp["detection"]
+        n_test = _num(prot, "n_test")
+        n_dup = sp["n_duplicates"] if sp["n_duplicates"] is not None else _num(prot, "n_overlap")
+        line = "near-duplicates found: " + ("?" if n_dup is None else H.fmt(n_dup))
+        if n_test:
+            line += f" of {H.fmt(n_test)} test images"
+            if n_dup is not None:
+                line += f" ({100.0 * n_dup / n_test:.1f} %)"
+        how = [f"{k} {H.fmt(prot[k])}" for k in ("method", "verify", "threshold") if k in prot]
+        if "n_corpus" in prot:
+            how.append(f"corpus of {H.fmt(prot['n_corpus'])} images")
+        if how:
+            line += " (" + ", ".join(how) + ")"
+        body += [f"<h3>{H.esc(sp['split'])}</h3>", f"<p>{H.esc(line)}.</p>"]
+        if det:
+            p, r = _num(det, "precision"), _num(det, "recall")
+            txt = (f"Against the planted ground truth: precision {H.fmt(p, 3)}, recall {H.fmt(r, 3)}"
+                   + "".join(f", {k} {H.fmt(det[k])}" for k in ("tp", "fp", "fn", "n_true") if _num(det, k) is not None)
+                   + ".")
+            body.append(f"<p>{H.esc(txt)}</p>")
+            for key, what in (("false_positive_files", "false positives"), ("missed_files", "missed duplicates")):
+                files = det.get(key) or []
+                if isinstance(files, list) and files:
+                    shown = files[:25]
+                    body.append(f"<details><summary>{H.esc(f'{len(files)} {what}')}</summary><ul>"
+                                + "".join(f"<li><code>{H.esc(f)}</code></li>" for f in shown) + "</ul>"
+                                + (f'<p class="muted">{len(files) - len(shown)} more in {H.esc(OVERLAP_FILE)}.</p>'
+                                   if len(files) > len(shown) else "") + "</details>")
+        else:
+            body.append('<p class="muted">No ground truth for this split: detection precision/recall not measured.</p>')
+        acc = sp["accuracy"]
+        if len(acc) and "model" in acc.columns:
+            cp = 100 * float(prot.get("clopper_pearson_level", 0.995))
+            g = lambda r, k: r.get(k, float("nan"))  # noqa: E731
+            rows = []
+            for r in acc.to_dict(orient="records"):
+                rows.append({"model": r.get("model"), "role": roles.get(str(r.get("model")), ""),
+                             "n full / clean / overlap": f"{H.fmt(g(r, 'n_full'))} / {H.fmt(g(r, 'n_clean'))} / "
+                                                         f"{H.fmt(g(r, 'n_overlap'))}",
+                             "acc full": g(r, "acc_full"),
+                             "full CI": _ci_text(g(r, "acc_full_lo"), g(r, "acc_full_hi")),
+                             "acc clean": g(r, "acc_clean"),
+                             "clean CI": _ci_text(g(r, "acc_clean_lo"), g(r, "acc_clean_hi")),
+                             "acc overlap": g(r, "acc_overlap"),
+                             f"overlap CP {cp:g}%": _ci_text(g(r, "acc_overlap_cp_lo"), g(r, "acc_overlap_cp_hi")),
+                             "full − clean": g(r, "delta_full_minus_clean"),
+                             "full − clean CI": _ci_text(g(r, "delta_full_minus_clean_lo"),
+                                                         g(r, "delta_full_minus_clean_hi"), 2, True),
+                             "p (binomial, overlap > clean)": g(r, "p_overlap_gt_clean")})
+            show = pd.DataFrame(rows)
+            body.append(H.table_html(show, left=("model", "role", "n full / clean / overlap"),
+                                     signed=lambda c: c == "full − clean"))
+        else:
+            body.append('<p class="muted">No per-model accuracy rows for this split.</p>')
+        if prot:
+            body.append("<details><summary>Detection protocol</summary>" + H.pre_json(prot) + "</details>")
+    if "overlap" in written:
+        body.append(f"<p>Download (all splits): {_links(written, 'overlap', out)}</p>")
+    return "\n".join(body)
+
+
 def _headline_html(headline, er) -> str:
     cols = list(headline.columns)
     nat = [s for s in er.shifts if s.natural and s.name in er.fits]
@@ -378,27 +609,17 @@ def _headline_html(headline, er) -> str:
 
 
 def _render(store, units, table, btab, er, er_error, headline, rel, pairs, cor, att, typ, metrics_df, figs, written,
-            out, protocol, title, elapsed) -> str:
+            out, protocol, title, elapsed, *, roles=None, ovl=None, ovl_error=None, normalized=False) -> str:
     secs = []
     meta = store.meta
-    # configuration and environment
-    envs = Counter(json.dumps(u.get("env", {}), sort_keys=True, default=str) for u in units)
+    roles = roles or {}
     kinds = Counter(u.get("kind", "eval") for u in units)
-    protos = Counter(json.dumps(u.get("protocol", {}), sort_keys=True, default=str) for u in units)
-    body = [f"<p>Run directory: <code>{H.esc(store.root)}</code><br>ROZ {H.esc(meta.get('roz_version'))}, "
-            f"store format {H.esc(meta.get('store_format'))}, created {H.esc(meta.get('created'))}; "
-            f"{len(units)} finished units ({H.esc(', '.join(f'{k}: {v}' for k, v in sorted(kinds.items())))}), "
-            f"{len(set(u['model']['name'] for u in units))} models, "
-            f"{len(set(u['dataset']['name'] for u in units))} datasets.</p>",
-            "<h3>Configuration</h3>", H.pre_json(meta.get("config", {})),
-            f"<h3>Environment ({len(envs)} distinct)</h3>"]
-    for e, n in envs.most_common():
-        body.append(f'<p class="muted">{n} unit(s):</p>' + H.pre_json(json.loads(e)))
-    body.append(f"<details><summary>Evaluation protocols ({len(protos)} distinct)</summary>")
-    for p, n in protos.most_common():
-        body.append(f'<p class="muted">{n} unit(s):</p>' + H.pre_json(json.loads(p)))
-    body.append("</details>")
-    secs.append(("config", "Configuration and environment", "\n".join(body)))
+    intro = (f"<p>Run <code>{H.esc(store.root)}</code>: ROZ {H.esc(meta.get('roz_version'))}, "
+             f"store format {H.esc(meta.get('store_format'))}, created {H.esc(meta.get('created'))}; "
+             f"{len(units)} finished units ({H.esc(', '.join(f'{k}: {v}' for k, v in sorted(kinds.items())))}), "
+             f"{len(set(u['model']['name'] for u in units))} models, "
+             f"{len(set(u['dataset']['name'] for u in units))} datasets. "
+             f'Configuration and environment: <a href="#config">below</a>.</p>')
 
     # headline
     if headline is not None and er is not None:
@@ -447,27 +668,33 @@ def _render(store, units, table, btab, er, er_error, headline, rel, pairs, cor, 
         secs.append(("fits", "Baseline fits", H.absent("no baseline fit")))
 
     # relative robustness
+    auto_note = ""
+    if not any(r == "zeroshot-auto" for r in roles.values()):
+        auto_note = H.absent("CLIP-Auto is absent from this run: no model has role zeroshot-auto (the "
+                             "prompt-search capability is not part of this run), so CLIP vs CLIP-Auto is not reported.")
     if rel is not None and len(rel):
         show = rel[["model", "model0", "dataset", "metric", "acc", "acc0", "rr", "lo", "hi", "paired", "method"]]
         body = ["<p>Relative robustness RR = acc(f) − acc(f₀) in percentage points, paired bootstrap over test "
                 "samples where per-sample results exist.</p>",
                 H.table_html(show, left=("model", "model0", "dataset", "metric", "method"), role_col=None,
                              signed=lambda c: c == "rr"),
-                f"<p>Download: {_links(written, 'relative', out)}</p>"]
+                f"<p>Download: {_links(written, 'relative', out)}</p>", auto_note]
         secs.append(("relative", "Relative robustness", "\n".join(body)))
     else:
         secs.append(("relative", "Relative robustness",
-                     H.absent("no intervention pair (a CLIP-Auto model with its CLIP model) in this run")))
+                     H.absent("no intervention pair (a CLIP-Auto model with its CLIP model) in this run") + auto_note))
 
     # corruptions
     if cor:
         png, links, alt = figs["corruptions"]
-        summ = cor["summary"].reset_index().rename(columns={"index": "model"})
-        summ.insert(1, "role", summ["model"].map(lambda m: cor["roles"].get(m, "")))
-        body = [H.img_html(png, alt, links), f"<h3>{H.esc(cor['label'])}</h3>", H.table_html(summ),
-                "<h3>Per-corruption error (%)</h3>",
-                H.table_html(cor["per_corruption"].reset_index(), role_col=None),
-                f"<p>Download: {_links(written, 'corruptions', out)}</p>"]
+        body = [H.img_html(png, alt, links), f"<h3>{H.esc(cor['label'])} per model</h3>",
+                _corruption_notes(cor, normalized), H.table_html(cor["table"]),
+                "<h3>Per-corruption error (%, mean over severities)</h3>",
+                H.table_html(cor["per_corruption"].reset_index(), role_col=None)]
+        if cor["relative_ce"] is not None:
+            body += [f"<h3>Per-corruption CE relative to {H.esc(cor['baseline_model'])} (%)</h3>",
+                     H.table_html(cor["relative_ce"].rename_axis("model").reset_index(), role_col=None)]
+        body.append(f"<p>Download: {_links(written, 'corruptions', out)}</p>")
         secs.append(("corruptions", "Corruptions", "\n".join(body)))
     else:
         secs.append(("corruptions", "Corruptions", H.absent("no corruption units in this run")))
@@ -496,6 +723,14 @@ def _render(store, units, table, btab, er, er_error, headline, rel, pairs, cor, 
     else:
         secs.append(("typographic", "Typographic attacks", H.absent("no typographic units in this run")))
 
+    # data overlap
+    if ovl:
+        secs.append(("overlap", "Data overlap", _overlap_html(ovl, roles, written, out)))
+    else:
+        secs.append(("overlap", "Data overlap", H.absent(
+            (ovl_error + "; " if ovl_error else "") + "run the overlap analysis (roz.overlap.overlap_report) and "
+            f"write its summary to {OVERLAP_FILE} in the run directory")))
+
     # per-dataset details
     body = []
     if len(metrics_df):
@@ -510,10 +745,25 @@ def _render(store, units, table, btab, er, er_error, headline, rel, pairs, cor, 
     body.append(f"<p>All units: {_links(written, 'metrics', out)}</p>")
     secs.append(("datasets", "Per-dataset details", "\n".join(body)))
 
+    # configuration and environment (collapsed: long)
+    envs = Counter(json.dumps(u.get("env", {}), sort_keys=True, default=str) for u in units)
+    protos = Counter(json.dumps(u.get("protocol", {}), sort_keys=True, default=str) for u in units)
+    body = [f"<p>Run directory: <code>{H.esc(store.root)}</code>.</p>",
+            "<details><summary>Run configuration (JSON)</summary>", H.pre_json(meta.get("config", {})), "</details>",
+            f"<details><summary>Environment ({len(envs)} distinct)</summary>"]
+    for e, n in envs.most_common():
+        body.append(f'<p class="muted">{n} unit(s):</p>' + H.pre_json(json.loads(e)))
+    body.append("</details>")
+    body.append(f"<details><summary>Evaluation protocols ({len(protos)} distinct)</summary>")
+    for p, n in protos.most_common():
+        body.append(f'<p class="muted">{n} unit(s):</p>' + H.pre_json(json.loads(p)))
+    body.append("</details>")
+    secs.append(("config", "Configuration and environment", "\n".join(body)))
+
     # downloads
     items = []
     for name in ("headline", "effective_robustness", "er_average", "fits", "relative", "metrics", "corruptions",
-                 "attacks", "typographic"):
+                 "attacks", "typographic", "overlap"):
         if name in written:
             items.append(f"<li>{H.esc(name)}: {_links(written, name, out)}</li>")
     items.append(f'<li>machine-readable: <a href="{H.href("report.json")}">report.json</a>, '
@@ -526,4 +776,4 @@ def _render(store, units, table, btab, er, er_error, headline, rel, pairs, cor, 
         secs.append(("protocol", "Metric protocol", "\n".join(body)))
     sub = (f"Rendered from the result store in {elapsed:.2f} s (no model re-run)"
            + (f"; baseline table: {btab.source}" if btab is not None else ""))
-    return H.page(title or f"ROZ report: {store.root.name}", secs, sub)
+    return H.page(title or f"ROZ report: {store.root.name}", secs, sub, intro=intro)

@@ -20,7 +20,7 @@ table{border-collapse:collapse;font-size:.85em;margin:.6em 0}th,td{border:1px so
 th{background:#f4f4f4}td.l,th.l{text-align:left}tr.role-standard td.l:first-child{border-left:4px solid #d62728}
 tr.role-zeroshot td.l:first-child{border-left:4px solid #1f77b4}tr.role-zeroshot-auto td.l:first-child{border-left:4px solid #9467bd}
 td.pos{color:#1a7f37}td.neg{color:#b42318}.absent{color:#777;font-style:italic}pre{background:#f7f7f7;padding:.6em;overflow:auto;font-size:.8em}
-img{max-width:100%;height:auto}nav a{margin-right:1em}.muted{color:#666;font-size:.85em}
+img{max-width:100%;height:auto}details{margin:.4em 0}summary{cursor:pointer}nav a{margin-right:1em}.muted{color:#666;font-size:.85em}
 """
 
 
@@ -110,10 +110,12 @@ def section(sid: str, title: str, body: str) -> str:
     return f'<section id="{esc(sid)}">\n<h2>{esc(title)}</h2>\n{body}\n</section>'
 
 
-def page(title: str, sections: Sequence[tuple[str, str, str]], subtitle: str = "") -> str:
+def page(title: str, sections: Sequence[tuple[str, str, str]], subtitle: str = "", intro: str = "") -> str:
+    """The whole page; ``intro``: HTML (already escaped by the caller) between the subtitle and the
+    table of contents."""
     nav = "<nav>" + "".join(f'<a href="#{esc(s)}">{esc(t)}</a>' for s, t, _ in sections) + "</nav>"
     body = "\n".join(section(*s) for s in sections)
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">\n"
             f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<h1>{esc(title)}</h1>\n"
-            f'<p class="muted">{esc(subtitle)}</p>\n{nav}\n{body}\n</body>\n</html>\n')
+            f'<p class="muted">{esc(subtitle)}</p>\n{intro}\n{nav}\n{body}\n</body>\n</html>\n')

@@ -1,5 +1,5 @@
 """Shift specs: ``corruption:fog:3``, ``corruption:all`` (the 15×5 grid), ``typographic[:k=v,...]``,
-``stylize:k=v,...``. A spec becomes a dict (recorded with the result) and then a ``Shift``."""
+``stylize:k=v,...``, ``perturbation:rotate[:2]`` / ``perturbation:all`` (ImageNet-P sequences). A spec becomes a dict (recorded with the result) and then a ``Shift``."""
 
 from __future__ import annotations
 
@@ -42,6 +42,8 @@ def parse_shift(spec: str | dict | None) -> list[dict]:
                                hint=f"valid: {', '.join(CORRUPTIONS + EXTRA_CORRUPTIONS)}, or all / all+extra")
         sevs = [1, 2, 3, 4, 5] if sev in ("", "all") else [int(s) for s in sev.split(",")]
         return [{"name": "corruption", "corruption": n, "severity": s} for n in names for s in sevs]
+    if kind == "perturbation":
+        return _parse_perturbation(spec, rest)
     params = {}
     for kv in filter(None, rest.split(",")):
         k, eq, v = kv.partition("=")
@@ -49,6 +51,52 @@ def parse_shift(spec: str | dict | None) -> list[dict]:
             raise RozError(f"shift option {kv!r} in {spec!r} is not KEY=VALUE")
         params[k] = _value(v)
     return [{"name": kind, **params}]
+
+
+def _perturbation_names(spec: str, name: str) -> list[str]:
+    from roz.shifts.perturbations import ALL_PERTURBATIONS, PERTURBATIONS
+
+    if name in ("all", ""):
+        return list(PERTURBATIONS)
+    if name == "all+extra":
+        return list(ALL_PERTURBATIONS)
+    names = name.split(",")
+    bad = [n for n in names if n not in ALL_PERTURBATIONS]
+    if bad:
+        raise RozError(f"unknown perturbation(s) {bad} in {spec!r}",
+                       hint=f"valid: {', '.join(ALL_PERTURBATIONS)}, or all (the 10 test perturbations) / all+extra")
+    return names
+
+
+def _parse_perturbation(spec: str, rest: str) -> list[dict]:
+    """``perturbation:NAME[,NAME..][:D[,D..]]``, ``perturbation:all`` or the KEY=VALUE form
+    ``perturbation:perturbation=NAME,difficulty=D[,quantize=false]``; difficulty defaults to 1."""
+    if "=" in rest:
+        params = {}
+        for kv in filter(None, rest.split(",")):
+            k, eq, v = kv.partition("=")
+            if not eq:
+                raise RozError(f"shift option {kv!r} in {spec!r} is not KEY=VALUE")
+            params[k] = _value(v)
+        unknown = set(params) - {"perturbation", "difficulty", "quantize"}
+        if unknown:
+            raise RozError(f"unknown perturbation option(s) {sorted(unknown)} in {spec!r}",
+                           hint="options: perturbation, difficulty, quantize")
+        names = _perturbation_names(spec, str(params.pop("perturbation", "all")))
+        diffs = [params.pop("difficulty", 1)]
+    else:
+        name, _, diff = rest.partition(":")
+        names = _perturbation_names(spec, name)
+        diffs = [1] if diff in ("", "1") else (["1", "2", "3"] if diff == "all" else diff.split(","))
+        params = {}
+    try:
+        diffs = [int(d) for d in diffs]
+    except ValueError:
+        raise RozError(f"perturbation difficulty in {spec!r} must be 1, 2 or 3") from None
+    if any(d not in (1, 2, 3) for d in diffs):
+        raise RozError(f"perturbation difficulty in {spec!r} must be 1, 2 or 3")
+    extra = {} if params.get("quantize", True) is True else {"quantize": bool(params["quantize"])}
+    return [{"name": "perturbation", "perturbation": n, "difficulty": d, **extra} for n in names for d in diffs]
 
 
 def create_shift(d: dict, dataset=None):
@@ -71,4 +119,12 @@ def create_shift(d: dict, dataset=None):
         from roz.shifts.stylize import AdaINStylize
 
         return AdaINStylize(**opts)
+    if kind == "perturbation":  # a sequence generator ([B,3,H,W] -> [B,T,3,H,W]), run by engine.sequence_unit
+        from roz.shifts.perturbations import PerturbationSequence
+
+        try:
+            return PerturbationSequence(str(opts["perturbation"]), int(opts.get("difficulty", 1)),
+                                        quantize=bool(opts.get("quantize", True)))
+        except (KeyError, ValueError) as e:
+            raise RozError(f"bad perturbation shift {d}: {e}") from None
     raise RozError(f"shift {kind!r} cannot be applied as a per-image transform")

@@ -48,44 +48,76 @@ def shipped_models(ckpt_dir: Path = CHECKPOINTS) -> list[dict]:
     return out
 
 
-def demo_config(world: Path, out: Path, models: list[dict], quick: bool, full: bool) -> dict:
-    lim = 66 if quick else (None if full else 330)
+def _pick(models: list[dict], ckpt_dir: Path) -> dict:
+    """Roles for the demo: the CLIP, the baseline closest to it in mini-val accuracy (the paper
+    compares models of similar ImageNet accuracy), and the strongest baseline (transfer surrogate)."""
+    man = json.loads((ckpt_dir / "MANIFEST.json").read_text())
+    acc = {n: man.get(n, {}).get("mini_val_top1", 0.0) for n in (m["name"] for m in models)}
+    clip = [m["name"] for m in models if m["role"] == "zeroshot"]
+    std = [m["name"] for m in models if m["role"] == "standard"]
+    ref = acc[clip[0]] if clip else 50.0
+    matched = min(std, key=lambda n: abs(acc[n] - ref)) if std else None
+    strongest = max(std, key=lambda n: acc[n]) if std else None
+    return {"clip": clip, "matched": matched, "strongest": strongest}
+
+
+def demo_config(world: Path, out: Path, models: list[dict], quick: bool, full: bool,
+                ckpt_dir: Path = CHECKPOINTS) -> dict:
+    """The demo's run config. Default: every model on every natural split (198 images per image
+    split, whole video splits), typographic and cue-conflict; corruptions at severity 3, two
+    perturbations, and FGSM / BIM / PGD (with minimal ε) / NES (reduced budget) / transfer-BIM on
+    the CLIP and its accuracy-matched baseline. ``full``: everything on every image, the whole
+    15×5 corruption grid, all ten perturbations and all of the paper's attacks at full budget."""
+    pick = _pick(models, ckpt_dir)
+    focus = pick["clip"] + [pick["matched"]]
+    if quick:  # smoke run: the CLIP and three baselines (still enough for a baseline fit)
+        man = json.loads((ckpt_dir / "MANIFEST.json").read_text())
+        weakest = min((m["name"] for m in models if m["role"] == "standard"),
+                      key=lambda n: man.get(n, {}).get("mini_val_top1", 0.0))
+        keep = set(focus) | {pick["strongest"], weakest}
+        models = [m for m in models if m["name"] in keep]
+    lim = None if full else (66 if quick else 198)
+    n_att = None if full else (16 if quick else 32)
     datasets = []
     for label, loader, folder, opts in NATURAL:
         if (world / folder).is_dir():
             datasets.append({"name": loader, "root": str(world / folder), "label": label, "options": opts})
     datasets.append({"name": "imagefolder", "root": str(world / "mini-cueconflict"), "label": "mini-cueconflict"})
-    clip = [m["name"] for m in models if m["role"] == "zeroshot"]
-    standard = [m["name"] for m in models if m["role"] == "standard"]
-    strongest = standard[-1] if standard else None
-    attack_models = clip + standard[-2:]
-    n_att = 16 if quick else (264 if full else 66)
-    eps = [1 / 255, 2 / 255, 4 / 255, 8 / 255]
-    attacks = [
-        {"name": "fgsm", "eps": eps, "datasets": ["mini-val"], "models": attack_models, "limit": n_att},
-        {"name": "pgd", "eps": eps, "datasets": ["mini-val"], "models": attack_models, "limit": n_att, "min_eps": True},
-    ]
-    if not quick:
-        attacks += [
-            {"name": "bim", "eps": eps, "datasets": ["mini-val"], "models": attack_models, "limit": n_att},
-            {"name": "mim", "eps": eps, "datasets": ["mini-val"], "models": attack_models, "limit": n_att},
-            {"name": "dim", "eps": eps, "datasets": ["mini-val"], "models": attack_models, "limit": n_att},
-            {"name": "deepfool", "eps": eps, "datasets": ["mini-val"], "models": attack_models, "limit": n_att},
-            {"name": "nes", "eps": [8 / 255], "datasets": ["mini-val"], "models": attack_models,
-             "limit": n_att // 2, "q": 20 if not full else 100, "steps": 5 if not full else 10},
-        ]
-        if strongest:
-            sur = next(m["spec"] for m in models if m["name"] == strongest)
-            attacks += [{"name": f"transfer-{a}", "eps": eps, "datasets": ["mini-val"], "models": clip,
-                         "limit": n_att, "surrogate": sur} for a in ("fgsm", "bim", "mim", "dim")]
     # mini-T: 3 written words sized for 64-px images (ImageNet-T writes 8 at 224 px)
-    shifts = ["none", "typographic:n_words=3,size=0.16"]
-    shifts.append("corruption:all" if not quick else "corruption:gaussian_noise,fog,contrast,jpeg_compression:3")
-    return {
-        "out": str(out), "seed": 0, "models": models, "datasets": datasets, "limit": lim,
-        "shifts": shifts, "shift_datasets": ["mini-val"], "attacks": attacks,
-        "video_unlimited": True,
-    }
+    shifts = ["none", {"shift": "typographic:n_words=3,size=0.16", "datasets": ["mini-val"]}]
+    if full:
+        shifts += [{"shift": "corruption:all", "datasets": ["mini-val"]},
+                   {"shift": "perturbation:all", "datasets": ["mini-val"], "models": focus, "limit": 132}]
+    elif quick:
+        shifts += [{"shift": "corruption:gaussian_noise,fog,contrast,jpeg_compression:3", "datasets": ["mini-val"],
+                    "models": focus},
+                   {"shift": "perturbation:gaussian_noise", "datasets": ["mini-val"], "models": pick["clip"], "limit": 8}]
+    else:
+        shifts += [{"shift": "corruption:all:3", "datasets": ["mini-val"], "models": focus + [pick["strongest"]],
+                    "limit": 66},
+                   {"shift": "perturbation:gaussian_noise,rotate", "datasets": ["mini-val"], "models": focus,
+                    "limit": 33}]
+    eps = [1 / 255, 2 / 255, 4 / 255, 8 / 255]
+    on = {"datasets": ["mini-val"], "models": focus, "limit": n_att}
+    attacks = [{"name": "fgsm", "eps": eps, **on}, {"name": "pgd", "eps": eps, "min_eps": True, **on}]
+    sur = next(m["spec"] for m in models if m["name"] == pick["strongest"]) if pick["strongest"] else None
+    if quick:
+        attacks += [{"name": "nes", "eps": [8 / 255], "q": 5, "steps": 2, **{**on, "limit": 8}}]
+        if sur:
+            attacks += [{"name": "transfer-fgsm", "eps": eps, "surrogate": sur, **{**on, "models": pick["clip"]}}]
+    elif full:
+        attacks += [{"name": a, "eps": eps, **on} for a in ("bim", "mim", "dim", "deepfool")]
+        attacks += [{"name": a, "eps": [8 / 255], **on} for a in ("nes", "spsa")]
+        if sur:
+            attacks += [{"name": f"transfer-{a}", "eps": eps, "surrogate": sur, **{**on, "models": pick["clip"]}}
+                        for a in ("fgsm", "bim", "mim", "dim")]
+    else:  # the default demo keeps to the 3-minute budget: one attack of each family
+        attacks += [{"name": "bim", "eps": eps, **on},
+                    {"name": "nes", "eps": [8 / 255], "q": 20, "steps": 5, **{**on, "limit": 16}}]
+        if sur:
+            attacks += [{"name": "transfer-bim", "eps": eps, "surrogate": sur, **{**on, "models": pick["clip"]}}]
+    return {"out": str(out), "seed": 0, "models": models, "datasets": datasets, "limit": lim,
+            "shifts": shifts, "attacks": attacks}
 
 
 def run_demo(out: str | Path = "runs/demo", quick: bool = False, full: bool = False, world: str | Path | None = None,
@@ -104,8 +136,7 @@ def run_demo(out: str | Path = "runs/demo", quick: bool = False, full: bool = Fa
     log(f"world: {world}  ({time.perf_counter() - t0:.1f} s)")
     models = shipped_models(Path(checkpoints) if checkpoints else CHECKPOINTS)
     _ensure_mini_a(world, models, log, n_candidates=400 if quick else 2000)
-    cfg = demo_config(world, out, models, quick, full)
-    cfg.pop("video_unlimited")
+    cfg = demo_config(world, out, models, quick, full, Path(checkpoints) if checkpoints else CHECKPOINTS)
     units = plan_units(cfg)
     # The video splits are scored as whole pm-sets: never subsample them.
     units = [u if u.dataset.display not in VIDEO else _unlimited(u) for u in units]
@@ -145,7 +176,12 @@ def _ensure_mini_a(world: Path, models: list[dict], log, n_candidates: int = 200
     from roz.models.adapters import create_model
     from roz.world.mini_a import build_mini_a
 
-    base = [create_model(m["spec"]) for m in models if m["role"] == "standard"][:4]
+    # As ImageNet-A was filtered against a fixed strong model (ResNet-50), mini-A is filtered
+    # against the three strongest shipped baselines (kept when at least two misclassify).
+    man = json.loads((CHECKPOINTS / "MANIFEST.json").read_text()) if (CHECKPOINTS / "MANIFEST.json").is_file() else {}
+    std = sorted((m for m in models if m["role"] == "standard"),
+                 key=lambda m: -man.get(m["name"], {}).get("mini_val_top1", 0.0))[:3]
+    base = [create_model(m["spec"]) for m in std]
     key = sorted(m.identity.weights_sha256 for m in base)
     marker = world / "mini-a" / "FILTER_MODELS.json"
     if marker.is_file() and json.loads(marker.read_text()).get("sha256") == key:
@@ -159,7 +195,7 @@ def _ensure_mini_a(world: Path, models: list[dict], log, n_candidates: int = 200
                 return m(x).argmax(1)
         return predict
 
-    build_mini_a(world, [fn(m) for m in base], n_candidates=n_candidates, seed=1, min_wrong=3, force=True)
+    build_mini_a(world, [fn(m) for m in base], n_candidates=n_candidates, seed=1, min_wrong=2, force=True)
     from roz.engine.store import atomic_write_json
 
     atomic_write_json(marker, {"models": [m.identity.spec for m in base], "sha256": key})

@@ -48,7 +48,7 @@ SIZE_TARGET_BYTES = 20 * 1024 * 1024
 SIZE_LIMIT_BYTES = 25 * 1024 * 1024
 
 # The full CLIP run (sized for a busy 2-core machine). quick=True overrides all of these.
-CLIP_EPOCHS = 6
+CLIP_EPOCHS = 12
 CLIP_BATCH = 64
 CLIP_LR = 1e-3
 BASELINE_BATCH = 32  # small batches: more updates per CPU-second on short runs
