@@ -188,7 +188,8 @@ class ResultStore:
                 "role": u["model"].get("role", "standard"),
                 "dataset": u["dataset"]["name"],
                 "shift": _label(shift),
-                "attack": _label(attack),
+                "attack": (attack.get("name", "") + ("" if attack.get("eps_space", "pixel") == "pixel"
+                                                      else f"[{attack['eps_space']}]")) if attack else "",
                 **{k: v for k, v in u.get("metrics", {}).items() if isinstance(v, (int, float))},
             })
         return pd.DataFrame(rows)
