@@ -44,13 +44,18 @@ def parse_shift(spec: str | dict | None) -> list[dict]:
         return [{"name": "corruption", "corruption": n, "severity": s} for n in names for s in sevs]
     if kind == "perturbation":
         return _parse_perturbation(spec, rest)
+    return [{"name": kind, **_options(spec, rest)}]
+
+
+def _options(spec: str, rest: str) -> dict:
+    """``k=v,k2=v2`` -> dict with typed values."""
     params = {}
     for kv in filter(None, rest.split(",")):
         k, eq, v = kv.partition("=")
         if not eq:
             raise RozError(f"shift option {kv!r} in {spec!r} is not KEY=VALUE")
         params[k] = _value(v)
-    return [{"name": kind, **params}]
+    return params
 
 
 def _perturbation_names(spec: str, name: str) -> list[str]:
@@ -72,12 +77,7 @@ def _parse_perturbation(spec: str, rest: str) -> list[dict]:
     """``perturbation:NAME[,NAME..][:D[,D..]]``, ``perturbation:all`` or the KEY=VALUE form
     ``perturbation:perturbation=NAME,difficulty=D[,quantize=false]``; difficulty defaults to 1."""
     if "=" in rest:
-        params = {}
-        for kv in filter(None, rest.split(",")):
-            k, eq, v = kv.partition("=")
-            if not eq:
-                raise RozError(f"shift option {kv!r} in {spec!r} is not KEY=VALUE")
-            params[k] = _value(v)
+        params = _options(spec, rest)
         unknown = set(params) - {"perturbation", "difficulty", "quantize"}
         if unknown:
             raise RozError(f"unknown perturbation option(s) {sorted(unknown)} in {spec!r}",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import string
 from pathlib import Path
 
@@ -44,13 +43,9 @@ def _write(root: Path, rel: str, img: Image.Image, fmt: str = "PNG") -> str:
         img.save(buf, "PNG", compress_level=6)
     else:
         img.save(buf, "JPEG", quality=95)
-    data = buf.getvalue()
-    p = root / rel
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, p)
-    return hashlib.sha256(data).hexdigest()
+    from roz.world.build import _write_bytes
+
+    return _write_bytes(root, rel, buf.getvalue())
 
 
 def _hexname(seed: int, *parts) -> str:
