@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import abc
 import contextlib
 
 import torch
@@ -74,7 +75,7 @@ def fp32(x: torch.Tensor):
     return torch.autocast(device_type=dt, enabled=False) if on else contextlib.nullcontext()
 
 
-class Attack:
+class Attack(abc.ABC):
     """Base class. Subclasses set ``name``, ``defaults`` and implement ``_perturb``."""
 
     name: str = "attack"
@@ -216,8 +217,9 @@ class Attack:
         x_adv = self._perturb(x, y, idx, e, self.nominal_eps(x, eps))
         return self.project(x_adv.detach(), x, e)
 
-    def _perturb(self, x, y, idx, e, eps_nominal) -> torch.Tensor:  # pragma: no cover
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _perturb(self, x, y, idx, e, eps_nominal) -> torch.Tensor:
+        """The attack itself: adversarial images for ``x`` within per-sample radius ``e``."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params()})"
