@@ -29,7 +29,7 @@ world_app = typer.Typer(help="Build and train ROZ-Mini, the embedded miniature w
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(world_app, name="world")
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _log(msg: str) -> None:
