@@ -23,6 +23,8 @@ MODELS = {
     EVIL: ("zeroshot", {"imagenet-val": 63.3, "imagenetv2-matched-frequency": 55.8, "imagenet-r": 69.3}),
 }
 N_SAMPLES = 200
+# ImageNet-P units: (model, role, flip_prob as a fraction, top5_dist), perturbation gaussian_noise, difficulty 1
+PERTURBATION_UNITS = (("resnet50", "standard", 0.25, 2.0), (EVIL, "zeroshot", 0.125, 1.5))
 
 
 def _samples(acc: float, seed: int) -> pa.Table:
@@ -65,6 +67,12 @@ def make_run(root) -> ResultStore:
         k += 1
         store.write_unit(_unit(f"t{k:03d}", model, role, "imagenet-val", {"top1": 40.0, "success_rate": 35.0},
                                shift={"name": "typographic", "font": "arial"}), None)
+    for model, role, fp, t5 in PERTURBATION_UNITS:
+        k += 1
+        store.write_unit(_unit(f"p{k:03d}", model, role, "imagenet-val",
+                               {"flip_prob": fp, "top5_dist": t5, "top1": 50.0, "n": 40}, kind="perturbation",
+                               shift={"name": "perturbation", "perturbation": "gaussian_noise", "difficulty": 1},
+                               n=40), None)
     write_overlap(root)
     return store
 

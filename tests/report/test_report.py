@@ -15,8 +15,8 @@ from roz.report import build_report
 
 from .conftest import EVIL, MODELS, _unit, overlap_json, write_overlap
 
-SECTIONS = ("headline", "figures", "fits", "relative", "corruptions", "attacks", "typographic", "overlap",
-            "datasets", "config", "downloads", "protocol")
+SECTIONS = ("headline", "figures", "fits", "relative", "corruptions", "perturbations", "attacks", "typographic",
+            "overlap", "datasets", "config", "downloads", "protocol")
 TESTBED = Path(__file__).resolve().parents[3] / "shared" / "reference" / "imagenet-testbed" / "robustness_top1s.csv"
 
 
@@ -55,7 +55,7 @@ def test_files_tables_and_links(report):
     index, _, _ = report
     out = index.parent
     for name in ("headline", "effective_robustness", "er_average", "fits", "relative", "metrics", "corruptions",
-                 "attacks", "typographic", "overlap"):
+                 "perturbations", "attacks", "typographic", "overlap"):
         assert (out / "tables" / f"{name}.csv").is_file() and (out / "tables" / f"{name}.parquet").is_file(), name
     assert (out / "tables" / "headline.tex").read_text().startswith("\\begin{table}")
     for name in ("grid_natural_shifts", "shift_imagenet-r", "shift_imagenetv2-matched-frequency", "corruptions",
@@ -98,7 +98,8 @@ def test_absent_sections(tmp_path):
     text = build_report(tmp_path / "bare", formats=("png",)).read_text()
     for what in ("no corruption units", "no attack units", "no typographic units", "no intervention pair",
                  "run the overlap analysis (roz.overlap.overlap_report)",
-                 "CLIP-Auto is absent from this run: no model has role zeroshot-auto"):
+                 "CLIP-Auto is absent from this run: no model has role zeroshot-auto",
+                 "run perturbation:... shifts or the imagenet-p dataset"):
         assert f"absent: {what}" in text
     assert '<section id="headline">' in text and "absent:" in text
 
@@ -233,3 +234,26 @@ def test_external_testbed_baseline(fixture_run, tmp_path):
     assert set(fits["shift"]) == {"imagenetv2-matched-frequency", "imagenet-r", "imagenet-sketch"}
     assert (fits.n_models >= 70).all()
     assert "robustness_top1s.csv" in index.read_text()
+
+
+def test_perturbation_section(report, fixture_run, tmp_path):
+    text = report[0].read_text()
+    assert '<a href="#perturbations">Perturbations (ImageNet-P)</a>' in text  # in the table of contents
+    sec = _section(text, "perturbations")
+    assert "absent" not in sec and EVIL not in sec and "<script" not in sec.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in sec  # the model name, escaped
+    assert "FP/gaussian_noise" in sec and "mFR" in sec and "mFR_norm" not in sec
+    assert "un-normalised" in sec and "frame 0" in sec and "consecutive frames" in sec
+    # FP in percent, formatted: resnet50 0.25 -> 25.00, the other model 0.125 -> 12.50; T5D as is
+    assert "<td>25.00</td>" in sec.replace(' class=""', "") and "<td>12.50</td>" in sec.replace(' class=""', "")
+    assert "<td>1.50</td>" in sec.replace(' class=""', "")
+    csv = pd.read_csv(report[0].parent / "tables" / "perturbations.csv")
+    row = csv.set_index("model").loc["resnet50"]
+    assert row["FP/gaussian_noise"] == pytest.approx(25.0) and row["mFR"] == pytest.approx(25.0)
+    assert row["mT5D"] == pytest.approx(2.0)
+    # ce_baseline (a model with corruption and perturbation units) normalises mFR: resnet50 = 100
+    sec = _section(build_report(fixture_run, tmp_path / "b", ce_baseline="resnet50", formats=("png",)).read_text(),
+                   "perturbations")
+    assert "mFR_norm" in sec and "normalised by resnet50" in sec
+    norm = pd.read_csv(tmp_path / "b" / "tables" / "perturbations.csv").set_index("model")["mFR_norm"]
+    assert norm["resnet50"] == pytest.approx(100.0) and norm[EVIL] == pytest.approx(50.0)

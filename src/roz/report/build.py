@@ -8,7 +8,8 @@ intervals, the per-sample parquet files. Writes under ``out`` (default ``RUN_DIR
     report.json                    # protocol, fits, ER, relative robustness (machine-readable)
     figures/<name>.png|.svg        # every figure
     tables/<name>.csv|.parquet     # headline, effective_robustness, er_average, fits, relative,
-                                   # metrics (all units), corruptions, attacks, typographic
+                                   # metrics (all units), corruptions, perturbations, attacks,
+                                   # typographic
     tables/headline.tex            # the headline table in LaTeX (booktabs)
 """
 
@@ -226,6 +227,40 @@ def typographic_data(units: Sequence[dict]) -> dict | None:
     return {"table": df, "fig_table": fig_table, "roles": roles}
 
 
+PERTURBATIONS_ABSENT = "run perturbation:... shifts or the imagenet-p dataset"
+
+
+def perturbation_data(units: Sequence[dict], baseline_model: str | None = None) -> dict | None:
+    """ImageNet-P units (``kind == "perturbation"``) -> the per-model FP / mFR / T5D / mT5D table
+    (:func:`roz.metrics.perturbation.mfr_table`, FP and mFR in percent), or None when the run has none.
+
+    Difficulty 1 when the run has it, else every difficulty averaged per perturbation.
+    ``baseline_model`` (the report's ``ce_baseline``): adds the normalised ``mFR_norm`` /
+    ``mT5D_norm`` (baseline = 100) when that model has perturbation results, else the table stays
+    un-normalised and ``baseline_missing`` says so."""
+    from roz.metrics.perturbation import _record_perturbation, mfr_table
+
+    recs = [u for u in units if u.get("kind") == "perturbation" and "flip_prob" in (u.get("metrics") or {})]
+    if not recs:
+        return None
+    difficulties = sorted({_record_perturbation(u)[1] for u in recs if _record_perturbation(u)[0] is not None})
+    if not difficulties:
+        return None
+    difficulty = 1 if 1 in difficulties else None
+    models = {(u.get("model") or {}).get("name", "?") for u in recs
+              if difficulty is None or _record_perturbation(u)[1] == difficulty}
+    base = baseline_model if baseline_model is not None and baseline_model in models else None
+    df = mfr_table(recs, baseline_model=base, difficulty=difficulty)
+    if not len(df):
+        return None
+    roles = {u["model"]["name"]: u["model"].get("role", "standard") for u in recs}
+    df.insert(1, "role", [roles.get(m, "") for m in df.model])
+    return {"table": df, "baseline_model": base,
+            "baseline_missing": baseline_model if baseline_model is not None and base is None else None,
+            "perturbations": list(df.attrs.get("perturbations", [])), "difficulty": difficulty,
+            "difficulties": difficulties, "datasets": sorted({u["dataset"]["name"] for u in recs})}
+
+
 OVERLAP_FILE = "overlap.json"
 
 
@@ -388,6 +423,9 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
         written["corruptions"] = T.write_table(cor["rows"], tab_dir / "corruptions")
         add_fig("corruptions", F.corruption_figure(cor["summary"], cor["per_corruption"], cor["roles"], cor["label"]),
                 "corruption errors")
+    pert = perturbation_data(units, ce_baseline)
+    if pert:
+        written["perturbations"] = T.write_table(pert["table"], tab_dir / "perturbations")
     att = attack_data(units)
     if att:
         written["attacks"] = T.write_table(att["table"], tab_dir / "attacks")
@@ -412,6 +450,7 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
                    "skipped_shifts": er.skipped if er else {}, "error": er_error,
                    "average_er": er.average.to_dict(orient="records") if er else [],
                    "relative": rel.to_dict(orient="records") if rel is not None else [],
+                   "perturbations": pert["table"].to_dict(orient="records") if pert else [],
                    "overlap": {sp["split"]: {"n_duplicates": sp["n_duplicates"],
                                              **{k: (sp["detection"] or {}).get(k) for k in ("precision", "recall")}}
                                for sp in ovl or []}}
@@ -419,7 +458,7 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
 
     html_text = _render(store, units, table, btab, er, er_error, headline, rel, pairs, cor, att, typ, metrics_df,
                         figs, written, out, protocol, title, time.perf_counter() - t0,
-                        roles=roles, ovl=ovl, ovl_error=ovl_error, normalized=bool(ce_norm))
+                        roles=roles, ovl=ovl, ovl_error=ovl_error, normalized=bool(ce_norm), pert=pert)
     index = out / "index.html"
     tmp = out / ".index.html.tmp"
     tmp.write_text(html_text, encoding="utf-8")
@@ -491,6 +530,39 @@ def _corruption_notes(cor: dict, normalized: bool) -> str:
                      "lower is better.")
     else:
         parts.append("CE relative to a model of this run: pass ce_baseline=MODEL to build_report.")
+    return "\n".join(f'<p class="muted">{H.esc(t)}</p>' for t in parts)
+
+
+def _perturbation_notes(pert: dict) -> str:
+    from roz.shifts.perturbations import NOISE_PERTURBATIONS, PERTURBATIONS
+
+    d = pert["difficulty"]
+    parts = ["Stability under ImageNet-P perturbation sequences (Hendrycks & Dietterich 2019). FP/<p>: flip "
+             "probability, the fraction (%) of compared frame pairs whose top-1 prediction changes; T5D/<p>: mean "
+             "top-5 distance between the rankings of the compared frames (not a percentage). Comparison rule: noise "
+             f"perturbations ({', '.join(NOISE_PERTURBATIONS)}) compare every frame with frame 0 (i.i.d. draws, not a "
+             "temporal ramp); the others compare consecutive frames (at stride = difficulty).",
+             ("Difficulty 1." if d == 1 else
+              f"Difficulties {', '.join(map(str, pert['difficulties']))} averaged per perturbation (no difficulty-1 "
+              "units in this run).")
+             + f" Data: {', '.join(pert['datasets'])}; several units of one (model, perturbation) are weighted by "
+             "their sample counts."]
+    b = pert["baseline_model"]
+    if b is not None:
+        parts.append(f"mFR / mT5D: the un-normalised means over perturbations; mFR_norm / mT5D_norm: normalised by "
+                     f"{b} (the ce_baseline model), the mean over perturbations of FP_model(p) / FP_{b}(p) (× 100, "
+                     f"so {b} scores 100; lower is more stable).")
+    else:
+        parts.append("mFR (%) and mT5D are un-normalised: means over the perturbations of FP and T5D, not the "
+                     "paper's AlexNet-normalised mFR. Pass ce_baseline=MODEL to build_report to also normalise by a "
+                     "model of this run."
+                     + (f" The ce_baseline model {pert['baseline_missing']} has no perturbation units, so no "
+                        "normalisation." if pert["baseline_missing"] else ""))
+    missing = [p for p in PERTURBATIONS if p not in pert["perturbations"]]
+    if missing:
+        parts.append(f"This run: {len(pert['perturbations'])} perturbation(s) ({', '.join(pert['perturbations'])}) — "
+                     f"not the 10 ImageNet-P test perturbations, so not comparable with published mFR values. "
+                     "A model without every perturbation has no mFR (–).")
     return "\n".join(f'<p class="muted">{H.esc(t)}</p>' for t in parts)
 
 
@@ -609,7 +681,8 @@ def _headline_html(headline, er) -> str:
 
 
 def _render(store, units, table, btab, er, er_error, headline, rel, pairs, cor, att, typ, metrics_df, figs, written,
-            out, protocol, title, elapsed, *, roles=None, ovl=None, ovl_error=None, normalized=False) -> str:
+            out, protocol, title, elapsed, *, roles=None, ovl=None, ovl_error=None, normalized=False,
+            pert=None) -> str:
     secs = []
     meta = store.meta
     roles = roles or {}
@@ -699,6 +772,14 @@ def _render(store, units, table, btab, er, er_error, headline, rel, pairs, cor, 
     else:
         secs.append(("corruptions", "Corruptions", H.absent("no corruption units in this run")))
 
+    # perturbations (ImageNet-P)
+    if pert:
+        body = [_perturbation_notes(pert), H.table_html(pert["table"]),
+                f"<p>Download: {_links(written, 'perturbations', out)}</p>"]
+        secs.append(("perturbations", "Perturbations (ImageNet-P)", "\n".join(body)))
+    else:
+        secs.append(("perturbations", "Perturbations (ImageNet-P)", H.absent(PERTURBATIONS_ABSENT)))
+
     # attacks
     if att:
         body = []
@@ -763,7 +844,7 @@ def _render(store, units, table, btab, er, er_error, headline, rel, pairs, cor, 
     # downloads
     items = []
     for name in ("headline", "effective_robustness", "er_average", "fits", "relative", "metrics", "corruptions",
-                 "attacks", "typographic", "overlap"):
+                 "perturbations", "attacks", "typographic", "overlap"):
         if name in written:
             items.append(f"<li>{H.esc(name)}: {_links(written, name, out)}</li>")
     items.append(f'<li>machine-readable: <a href="{H.href("report.json")}">report.json</a>, '
