@@ -6,6 +6,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "foundation"))
 import tinymodels  # noqa: E402
+from videofixtures import write_video  # noqa: E402,F401  (re-exported for the tests)
 
 
 @pytest.fixture(autouse=True)
@@ -27,17 +28,3 @@ def seqfx(tmp_path_factory):
     return {"root": root, "data": data, "model": spec_a, "model_b": spec_b, "wnids": tinymodels.WNIDS}
 
 
-def write_video(path: Path, frames: list, codec: str = "mpeg4") -> None:
-    """A tiny video file (PyAV) from a list of uint8 RGB arrays, as the released ImageNet-P ships."""
-    import av
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    h, w = frames[0].shape[:2]
-    with av.open(str(path), "w") as c:
-        s = c.add_stream(codec, rate=1)
-        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
-        for a in frames:
-            for p in s.encode(av.VideoFrame.from_ndarray(a, format="rgb24")):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)

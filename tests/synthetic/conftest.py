@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from videofixtures import write_video  # noqa: F401  (re-exported for the tests)
+
 import json
 from pathlib import Path
 
@@ -17,21 +19,6 @@ def write_image(path: Path, seed: int, size=(8, 8)) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     arr = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
     Image.fromarray(arr).save(path)
-
-
-def write_video(path: Path, frames: list[np.ndarray], codec: str = "mpeg4") -> None:
-    import av
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    h, w = frames[0].shape[:2]
-    with av.open(str(path), "w") as c:
-        s = c.add_stream(codec, rate=1)
-        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
-        for a in frames:
-            for p in s.encode(av.VideoFrame.from_ndarray(a, format="rgb24")):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
 
 
 @pytest.fixture(scope="session")
