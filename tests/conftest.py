@@ -9,6 +9,16 @@ os.environ.setdefault("ROZ_REAL_HOME", os.environ.get("ROZ_HOME", os.path.expand
 os.environ["ROZ_HOME"] = tempfile.mkdtemp(prefix="roz-test-home-")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+import pytest  # noqa: E402
 import torch  # noqa: E402
 
 torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: intra-op threads only add contention on a shared 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -2,20 +2,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "foundation"))
 import tinymodels  # noqa: E402
 from videofixtures import write_video  # noqa: E402,F401  (re-exported for the tests)
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: intra-op threads only add contention on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="session")
@@ -26,5 +17,3 @@ def seqfx(tmp_path_factory):
     spec_a, _ = tinymodels.timm_checkpoint(root / "a", seed=0)
     spec_b, _ = tinymodels.timm_checkpoint(root / "b", seed=1)
     return {"root": root, "data": data, "model": spec_a, "model_b": spec_b, "wnids": tinymodels.WNIDS}
-
-

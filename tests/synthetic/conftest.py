@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 WNIDS = ("n01440764", "n01443537")
@@ -26,12 +25,3 @@ def class_file(tmp_path_factory) -> str:
     p = tmp_path_factory.mktemp("classes") / "two.json"
     p.write_text(json.dumps({"name": "two", "wnids": list(WNIDS), "names": ["tench", "goldfish"]}))
     return str(p)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: intra-op threads only add contention on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
