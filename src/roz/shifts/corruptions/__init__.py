@@ -39,6 +39,7 @@ in one go. Chunking never changes results (each sample depends only on its pixel
 
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 import torch
@@ -46,11 +47,13 @@ import torch
 from roz.errors import RozError
 from roz.shifts.base import Shift
 from roz.shifts.corruptions import blur, digital, noise, spatter as _spatter, weather
+from roz.shifts.corruptions._common import run_chunks_threaded
 from roz.shifts.corruptions.frost import PROCEDURAL_VERSION, frost, frost_source
 
 IMPLEMENTATION_VERSION = "roz-imagenet-c-1"
 RELEASE_JPEG_QUALITY = 85
 CPU_CHUNK_VALUES = 16 * 3 * 224 * 224  # on CPU, corrupt ~16 ImageNet-sized images at a time (cache)
+CPU_THREAD_CHUNK = 4  # images per thread for the corruptions in THREADED_ON_CPU
 
 CORRUPTIONS: tuple[str, ...] = (
     "gaussian_noise", "shot_noise", "impulse_noise",
@@ -60,6 +63,12 @@ CORRUPTIONS: tuple[str, ...] = (
 )
 EXTRA_CORRUPTIONS: tuple[str, ...] = ("gaussian_blur", "saturate", "spatter", "speckle_noise")
 SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)
+
+# On the CPU these run a few images per thread with single-threaded torch ops (measured faster,
+# bench/corruption_speed.py); the rest run batched with torch's intra-op threads.
+THREADED_ON_CPU = frozenset(os.environ.get("ROZ_CORRUPT_THREADED", ",".join((
+    "gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "glass_blur", "gaussian_blur",
+    "elastic_transform", "spatter", "jpeg_compression"))).split(","))
 
 _FUNCS: dict[str, Callable[[torch.Tensor, int, torch.Tensor], torch.Tensor]] = {
     "gaussian_noise": noise.gaussian_noise,
@@ -82,9 +91,6 @@ _FUNCS: dict[str, Callable[[torch.Tensor, int, torch.Tensor], torch.Tensor]] = {
     "pixelate": digital.pixelate,
     "jpeg_compression": digital.jpeg_compression,
 }
-
-
-_PIL_ON_CPU = frozenset({"pixelate", "jpeg_compression"})
 
 
 def check(name: str, severity: int) -> None:
@@ -120,17 +126,21 @@ def corrupt(x: torch.Tensor, name: str, severity: int, seeds: torch.Tensor,
     dtype = x.dtype
     fn = _FUNCS[name]
     with torch.no_grad():
-        xf = x.float()
         B, _, H, W = x.shape
-        n = B if x.device.type != "cpu" else max(1, CPU_CHUNK_VALUES // (3 * H * W))
-        if x.device.type == "cpu" and name in _PIL_ON_CPU:
-            y = fn(xf, severity, seeds)  # per-image Pillow work: already uint8-valued in [0, 1]
-        elif n >= B:
-            y = fn(xf, severity, seeds).clamp_(0, 1)
-        else:  # cache-sized chunks: each sample's result does not depend on its chunk
-            y = torch.empty_like(xf)
+        y = torch.empty(x.shape, dtype=torch.float32, device=x.device)  # contiguous NCHW
+
+        def work(i: int, j: int) -> None:  # a sample's result never depends on its chunk
+            xi = x[i:j].float().contiguous()  # any input layout (e.g. channels-last) -> NCHW
+            torch.clamp(fn(xi, severity, seeds[i:j]), 0, 1, out=y[i:j])
+
+        if x.device.type != "cpu":
+            work(0, B)
+        elif name in THREADED_ON_CPU:
+            run_chunks_threaded(work, B, CPU_THREAD_CHUNK)
+        else:
+            n = max(1, CPU_CHUNK_VALUES // (3 * H * W))
             for i in range(0, B, n):
-                y[i:i + n] = fn(xf[i:i + n], severity, seeds[i:i + n]).clamp_(0, 1)
+                work(i, min(i + n, B))
         if jpeg_roundtrip:
             u8 = torch.floor(y * 255).to(torch.uint8)  # np.uint8() truncates, as in the reference
             y = digital.jpeg_roundtrip(u8, RELEASE_JPEG_QUALITY).float() / 255

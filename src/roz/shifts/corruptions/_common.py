@@ -48,19 +48,47 @@ def generators(seeds: torch.Tensor, salt: str) -> list[torch.Generator]:
 _POOL: ThreadPoolExecutor | None = None
 
 
+def _single_threaded_worker() -> None:
+    # OpenMP's thread count is a per-thread setting: this makes every torch op issued from a pool
+    # thread run on that thread alone (no nested teams), leaving the caller's setting untouched.
+    torch.set_num_threads(1)
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None or _POOL._max_workers != workers:  # noqa: SLF001
+        _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="roz-corrupt",
+                                   initializer=_single_threaded_worker)
+    return _POOL
+
+
 def map_samples(fn: Callable[[int], object], n: int) -> list:
     """``[fn(0), ..., fn(n-1)]``, spread over ``torch.get_num_threads()`` threads.
 
-    Used for per-sample work that torch cannot batch (seeded draws, JPEG codec calls); torch ops
+    Used for per-sample work that torch cannot batch (seeded draws, codec calls); torch ops
     release the GIL, so this scales with cores. Results are independent of the thread count.
     """
-    global _POOL
     workers = max(1, torch.get_num_threads())
     if n <= 1 or workers == 1:
         return [fn(i) for i in range(n)]
-    if _POOL is None or _POOL._max_workers != workers:  # noqa: SLF001
-        _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="roz-corrupt")
-    return list(_POOL.map(fn, range(n)))
+    return list(_pool(workers).map(fn, range(n)))
+
+
+def run_chunks_threaded(work: Callable[[int, int], None], n: int, chunk: int) -> None:
+    """Call ``work(i, j)`` for the chunks ``[i, j)`` of ``range(n)``, one chunk per pool thread
+    at a time (``torch.get_num_threads()`` threads), each running its torch ops single-threaded.
+
+    Why: for per-sample pipelines of many small ops (seeded draws, gathers, small convolutions)
+    a few images per core in cache beat splitting every op across cores (fork/join per op, data
+    streamed from memory). torch ops release the GIL, so the threads run in parallel.
+    """
+    workers = max(1, torch.get_num_threads())
+    starts = range(0, n, chunk)
+    if workers == 1 or len(starts) == 1:
+        for i in starts:
+            work(i, min(i + chunk, n))
+        return
+    list(_pool(workers).map(lambda i: work(i, min(i + chunk, n)), starts))
 
 
 def draw(seeds: torch.Tensor, salt: str, fn: Callable[[torch.Generator], torch.Tensor],
