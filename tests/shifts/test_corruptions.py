@@ -198,7 +198,7 @@ def _reference(img_u8: np.ndarray, name: str, severity: int) -> np.ndarray:
 
 # max |ours - reference| in uint8 steps; the reference truncates to uint8 (np.uint8), PIL's resize
 # rounds to uint8 between its two passes, and float32 vs float64 can flip a truncation.
-DETERMINISTIC = {"brightness": 1, "contrast": 1, "saturate": 1, "pixelate": 2, "jpeg_compression": 1,
+DETERMINISTIC = {"brightness": 1, "contrast": 1, "saturate": 1, "pixelate": 0, "jpeg_compression": 0,
                  "gaussian_blur": 1, "defocus_blur": 1, "zoom_blur": 1}
 
 
@@ -216,12 +216,90 @@ def test_matches_reference(name, severity):
     assert psnr > 45, (name, severity, psnr)
 
 
-def test_pixelate_torch_port_matches_pillow():
-    """The float port used on GPUs equals Pillow's result up to Pillow's inter-pass uint8 rounding."""
-    from roz.shifts.corruptions.digital import PIXELATE, pixelate_torch
+def _pil_batch(x: torch.Tensor, fn) -> torch.Tensor:
+    from PIL import Image
 
-    x = natural_batch(2, 57, 70, seed=4)
+    outs = []
+    for img in x:
+        a = (img.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+        outs.append(torch.from_numpy(np.asarray(fn(Image.fromarray(a))).copy()).permute(2, 0, 1))
+    return torch.stack(outs).float() / 255
+
+
+@pytest.mark.parametrize("size", [(57, 70), (64, 64), (224, 224)])
+def test_pixelate_is_bit_exact_with_pillow(size):
+    """Box-down (horizontal then vertical, uint8 rounding between) and nearest-up, as Pillow does."""
+    from PIL import Image
+
+    from roz.shifts.corruptions.digital import PIXELATE
+
+    H, W = size
+    x = natural_batch(2, H, W, seed=4)
     for sev, c in enumerate(PIXELATE, start=1):
-        h, w = int(57 * c), int(70 * c)
-        ref = corrupt(x, "pixelate", sev, torch.arange(2))  # CPU: Pillow itself
-        assert (pixelate_torch(x, h, w) - ref).abs().max() <= 2.5 / 255
+        h, w = int(H * c), int(W * c)
+        ref = _pil_batch(x, lambda im: im.resize((w, h), Image.BOX).resize((W, H), Image.NEAREST))
+        assert torch.equal(corrupt(x, "pixelate", sev, torch.arange(2)), ref), (size, sev)
+
+
+def test_jpeg_is_byte_identical_with_pillow():
+    import io
+
+    from PIL import Image
+
+    from roz.shifts.corruptions.digital import JPEG
+
+    x = natural_batch(3, 45, 61, seed=5)
+    for sev, q in enumerate(JPEG, start=1):
+        def pil_jpeg(im, q=q):
+            buf = io.BytesIO()
+            im.save(buf, "JPEG", quality=q)
+            buf.seek(0)
+            return Image.open(buf).convert("RGB")
+
+        assert torch.equal(corrupt(x, "jpeg_compression", sev, torch.arange(3)), _pil_batch(x, pil_jpeg)), sev
+
+
+@pytest.mark.parametrize("c", [60.0, 3.0])
+def test_shot_noise_inverts_the_exact_poisson_cdf(c):
+    """The table sampler returns, for every uniform, the float64 inverse CDF of Poisson(level c/255)."""
+    from roz.shifts.corruptions.noise import poisson_8bit
+
+    g = torch.Generator().manual_seed(7)
+    levels = torch.randint(0, 256, (20000,), generator=g)
+    u = torch.rand(20000, generator=g)
+    u[:4] = torch.tensor([0.0, 1 - 2.0**-24, 0.5, 0.999999])  # the extremes of torch.rand
+    got = poisson_8bit(levels.float() / 255, u, c) * c
+    lam = levels.double() * c / 255
+    k = torch.arange(400, dtype=torch.float64)
+    logp = k * torch.log(lam.clamp_min(1e-300))[:, None] - lam[:, None] - torch.lgamma(k + 1)
+    logp[levels == 0] = torch.where(k == 0, 0.0, float("-inf")).double()
+    cdf = torch.cumsum(torch.exp(logp), dim=1)
+    want = (cdf <= u.double()[:, None]).sum(dim=1).double()  # smallest k with cdf(k) > u
+    assert torch.equal(got.round().double(), want)
+    assert torch.allclose(got, got.round(), atol=1e-4)  # integers, divided by c
+
+
+def test_poisson_tables_give_poisson_moments():
+    from roz.shifts.corruptions.noise import poisson_8bit
+
+    g = torch.Generator().manual_seed(8)
+    n = 200000
+    for level in (1, 64, 255):
+        k = poisson_8bit(torch.full((n,), level / 255), torch.rand(n, generator=g), 25.0) * 25
+        lam = level * 25 / 255
+        se = (lam / n) ** 0.5
+        assert abs(float(k.mean()) - lam) < 5 * se, level
+        assert abs(float(k.var()) / lam - 1) < 0.03, level
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_any_memory_layout_and_any_batch_split_give_the_same_output(name):
+    """Channels-last input (as from a permuted HWC array), threaded and batched CPU paths, and
+    splitting the batch all give identical results: a sample depends on its pixels and seed only."""
+    x = natural_batch(6, 40, 44, seed=9)
+    seeds = torch.arange(10, 16)
+    ref = corrupt(x, name, 3, seeds)
+    cl = corrupt(x.contiguous(memory_format=torch.channels_last), name, 3, seeds)
+    assert torch.equal(cl, ref)
+    parts = torch.cat([corrupt(x[i:i + 2], name, 3, seeds[i:i + 2]) for i in (0, 2, 4)])
+    torch.testing.assert_close(parts, ref, atol=2e-6, rtol=0)  # FFT paths pair images: float noise

@@ -68,7 +68,7 @@ SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)
 # bench/corruption_speed.py); the rest run batched with torch's intra-op threads.
 THREADED_ON_CPU = frozenset(os.environ.get("ROZ_CORRUPT_THREADED", ",".join((
     "gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "glass_blur", "gaussian_blur",
-    "elastic_transform", "spatter", "jpeg_compression"))).split(","))
+    "elastic_transform", "spatter", "jpeg_compression", "motion_blur", "snow"))).split(","))
 
 _FUNCS: dict[str, Callable[[torch.Tensor, int, torch.Tensor], torch.Tensor]] = {
     "gaussian_noise": noise.gaussian_noise,
@@ -90,6 +90,14 @@ _FUNCS: dict[str, Callable[[torch.Tensor, int, torch.Tensor], torch.Tensor]] = {
     "elastic_transform": digital.elastic_transform,
     "pixelate": digital.pixelate,
     "jpeg_compression": digital.jpeg_compression,
+}
+
+
+# Deterministic corruptions that take any memory layout and write [0, 1] values straight into
+# the output (``fn(x, severity, out)``): on the CPU they are memory-bound, so every pass counts.
+_WRITES_OUT: dict[str, Callable[[torch.Tensor, int, torch.Tensor], None]] = {
+    "pixelate": digital.pixelate_into,
+    "jpeg_compression": digital.jpeg_compression_into,
 }
 
 
@@ -130,6 +138,9 @@ def corrupt(x: torch.Tensor, name: str, severity: int, seeds: torch.Tensor,
         y = torch.empty(x.shape, dtype=torch.float32, device=x.device)  # contiguous NCHW
 
         def work(i: int, j: int) -> None:  # a sample's result never depends on its chunk
+            if name in _WRITES_OUT:  # any layout in, values already in [0, 1]: no extra passes
+                _WRITES_OUT[name](x[i:j].float(), severity, y[i:j])
+                return
             xi = x[i:j].float().contiguous()  # any input layout (e.g. channels-last) -> NCHW
             torch.clamp(fn(xi, severity, seeds[i:j]), 0, 1, out=y[i:j])
 
@@ -142,7 +153,7 @@ def corrupt(x: torch.Tensor, name: str, severity: int, seeds: torch.Tensor,
             for i in range(0, B, n):
                 work(i, min(i + n, B))
         if jpeg_roundtrip:
-            u8 = torch.floor(y * 255).to(torch.uint8)  # np.uint8() truncates, as in the reference
+            u8 = torch.floor(y * 255).to(torch.int16).to(torch.uint8)  # np.uint8() truncates, as the reference
             y = digital.jpeg_roundtrip(u8, RELEASE_JPEG_QUALITY).float() / 255
     return y.to(dtype)
 

@@ -90,29 +90,36 @@ def _glass_sources(H: int, W: int, delta: int, offsets: torch.Tensor) -> torch.T
     """Source index of every pixel after the reference's in-place neighbour copies.
 
     ``offsets`` [B, passes, nh, nw, 2] holds ``(dx, dy)`` for the visited pixels
-    (rows/cols ``delta+1 .. size-delta``). Within a pass the copies run in descending raster order,
-    so ``out[p] = cur[q]`` reads an already-updated ``q`` exactly when ``q`` is itself visited and
-    lies later in raster order; such reads form chains to later pixels, resolved by pointer jumping.
+    (rows/cols ``delta+1 .. size-delta``); see :func:`_glass_sources_flat`.
     """
-    B, passes, nh, nw, _ = offsets.shape
-    dev = offsets.device
+    return _glass_sources_flat(H, W, delta, offsets[..., 1] * W + offsets[..., 0])
+
+
+def _glass_sources_flat(H: int, W: int, delta: int, d: torch.Tensor) -> torch.Tensor:
+    """:func:`_glass_sources` with flat offsets ``d = dy * W + dx`` [B, passes, nh, nw] (int64).
+
+    Within a pass the copies run in descending raster order, so ``out[p] = cur[q]`` reads an
+    already-updated ``q`` exactly when ``q`` is itself visited and lies later in raster order
+    (``d > 0``, as ``|dx| < W``); such reads form chains to later pixels, resolved by pointer
+    jumping.
+    """
+    B, passes, nh, nw = d.shape
+    dev = d.device
     n = H * W
     r0 = delta + 1
-    hh = torch.arange(r0, r0 + nh, device=dev).view(1, nh, 1)
-    ww = torch.arange(r0, r0 + nw, device=dev).view(1, 1, nw)
-    ident = torch.arange(n, device=dev).view(1, H, W).expand(B, H, W)
+    p = (torch.arange(r0, r0 + nh, device=dev)[:, None] * W + torch.arange(r0, r0 + nw, device=dev)).expand(B, nh, nw)
+    visited = torch.zeros(n, dtype=torch.bool, device=dev)
+    visited.view(H, W)[r0:r0 + nh, r0:r0 + nw] = True
+    ident = torch.arange(n, device=dev).expand(B, n)
     src = None
     for k in range(passes):
-        dx, dy = offsets[:, k, ..., 0], offsets[:, k, ..., 1]
-        qh, qw = hh + dy, ww + dx
-        q = qh * W + qw
-        chained = ((dy > 0) | ((dy == 0) & (dx > 0))) & (qh <= H - delta) & (qw <= W - delta) \
-            & (qh >= r0) & (qw >= r0)
+        dk = d[:, k]
+        q = p + dk
+        chained = (dk > 0) & visited[q]
         target = ident.clone()
-        target[:, r0:r0 + nh, r0:r0 + nw] = q  # out[p] = current[target[p]]
+        target.view(B, H, W)[:, r0:r0 + nh, r0:r0 + nw] = q  # out[p] = current[target[p]]
         nxt = ident.clone()
-        nxt[:, r0:r0 + nh, r0:r0 + nw] = torch.where(chained, q, ident[:, r0:r0 + nh, r0:r0 + nw])
-        target, nxt = target.reshape(B, n), nxt.reshape(B, n)
+        nxt.view(B, H, W)[:, r0:r0 + nh, r0:r0 + nw] = torch.where(chained, q, p)
         while True:  # pointer jumping to the end of each chain (chains only go up in raster order)
             jumped = torch.gather(nxt, 1, nxt)
             if torch.equal(jumped, nxt):
@@ -132,7 +139,8 @@ def glass_blur(x: torch.Tensor, severity: int, seeds: torch.Tensor) -> torch.Ten
     if nh and nw:
         u = fill(seeds, "glass_blur", (passes, nh, nw, 2),
                  lambda g, o: torch.rand(o.shape, generator=g, out=o)).to(x.device)
-        offsets = (u * (2 * delta)).floor_().sub_(delta).to(torch.int64)  # uniform on -delta..delta-1
-        idx = _glass_sources(H, W, delta, offsets)
+        off = (u * (2 * delta)).floor_().sub_(delta)  # dx, dy uniform on -delta..delta-1
+        d = torch.add(off[..., 0], off[..., 1], alpha=W).to(torch.int64)  # flat dy * W + dx (exact)
+        idx = _glass_sources_flat(H, W, delta, d)
         y = torch.gather(y.reshape(B, C, H * W), 2, idx[:, None].expand(B, C, H * W)).reshape(B, C, H, W)
     return _gaussian(y, sigma, "nearest")

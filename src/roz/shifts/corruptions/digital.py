@@ -133,10 +133,17 @@ def pixelate(x: torch.Tensor, severity: int, seeds: torch.Tensor) -> torch.Tenso
     we do the same in float (box windows and nearest indices from Pillow's own arithmetic), so
     on images on the 8-bit grid the output equals Pillow's exactly (tested).
     """
+    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    pixelate_into(x, severity, out)
+    return out
+
+
+def pixelate_into(x: torch.Tensor, severity: int, out: torch.Tensor) -> None:
+    """:func:`pixelate` written into ``out`` (``x`` in any memory layout)."""
     c = PIXELATE[severity - 1]
     H, W = x.shape[-2:]
     h, w = max(int(H * c), 1), max(int(W * c), 1)
-    return pixelate_torch(x, h, w)
+    pixelate_torch(x, h, w, out=out)
 
 
 @lru_cache(maxsize=None)
@@ -149,7 +156,7 @@ def _box_taps(n_in: int, n_out: int, scale: float) -> tuple[tuple[torch.Tensor, 
                  for j in range(int(size.max())))
 
 
-def pixelate_torch(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+def pixelate_torch(x: torch.Tensor, h: int, w: int, out: torch.Tensor | None = None) -> torch.Tensor:
     """PIL's BOX-down (horizontal, then vertical, uint8 rounding after each) and NEAREST-up, in float.
 
     Why by hand: no torch resize uses Pillow's box windows and rounding (``interpolate(area)``
@@ -170,7 +177,8 @@ def pixelate_torch(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
         b = g.mul_(wv) if b is None else b.addcmul_(g, wv)
     b.add_(0.5).floor_().div_(255)
     up = b.index_select(2, _nearest_index(H, h).to(dev))
-    return torch.gather(up, 3, _nearest_index(W, w).to(dev).view(1, 1, 1, -1).expand(B, C, H, -1))
+    ix = _nearest_index(W, w).to(dev).view(1, 1, 1, -1).expand(B, C, H, -1)
+    return torch.gather(up, 3, ix) if out is None else torch.gather(up, 3, ix, out=out)
 
 
 def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
@@ -194,5 +202,21 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
 
 
 def jpeg_compression(x: torch.Tensor, severity: int, seeds: torch.Tensor) -> torch.Tensor:
-    q = JPEG[severity - 1]
-    return jpeg_roundtrip(to_uint8(x), q).to(x.dtype).mul_(1 / 255)
+    out = torch.empty(x.shape, dtype=torch.float32, device=x.device)
+    jpeg_compression_into(x, severity, out)
+    return out.to(x.dtype)
+
+
+def jpeg_compression_into(x: torch.Tensor, severity: int, out: torch.Tensor) -> None:
+    """:func:`jpeg_compression` written into ``out``. The codec wants interleaved (HWC) pixels and
+    permuting uint8 in torch is slow, so the float input is made channels-last first (a no-op
+    for channels-last input) and stays so through the uint8 conversion."""
+    from torchvision.io import decode_jpeg, encode_jpeg
+
+    xc = x.cpu().contiguous(memory_format=torch.channels_last)
+    # per image, so each conversion's temporaries stay in cache
+    u8 = [to_uint8(xc[k]) for k in range(xc.shape[0])]
+    for k, d in enumerate(decode_jpeg(encode_jpeg(u8, quality=JPEG[severity - 1]))):
+        o = out[k]
+        o.copy_(d.to(o.device))
+        o.div_(255)
