@@ -303,3 +303,32 @@ def test_any_memory_layout_and_any_batch_split_give_the_same_output(name):
     assert torch.equal(cl, ref)
     parts = torch.cat([corrupt(x[i:i + 2], name, 3, seeds[i:i + 2]) for i in (0, 2, 4)])
     torch.testing.assert_close(parts, ref, atol=2e-6, rtol=0)  # FFT paths pair images: float noise
+
+
+def test_pixelate_device_port_is_bit_exact_with_pillow():
+    """The float port used off the CPU gives the same bytes as Pillow (run here on the CPU)."""
+    from PIL import Image
+
+    from roz.shifts.corruptions.digital import PIXELATE, pixelate_torch
+
+    H, W = 57, 70
+    x = natural_batch(2, H, W, seed=6)
+    for c in PIXELATE:
+        h, w = int(H * c), int(W * c)
+        ref = _pil_batch(x, lambda im: im.resize((w, h), Image.BOX).resize((W, H), Image.NEAREST))
+        assert torch.equal(pixelate_torch(x, h, w), ref), c
+
+
+def test_out_buffer_is_filled_and_validated(x):
+    seeds = torch.tensor([1, 2, 3])
+    for name in ("fog", "pixelate", "jpeg_compression", "shot_noise"):
+        buf = torch.full(x.shape, -1.0)
+        got = corrupt(x, name, 2, seeds, out=buf)
+        assert got is buf and torch.equal(buf, corrupt(x, name, 2, seeds)), name
+    with pytest.raises(RozError, match="out must be a contiguous float32"):
+        corrupt(x, "fog", 2, seeds, out=torch.empty(2, 3, 4, 4))
+    with pytest.raises(RozError, match="out must be a contiguous float32"):
+        corrupt(x, "fog", 2, seeds, out=torch.empty(x.shape, dtype=torch.float64))
+    with pytest.raises(RozError, match="must not be the input"):
+        xx = x.clone()
+        corrupt(xx, "fog", 2, seeds, out=xx)

@@ -176,9 +176,10 @@ def pixelate_torch(x: torch.Tensor, h: int, w: int, out: torch.Tensor | None = N
         wv = wgt.to(dev).view(-1, 1)
         b = g.mul_(wv) if b is None else b.addcmul_(g, wv)
     b.add_(0.5).floor_().div_(255)
-    up = b.index_select(2, _nearest_index(H, h).to(dev))
-    ix = _nearest_index(W, w).to(dev).view(1, 1, 1, -1).expand(B, C, H, -1)
-    return torch.gather(up, 3, ix) if out is None else torch.gather(up, 3, ix, out=out)
+    # NEAREST-up: columns on the small image (a gather), then rows (whole-row copies, fast)
+    wide = torch.gather(b, 3, _nearest_index(W, w).to(dev).view(1, 1, 1, -1).expand(B, C, h, -1))
+    iy = _nearest_index(H, h).to(dev)
+    return wide.index_select(2, iy) if out is None else torch.index_select(wide, 2, iy, out=out)
 
 
 def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
