@@ -332,3 +332,20 @@ def test_out_buffer_is_filled_and_validated(x):
     with pytest.raises(RozError, match="must not be the input"):
         xx = x.clone()
         corrupt(xx, "fog", 2, seeds, out=xx)
+
+
+def test_canny_matches_opencv():
+    """spatter's edge detector reproduces OpenCV's Canny(50, 150) exactly (same edges)."""
+    cv2 = pytest.importorskip("cv2")
+    from roz.shifts.corruptions.spatter import canny
+
+    g = torch.Generator().manual_seed(3)
+    for h, w, sigma in ((61, 83, 2.0), (48, 48, 3.0), (40, 52, 0.0)):
+        field = torch.randn(1, 1, h, w, generator=g) * 0.3 + 0.65
+        if sigma:
+            from roz.shifts.corruptions._common import gaussian_blur
+            field = gaussian_blur(field, sigma, "nearest")
+            field = torch.where(field < 0.68, torch.zeros_like(field), field)  # spatter's liquid layer
+        img = torch.floor(field.clamp(0, 1) * 255)
+        ref = cv2.Canny(img[0, 0].numpy().astype(np.uint8), 50, 150) > 0
+        assert np.array_equal(canny(img)[0, 0].numpy(), ref), (h, w, sigma)

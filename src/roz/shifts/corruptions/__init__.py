@@ -21,8 +21,8 @@ Documented approximations (details in each module and ``docs/corruptions.md``):
   over the chains of reads; only the random stream differs.
 * frost -- the frost photographs are read from an installed ``imagecorruptions`` package at run
   time (never shipped by ROZ); without it a procedural texture is used and recorded in params().
-* spatter (water, severities 1-3) -- Canny and the chamfer distance transform are replaced by
-  the mask contour and an exact Euclidean distance.
+* spatter (water, severities 1-3) -- OpenCV's chamfer distance transform is replaced by the
+  exact Euclidean distance (Canny is ported exactly).
 * Random streams differ from numpy's, so outputs match the reference in distribution, not
   pixel for pixel; the deterministic corruptions (brightness, contrast, saturate, gaussian_blur,
   defocus_blur, zoom_blur) match to float rounding, and pixelate and jpeg_compression are

@@ -3,12 +3,10 @@
 Parameters follow Hendrycks & Dietterich (2019) as packaged in ``imagecorruptions`` 1.1.5.
 
 Mud (4-5) is an exact port. Water (1-3) chains OpenCV operations; ours are batched torch
-equivalents: ``Canny`` is replaced by the inner boundary of the thresholded liquid mask (the mask
-jumps from 0 to >= 0.65 * 255, far above Canny's thresholds 50/150, while the smooth interior stays
-far below them, so Canny finds exactly these contours up to which side of the step its
-non-maximum suppression keeps); ``distanceTransform(DIST_L2, 5)`` (a 5x5 chamfer approximation)
-is replaced by the exact Euclidean distance, truncated at 20 like the reference; box blurs,
-``equalizeHist``, the saturating emboss filter and the uint8 roundings are reproduced.
+equivalents: ``Canny(50, 150)`` is re-implemented with OpenCV's integer rules (same edges as
+OpenCV, tested); ``distanceTransform(DIST_L2, 5)`` (a 5x5 chamfer approximation) is replaced by
+the exact Euclidean distance, truncated at 20 like the reference; box blurs, ``equalizeHist``, the
+saturating emboss filter and the uint8 roundings are reproduced.
 """
 
 from __future__ import annotations
@@ -47,6 +45,50 @@ def _distance_to(edges: torch.Tensor, cap: int = 20) -> torch.Tensor:
     return out.sqrt().clamp(max=float(cap))
 
 
+_TG22 = int(0.4142135623730950488016887242097 * (1 << 15) + 0.5)  # OpenCV's tan(22.5 deg) << 15
+
+
+def canny(img: torch.Tensor, low: float = 50, high: float = 150) -> torch.Tensor:
+    """OpenCV ``Canny(img, low, high)`` (aperture 3, L1 gradient) on integer-valued float
+    [B, 1, H, W] in 0..255; returns a bool edge map.
+
+    Why by hand: no torch library has Canny; this follows OpenCV's integer rules so the edges are
+    OpenCV's: 3x3 Sobel with replicated borders, ``|dx| + |dy|``, non-maximum suppression with the
+    direction quantised by ``tan(22.5)`` in fixed point and OpenCV's strict / non-strict
+    comparisons (zero magnitude outside the image), then hysteresis over 8-neighbours.
+    """
+    p = pad2d(img, 1, 1, 1, 1, "nearest")
+    dx = (p[..., :-2, 2:] - p[..., :-2, :-2]) + 2 * (p[..., 1:-1, 2:] - p[..., 1:-1, :-2]) \
+        + (p[..., 2:, 2:] - p[..., 2:, :-2])
+    dy = (p[..., 2:, :-2] - p[..., :-2, :-2]) + 2 * (p[..., 2:, 1:-1] - p[..., :-2, 1:-1]) \
+        + (p[..., 2:, 2:] - p[..., :-2, 2:])
+    dxi, dyi = dx.to(torch.int64), dy.to(torch.int64)
+    mag = dxi.abs() + dyi.abs()
+    H, W = img.shape[-2:]
+    mp = F.pad(mag, (1, 1, 1, 1))  # zero magnitude outside the image
+
+    def at(oy: int, ox: int) -> torch.Tensor:
+        return mp[..., 1 + oy:1 + oy + H, 1 + ox:1 + ox + W]
+
+    ax, ay = dxi.abs(), dyi.abs() << 15
+    tg22x = ax * _TG22
+    tg67x = tg22x + (ax << 16)
+    horiz = ay < tg22x
+    vert = ay > tg67x
+    s_neg = (dxi ^ dyi) < 0  # s = -1: neighbours (-1, +1) and (+1, -1); else (-1, -1) and (+1, +1)
+    keep_h = (mag > at(0, -1)) & (mag >= at(0, 1))
+    keep_v = (mag > at(-1, 0)) & (mag >= at(1, 0))
+    keep_d = torch.where(s_neg, (mag > at(-1, 1)) & (mag > at(1, -1)), (mag > at(-1, -1)) & (mag > at(1, 1)))
+    nms = torch.where(horiz, keep_h, torch.where(vert, keep_v, keep_d))
+    cand = (mag > int(low)) & nms
+    edges = cand & (mag > int(high))
+    while True:  # hysteresis: grow strong edges through 8-connected candidates
+        grown = cand & (F.max_pool2d(edges.float(), 3, stride=1, padding=1) > 0)
+        if torch.equal(grown, edges):
+            return edges
+        edges = grown
+
+
 def _equalize_hist(u8: torch.Tensor) -> torch.Tensor:
     """OpenCV ``equalizeHist`` per sample on integer-valued float [B, 1, H, W] in 0..255."""
     B = u8.shape[0]
@@ -74,10 +116,7 @@ def spatter(x: torch.Tensor, severity: int, seeds: torch.Tensor) -> torch.Tensor
         color = torch.tensor(MUD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         return x * (1 - m) + color * m
     l8 = torch.floor(liquid.clamp(0, 1) * 255)
-    inside = l8 > 0
-    outside_near = F.max_pool2d(pad2d((~inside).float(), 1, 1, 1, 1, "nearest"), 3, stride=1) > 0
-    edges = inside & outside_near
-    dist = _distance_to(edges)
+    dist = _distance_to(canny(l8))
     dist = torch.floor(filter2d(dist, _BOX3, "reflect101"))
     dist = _equalize_hist(dist)
     dist = filter2d(dist, _EMBOSS, "reflect101").round().clamp(0, 255)
