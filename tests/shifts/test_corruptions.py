@@ -349,3 +349,18 @@ def test_canny_matches_opencv():
         img = torch.floor(field.clamp(0, 1) * 255)
         ref = cv2.Canny(img[0, 0].numpy().astype(np.uint8), 50, 150) > 0
         assert np.array_equal(canny(img)[0, 0].numpy(), ref), (h, w, sigma)
+
+
+def test_pixelate_rounds_every_tie_like_pillow():
+    """All 65,536 pairs of 8-bit values in 2-wide box windows (the case with exact .5 ties):
+    Pillow rounds half up in fixed point; the float port must agree on every pair."""
+    from PIL import Image
+
+    from roz.shifts.corruptions.digital import pixelate_torch
+
+    k0, k1 = torch.meshgrid(torch.arange(256), torch.arange(256), indexing="ij")
+    img = torch.stack([k0.flatten(), k1.flatten()], 1).flatten().view(256, 512)
+    x = (img.float() / 255).expand(3, -1, -1)[None].contiguous()
+    rgb = np.stack([img.to(torch.uint8).numpy()] * 3, -1)
+    ref = np.asarray(Image.fromarray(rgb).resize((256, 256), Image.BOX).resize((512, 256), Image.NEAREST))
+    assert torch.equal(pixelate_torch(x, 256, 256)[0], torch.from_numpy(ref.copy()).permute(2, 0, 1).float() / 255)
