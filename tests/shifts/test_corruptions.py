@@ -303,6 +303,12 @@ def test_any_memory_layout_and_any_batch_split_give_the_same_output(name):
     assert torch.equal(cl, ref)
     parts = torch.cat([corrupt(x[i:i + 2], name, 3, seeds[i:i + 2]) for i in (0, 2, 4)])
     torch.testing.assert_close(parts, ref, atol=2e-6, rtol=0)  # FFT paths pair images: float noise
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # the per-thread pool (THREADED_ON_CPU) and 2-thread torch ops
+    try:
+        torch.testing.assert_close(corrupt(x, name, 3, seeds), ref, atol=2e-6, rtol=0)
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_pixelate_device_port_is_bit_exact_with_pillow():
@@ -364,3 +370,28 @@ def test_pixelate_rounds_every_tie_like_pillow():
     rgb = np.stack([img.to(torch.uint8).numpy()] * 3, -1)
     ref = np.asarray(Image.fromarray(rgb).resize((256, 256), Image.BOX).resize((512, 256), Image.NEAREST))
     assert torch.equal(pixelate_torch(x, 256, 256)[0], torch.from_numpy(ref.copy()).permute(2, 0, 1).float() / 255)
+
+
+def test_thread_pool_keeps_the_callers_thread_settings():
+    """Pool threads run torch single-threaded, but the caller's setting, and the default that
+    threads created later start from, stay what the user chose."""
+    import threading
+
+    from roz.shifts.corruptions._common import _pool
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        x = natural_batch(8, 32, 32)
+        y2 = corrupt(x, "gaussian_noise", 2, torch.arange(8))  # threaded path, 2 workers
+        assert torch.get_num_threads() == 2
+        seen = []
+        t = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+        t.start()
+        t.join()
+        assert seen == [2]
+        assert set(_pool(2).map(lambda _: torch.get_num_threads(), range(4))) == {1}
+        torch.set_num_threads(1)
+        assert torch.equal(corrupt(x, "gaussian_noise", 2, torch.arange(8)), y2)  # inline path
+    finally:
+        torch.set_num_threads(before)

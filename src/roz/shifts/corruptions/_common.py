@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
@@ -48,17 +49,26 @@ def generators(seeds: torch.Tensor, salt: str) -> list[torch.Generator]:
 _POOL: ThreadPoolExecutor | None = None
 
 
-def _single_threaded_worker() -> None:
-    # OpenMP's thread count is a per-thread setting: this makes every torch op issued from a pool
-    # thread run on that thread alone (no nested teams), leaving the caller's setting untouched.
+def _single_threaded_worker(barrier: threading.Barrier) -> None:
+    # torch's intra-op thread count is per thread (OpenMP), fixed at a thread's first query from a
+    # process-wide default. Set this pool thread to 1 (no nested teams) and fix it now, then wait
+    # until every pool thread has done so (see _pool, which restores the process-wide default).
     torch.set_num_threads(1)
+    torch.get_num_threads()  # initialises this thread's setting
+    barrier.wait()
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
     global _POOL
     if _POOL is None or _POOL._max_workers != workers:  # noqa: SLF001
+        default = torch.get_num_threads()
+        barrier = threading.Barrier(workers + 1)
         _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="roz-corrupt",
-                                   initializer=_single_threaded_worker)
+                                   initializer=_single_threaded_worker, initargs=(barrier,))
+        for _ in range(workers):  # start every thread now (each submit finds none idle)
+            _POOL.submit(int)
+        barrier.wait()  # all pool threads are set to 1 thread ...
+        torch.set_num_threads(default)  # ... so threads created later get the caller's default again
     return _POOL
 
 
