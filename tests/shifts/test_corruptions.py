@@ -395,3 +395,15 @@ def test_thread_pool_keeps_the_callers_thread_settings():
         assert torch.equal(corrupt(x, "gaussian_noise", 2, torch.arange(8)), y2)  # inline path
     finally:
         torch.set_num_threads(before)
+
+
+def test_motion_blur_fft_path_equals_slice_path():
+    """GPUs take the batched-FFT motion blur, CPUs the shifted-slice sum: same result."""
+    from roz.shifts.corruptions._common import motion_blur_batch
+
+    x = natural_batch(3, 40, 52, seed=11)
+    for radius, sigma in ((10, 3), (20, 15)):
+        angles = [-44.0, 3.5, 30.0]
+        a = motion_blur_batch(x, radius, sigma, angles, method="slices")
+        b = motion_blur_batch(x, radius, sigma, angles, method="fft")
+        torch.testing.assert_close(a, b, atol=2e-5, rtol=0)

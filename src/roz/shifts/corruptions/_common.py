@@ -325,7 +325,8 @@ def motion_kernel(taps: list[tuple[int, int, float]], P: int) -> torch.Tensor:
     return K
 
 
-def motion_blur_batch(x: torch.Tensor, radius: int, sigma: float, angles: Sequence[float]) -> torch.Tensor:
+def motion_blur_batch(x: torch.Tensor, radius: int, sigma: float, angles: Sequence[float],
+                      method: str = "auto") -> torch.Tensor:
     """Per-sample motion blur (one angle per sample), edge-replicating.
 
     On the CPU each sample is a weighted sum of shifted slices of its padded image (the
@@ -336,7 +337,7 @@ def motion_blur_batch(x: torch.Tensor, radius: int, sigma: float, angles: Sequen
     taps = [motion_taps(radius, sigma, a, H, W) for a in angles]
     P = max([max(abs(dy), abs(dx)) for t in taps for dy, dx, _ in t] + [1])
     xp = pad2d(x, P, P, P, P, "nearest")
-    if x.device.type == "cpu":
+    if method == "slices" or (method == "auto" and x.device.type == "cpu"):
         out = torch.empty_like(x)
         for b, t in enumerate(taps):
             o = out[b]

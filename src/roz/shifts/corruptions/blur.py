@@ -115,7 +115,7 @@ def _glass_sources_flat(H: int, W: int, delta: int, d: torch.Tensor) -> torch.Te
     for k in range(passes):
         dk = d[:, k]
         q = p + dk
-        chained = (dk > 0) & visited[q]
+        chained = (dk > 0) & visited.index_select(0, q.view(-1)).view_as(q)
         target = ident.clone()
         target.view(B, H, W)[:, r0:r0 + nh, r0:r0 + nw] = q  # out[p] = current[target[p]]
         nxt = ident.clone()
