@@ -27,7 +27,7 @@ def parse_shift(spec: str | dict | None) -> list[dict]:
     if kind not in SHIFT_KINDS:
         raise RozError(f"unknown shift {spec!r}", hint=f"shifts: {', '.join(SHIFT_KINDS)}; e.g. corruption:fog:3")
     if kind == "corruption":
-        from roz.shifts.corruptions import CORRUPTIONS, EXTRA_CORRUPTIONS
+        from roz.shifts.corruptions import CORRUPTIONS, EXTRA_CORRUPTIONS, IMPLEMENTATION_VERSION
 
         name, _, sev = rest.partition(":")
         if name in ("all", ""):
@@ -41,7 +41,9 @@ def parse_shift(spec: str | dict | None) -> list[dict]:
                 raise RozError(f"unknown corruption(s) {bad} in {spec!r}",
                                hint=f"valid: {', '.join(CORRUPTIONS + EXTRA_CORRUPTIONS)}, or all / all+extra")
         sevs = [1, 2, 3, 4, 5] if sev in ("", "all") else [int(s) for s in sev.split(",")]
-        return [{"name": "corruption", "corruption": n, "severity": s} for n in names for s in sevs]
+        # "version" enters the unit's hash (not its name): results of an older engine are not reused
+        return [{"name": "corruption", "corruption": n, "severity": s, "version": IMPLEMENTATION_VERSION}
+                for n in names for s in sevs]
     if kind == "perturbation":
         return _parse_perturbation(spec, rest)
     return [{"name": kind, **_options(spec, rest)}]
