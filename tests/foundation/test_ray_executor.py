@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from roz.engine.store import ResultStore
+from tinymodels import store_rows
 
 pytest.importorskip("ray")
 
@@ -26,12 +26,6 @@ def _config(tmp_path, fx, out, executor):
     return p
 
 
-def _rows(run):
-    store = ResultStore(run)
-    return {u["unit_id"]: (store.samples(u["unit_id"]).sort_values("index").reset_index(drop=True), u["metrics"])
-            for u in store.units()}
-
-
 def test_ray_executor_matches_local(fx, tmp_path):
     runs = {}
     for ex in ("local", "ray"):
@@ -39,7 +33,7 @@ def test_ray_executor_matches_local(fx, tmp_path):
         r = subprocess.run([sys.executable, "-m", "roz.cli", "run", str(_config(tmp_path, fx, out, ex)),
                             "-b", "8", "--workers", "0"], capture_output=True, text=True, timeout=600)
         assert r.returncode == 0, r.stderr[-3000:]
-        runs[ex] = _rows(out)
+        runs[ex] = store_rows(out)
     assert len(runs["local"]) == 4 and sorted(runs["local"]) == sorted(runs["ray"])
     for uid, (df, metrics) in runs["local"].items():
         pd.testing.assert_frame_equal(df, runs["ray"][uid][0])

@@ -9,6 +9,7 @@ import pandas as pd
 import yaml
 
 from roz.engine.store import ResultStore
+from tinymodels import store_rows
 
 
 def _config(tmp_path, fx, out):
@@ -17,15 +18,6 @@ def _config(tmp_path, fx, out):
     p = tmp_path / f"{out.name}.yaml"
     p.write_text(yaml.safe_dump(cfg))
     return p
-
-
-def _rows(run):
-    store = ResultStore(run)
-    out = {}
-    for u in store.units():
-        df = store.samples(u["unit_id"]).sort_values("index").reset_index(drop=True)
-        out[u["unit_id"]] = (df, u["metrics"])
-    return out
 
 
 def test_kill_and_resume(fx, tmp_path):
@@ -45,7 +37,7 @@ def test_kill_and_resume(fx, tmp_path):
     assert not list((run / "units").glob("*.json"))
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    a, b = _rows(ref), _rows(run)
+    a, b = store_rows(ref), store_rows(run)
     assert sorted(a) == sorted(b)
     for uid in a:
         pd.testing.assert_frame_equal(a[uid][0], b[uid][0])

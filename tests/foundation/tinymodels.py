@@ -94,3 +94,12 @@ def hf_clip_dir(tmp: Path, seed: int = 0) -> Path:
     CLIPTokenizer(str(vocab), str(merges)).save_pretrained(d)
     CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(d)
     return d
+
+
+def store_rows(run) -> dict:
+    """Every finished unit of a run: ``unit_id -> (per-sample rows sorted by index, metrics)``."""
+    from roz.engine.store import ResultStore
+
+    store = ResultStore(run)
+    return {u["unit_id"]: (store.samples(u["unit_id"]).sort_values("index").reset_index(drop=True), u["metrics"])
+            for u in store.units()}

@@ -40,7 +40,6 @@ memory layout changes results (each sample depends only on its pixels and seed).
 
 from __future__ import annotations
 
-import os
 from typing import Callable
 
 import torch
@@ -68,9 +67,9 @@ SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)
 
 # On the CPU these run a few images per thread with single-threaded torch ops (measured faster,
 # bench/corruption_speed.py); the rest run batched with torch's intra-op threads.
-THREADED_ON_CPU = frozenset(os.environ.get("ROZ_CORRUPT_THREADED", ",".join((
+THREADED_ON_CPU = frozenset((
     "gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "glass_blur", "gaussian_blur",
-    "elastic_transform", "spatter", "jpeg_compression", "motion_blur", "snow", "fog"))).split(","))
+    "elastic_transform", "spatter", "jpeg_compression", "motion_blur", "snow", "fog"))
 
 _FUNCS: dict[str, Callable[[torch.Tensor, int, torch.Tensor], torch.Tensor]] = {
     "gaussian_noise": noise.gaussian_noise,
@@ -152,9 +151,11 @@ def corrupt(x: torch.Tensor, name: str, severity: int, seeds: torch.Tensor,
                 raise RozError("corrupt: out must not be the input tensor", hint="pass a separate buffer")
             y = out
 
+        into = _WRITES_OUT.get(name)
+
         def work(i: int, j: int) -> None:  # a sample's result never depends on its chunk
-            if name in _WRITES_OUT:  # any layout in, values already in [0, 1]: no extra passes
-                _WRITES_OUT[name](x[i:j].float(), severity, y[i:j])
+            if into is not None:  # any layout in, values already in [0, 1]: no extra passes
+                into(x[i:j].float(), severity, y[i:j])
                 return
             xi = x[i:j].float().contiguous()  # any input layout (e.g. channels-last) -> NCHW
             torch.clamp(fn(xi, severity, seeds[i:j]), 0, 1, out=y[i:j])
@@ -168,7 +169,8 @@ def corrupt(x: torch.Tensor, name: str, severity: int, seeds: torch.Tensor,
             for i in range(0, B, n):
                 work(i, min(i + n, B))
         if jpeg_roundtrip:
-            u8 = torch.floor(y * 255).to(torch.int16).to(torch.uint8)  # np.uint8() truncates, as the reference
+            # np.uint8() truncates, as in the reference; channels-last is the codec's own layout
+            u8 = torch.floor(y.contiguous(memory_format=torch.channels_last) * 255).to(torch.int16).to(torch.uint8)
             rt = digital.jpeg_roundtrip(u8, RELEASE_JPEG_QUALITY)
             y.copy_(rt).div_(255)
     return y if out is not None else y.to(dtype)

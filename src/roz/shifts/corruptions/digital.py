@@ -187,11 +187,12 @@ def jpeg_roundtrip(x: torch.Tensor, quality: int) -> torch.Tensor:
 
     torchvision's codec is libjpeg(-turbo) with libjpeg's defaults -- 4:2:0 chroma subsampling,
     the islow DCT, fancy upsampling -- exactly as Pillow uses it in the reference (outputs are
-    byte-identical, tested), and it takes CHW tensors without an HWC round trip.
+    byte-identical, tested). It works on interleaved pixels, so channels-last input is fastest
+    (other layouts are permuted inside the codec call).
     """
     from torchvision.io import decode_jpeg, encode_jpeg
 
-    src = x.detach().cpu().contiguous()
+    src = x.detach().cpu()
     return torch.stack(decode_jpeg(encode_jpeg(list(src), quality=quality))).to(x.device)
 
 
