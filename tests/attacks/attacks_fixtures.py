@@ -16,6 +16,7 @@ class TinyNet(nn.Module):
     mean = (0.5, 0.5, 0.5)
     std = (0.25, 0.25, 0.25)
     input_size = (16, 16)
+    wnids = tuple(f"n{k:08d}" for k in range(N_CLASSES))  # declared classes (transfer label checks)
 
     def __init__(self, n_classes: int = N_CLASSES):
         super().__init__()

@@ -47,6 +47,7 @@ class _Guard(torch.nn.Module):
         super().__init__()
         self.net = net
         self.input_size = net.input_size
+        self.wnids = net.wnids
         self.calls = 0
         net.register_full_backward_hook(self._bw)
 
@@ -107,8 +108,10 @@ def test_transfer_label_map_and_errors(tiny, data):
 
     x, y, idx = data
     y5 = y % 5 + 5  # target classes 5..9; the surrogate only knows 5 classes
-    a = create_attack("transfer-fgsm", tiny, surrogate=lambda_model(tiny, 5))
-    with pytest.raises(RozError, match="label_map"):
+    with pytest.raises(RozError, match="label_map"):  # the 5-class surrogate declares no classes
+        create_attack("transfer-fgsm", tiny, surrogate=lambda_model(tiny, 5))
+    a = create_attack("transfer-fgsm", tiny, surrogate=lambda_model(tiny, 5), label_map="identity")
+    with pytest.raises(RozError, match="outside the surrogate's 5 classes"):
         a.perturb(x[:4], y5[:4], idx[:4])
     b = create_attack("transfer-fgsm", tiny, surrogate=lambda_model(tiny, 5), label_map=[k % 5 for k in range(10)])
     assert (b.perturb(x[:4], y5[:4], idx[:4]) - x[:4]).abs().max() > 0
@@ -136,7 +139,7 @@ def test_default_surrogate_missing_weights_is_actionable(tiny, data, monkeypatch
     def offline(*a, **k):
         raise RuntimeError("no network")
 
-    monkeypatch.setattr(torchvision.models, "resnet152", offline)
+    monkeypatch.setattr(torchvision.models, "get_model", offline)
     x, y, idx = data
     with pytest.raises(ModelError, match="surrogate"):
         evaluate_attack(tiny, [(x[:2], y[:2], idx[:2])], "transfer-fgsm")

@@ -19,15 +19,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from roz.attacks.base import Attack, per_sample_rand
+from roz.attacks.base import Attack, dlr_loss, per_sample_rand
 from roz.errors import RozError
-
-
-def dlr_loss(logits, y):
-    srt, ind = logits.sort(1)
-    top_is_y = (ind[:, -1] == y).float()
-    zy = logits.gather(1, y[:, None])[:, 0]
-    return -(zy - srt[:, -2] * top_is_y - srt[:, -1] * (1 - top_is_y)) / (srt[:, -1] - srt[:, -3] + 1e-12)
 
 
 def dlr_targeted_loss(logits, y, yt):
@@ -165,3 +158,6 @@ class APGDT(APGD):
 
     def resolved(self) -> dict:
         return {"targets": "the n_target_classes most likely other classes on the clean input"}
+
+    def loss_name(self) -> str:
+        return "targeted-dlr"

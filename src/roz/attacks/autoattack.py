@@ -15,10 +15,11 @@ import torch
 
 from roz.attacks.apgd import APGD, APGDT
 from roz.attacks.base import Attack
-from roz.attacks.fab import FABT
+from roz.attacks.fab import FABT, require_torchattacks
 from roz.attacks.square import Square
 
 STAGES = ("apgd-ce", "apgd-t", "fab-t", "square")
+STAGE_LOSSES = {"apgd-ce": "ce", "apgd-t": "targeted-dlr", "fab-t": "fab-minimal", "square": "margin"}
 
 
 class AutoAttack(Attack):
@@ -31,6 +32,11 @@ class AutoAttack(Attack):
         self._need("version", self.p["version"] == "standard", "only 'standard' is implemented")
         st = tuple(self.p["stages"])
         self._need("stages", len(st) >= 1 and set(st) <= set(STAGES), f"a non-empty subset of {STAGES}")
+        if "fab-t" in st:  # fail before hours of APGD, not at the FAB stage
+            require_torchattacks(self.name, "its FAB-T stage; or drop 'fab-t' from stages")
+
+    def loss_name(self) -> str:
+        return "ensemble: " + ", ".join(STAGE_LOSSES[s] for s in self.p["stages"])
 
     def stage(self, name: str) -> Attack:
         kw = dict(eps=self.eps, eps_space=self.eps_space, seed=self.seed)

@@ -95,16 +95,7 @@ class Attack(abc.ABC):
         if eps_space not in EPS_SPACES:
             raise RozError(f"attack '{self.name}': eps_space={eps_space!r} is not one of {EPS_SPACES}",
                            hint="use eps_space='pixel' ([0,1] pixel units) or 'normalized'")
-        try:
-            eps = float(eps)
-        except (TypeError, ValueError):
-            raise RozError(f"attack '{self.name}': eps={eps!r} is not a number",
-                           hint="give eps in [0, 1] pixel units, e.g. 8/255") from None
-        if not (0.0 <= eps <= 1.0 or (eps_space == "normalized" and eps >= 0)):
-            raise RozError(f"attack '{self.name}': eps={eps} is outside [0, 1]",
-                           hint="eps is in [0, 1] pixel units: 8/255 = 0.0314, not 8")
         self.model = model
-        self.eps = eps
         self.eps_space = eps_space
         self.seed = int(seed)
         self.p = {**self.defaults, **params}
@@ -115,6 +106,7 @@ class Attack(abc.ABC):
                 raise RozError(f"attack '{self.name}': eps_space='normalized' but the model has no `std`",
                                hint="give the model a `std` attribute (tuple per channel) or use eps_space='pixel'")
             self._std = tuple(float(s) for s in std)
+        self.eps = float(self.check_eps(eps, "eps")[0])
         self.last_queries: torch.Tensor | None = None
         self.validate()
 
@@ -136,6 +128,36 @@ class Attack(abc.ABC):
         p = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.p.items()}
         return {"attack": self.name, "norm": "Linf", "eps": self.eps, "eps_label": eps_label(self.eps),
                 "eps_space": self.eps_space, "seed": self.seed, **p, **self.resolved()}
+
+    def loss_name(self) -> str:
+        """What the attack maximises (recorded: cross-entropy figures are loose upper bounds)."""
+        return str(self.p.get("loss", "ce"))
+
+    # ---- eps ----------------------------------------------------------------------------
+    def eps_limit(self) -> float:
+        """Largest meaningful radius: 1 in pixels; with eps_space='normalized' the eps at which
+        the widest channel's pixel radius eps * std[c] reaches 1."""
+        return 1.0 if self._std is None else 1.0 / max(self._std)
+
+    def check_eps(self, eps, where: str = "eps") -> torch.Tensor:
+        """``eps`` (a number or per-sample values) as float64 [N] on the CPU; RozError unless every
+        value is finite, >= 0 and at most ``eps_limit()`` (a larger L-inf ball is silently clipped
+        by [0, 1], a negative one silently becomes |eps|, NaN poisons the images)."""
+        what = f"attack '{self.name}': {where}"
+        try:
+            t = torch.as_tensor(eps.detach() if isinstance(eps, torch.Tensor) else eps,
+                                dtype=torch.float64).reshape(-1).cpu()
+        except (TypeError, ValueError, RuntimeError):
+            raise RozError(f"{what}={eps!r} is not a number", hint="give eps in [0, 1] pixel units, e.g. 8/255") from None
+        lim = self.eps_limit()
+        bad = ~torch.isfinite(t) | (t < 0) | (t > lim + 1e-9)
+        if t.numel() == 0 or bool(bad.any()):
+            v = float(t[bad][0]) if t.numel() else "nothing"
+            unit = ("pixel units: 8/255 = 0.0314, not 8" if self._std is None else
+                    f"normalized units: the pixel radius eps * std[c] must stay <= 1, std = {self._std}")
+            raise RozError(f"{what}={v} is outside the valid range [0, {lim:.6g}] (finite, >= 0)",
+                           hint=f"eps is an L-inf radius in {unit}")
+        return t
 
     # ---- helpers ----------------------------------------------------------------------
     def eps_tensor(self, x: torch.Tensor, eps=None) -> torch.Tensor:
@@ -213,6 +235,11 @@ class Attack(abc.ABC):
         self.last_queries = torch.zeros(x.shape[0], dtype=torch.int64)
         if x.shape[0] == 0:
             return x.clone()
+        if eps is not None:
+            n = self.check_eps(eps, "per-sample eps").numel()
+            if n not in (1, x.shape[0]):
+                raise RozError(f"attack '{self.name}': {n} per-sample eps values for a batch of {x.shape[0]}",
+                               hint="give one eps, or one per sample")
         e = self.eps_tensor(x, eps)
         x_adv = self._perturb(x, y, idx, e, self.nominal_eps(x, eps))
         return self.project(x_adv.detach(), x, e)
@@ -228,3 +255,24 @@ class Attack(abc.ABC):
 def ce_loss(y: torch.Tensor):
     """Summed cross-entropy: per-sample gradients, one fused reduction."""
     return lambda logits: F.cross_entropy(logits, y, reduction="sum")
+
+
+def dlr_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-sample DLR loss (Croce & Hein 2020): a scale-invariant margin, needs >= 3 classes."""
+    if logits.shape[1] < 3:
+        raise RozError(f"the DLR loss needs >= 3 classes, the model has {logits.shape[1]}",
+                       hint="use loss='ce' for models with fewer classes")
+    srt, ind = logits.sort(1)
+    top_is_y = (ind[:, -1] == y).float()
+    zy = logits.gather(1, y[:, None])[:, 0]
+    return -(zy - srt[:, -2] * top_is_y - srt[:, -1] * (1 - top_is_y)) / (srt[:, -1] - srt[:, -3] + 1e-12)
+
+
+LOSSES = ("ce", "dlr")
+
+
+def summed_loss(name: str, y: torch.Tensor):
+    """The summed loss ``name`` ('ce' | 'dlr') of labels ``y``, for ``Attack.loss_grad``."""
+    if name == "dlr":
+        return lambda logits: dlr_loss(logits, y).sum()
+    return ce_loss(y)

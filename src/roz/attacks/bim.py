@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import torch
 
-from roz.attacks.base import Attack, bim_steps, ce_loss
+from roz.attacks.base import LOSSES, Attack, bim_steps, summed_loss
 
 
 class BIM(Attack):
     name = "bim"
-    defaults = {"alpha_factor": 0.15, "alpha": None, "steps": None, "early_stop": True}
+    defaults = {"alpha_factor": 0.15, "alpha": None, "steps": None, "early_stop": True, "loss": "ce"}
     momentum: bool = False
 
     craft_model: torch.nn.Module | None = None  # set by transfer attacks (the surrogate)
@@ -29,6 +29,8 @@ class BIM(Attack):
             self._need("alpha", isinstance(p["alpha"], (int, float)) and p["alpha"] > 0, "must be > 0 (eps units)")
         if p.get("steps") is not None:
             self._need("steps", isinstance(p["steps"], int) and p["steps"] >= 1, "must be an int >= 1")
+        if "loss" in p:
+            self._need("loss", p["loss"] in LOSSES, f"one of {LOSSES} (cross-entropy or the DLR margin)")
 
     # ---- schedules --------------------------------------------------------------------
     def steps_for(self, eps_nominal: torch.Tensor) -> torch.Tensor:
@@ -91,7 +93,7 @@ class BIM(Attack):
             actd = None if full else act.to(dev)
             xa, ya = (x_adv, y) if full else (x_adv[actd], y[actd])
             tf = self.make_transform(act, idx, t, x.shape)
-            logits, g = self.loss_grad(xa, ce_loss(ya), model=model, transform=tf)
+            logits, g = self.loss_grad(xa, summed_loss(self.p.get("loss", "ce"), ya), model=model, transform=tf)
             if full and own_rows:
                 n_full += nq
             elif nq:

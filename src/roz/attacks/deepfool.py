@@ -28,6 +28,9 @@ class DeepFool(Attack):
         self._need("overshoot", float(self.p["overshoot"]) >= 0, "must be >= 0")
         self._need("candidates", isinstance(self.p["candidates"], int) and self.p["candidates"] >= 2, "int >= 2")
 
+    def loss_name(self) -> str:
+        return "deepfool-linearised-margin"
+
     def _scale(self, x):
         if self._std is None:
             return torch.ones((1, x.shape[1], 1, 1), device=x.device)

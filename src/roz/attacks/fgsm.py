@@ -9,7 +9,7 @@ from roz.attacks.bim import BIM
 
 class FGSM(BIM):
     name = "fgsm"
-    defaults = {"early_stop": True}
+    defaults = {"early_stop": True, "loss": "ce"}
 
     def steps_for(self, eps_nominal: torch.Tensor) -> torch.Tensor:
         return torch.ones(eps_nominal.shape, dtype=torch.int64)

@@ -13,7 +13,8 @@ from roz.attacks.bim import BIM
 
 class MIM(BIM):
     name = "mim"
-    defaults = {"alpha_factor": 0.15, "alpha": None, "steps": 19, "momentum": 1.0, "early_stop": True}
+    defaults = {"alpha_factor": 0.15, "alpha": None, "steps": 19, "momentum": 1.0, "early_stop": True,
+                "loss": "ce"}
 
     def validate(self) -> None:
         super().validate()

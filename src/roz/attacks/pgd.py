@@ -17,7 +17,7 @@ class PGD(BIM):
     name = "pgd"
     randomized = True
     defaults = {"alpha_factor": 0.25, "alpha": None, "steps": 10, "restarts": 1, "random_start": True,
-                "early_stop": True}
+                "early_stop": True, "loss": "ce"}
 
     def validate(self) -> None:
         super().validate()

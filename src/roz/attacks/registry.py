@@ -35,7 +35,7 @@ def canonical(name: str) -> str:
 
 def create_attack(name: str, model: torch.nn.Module, **params) -> Attack:
     """Build attack ``name`` on ``model``; ``params`` may include eps, eps_space, seed and, for
-    ``transfer-*`` attacks, ``surrogate`` (a model; default torchvision ResNet-152)."""
+    ``transfer-*`` attacks, ``surrogate`` (a model; default ``DEFAULT_SURROGATE``, torchvision ResNet-152 V1)."""
     n = canonical(name)
     cls = ATTACKS.get(n)
     if cls is None:

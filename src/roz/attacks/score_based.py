@@ -33,6 +33,9 @@ class _ScoreBased(BIM):
         self._need("sigma", float(self.p["sigma"]) > 0, "must be > 0")
         self._need("chunk", isinstance(self.p["chunk"], int) and self.p["chunk"] >= 2, "int >= 2")
 
+    def loss_name(self) -> str:
+        return "margin"
+
     def budget(self, steps: int) -> int:
         return steps * (2 * int(self.p["q"]) + 1) + 1
 

@@ -41,6 +41,9 @@ class Square(Attack):
     randomized = True
     defaults = {"n_queries": 5000, "p_init": 0.8, "rescale_schedule": False}
 
+    def loss_name(self) -> str:
+        return "margin"
+
     def validate(self) -> None:
         self._need("n_queries", isinstance(self.p["n_queries"], int) and self.p["n_queries"] >= 1, "int >= 1")
         self._need("p_init", 0 < float(self.p["p_init"]) <= 1, "must be in (0, 1]")

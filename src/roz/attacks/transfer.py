@@ -14,8 +14,18 @@ Resolution / normalisation mapping (surrogate and target may differ in both):
    and x_adv = clip(x + delta_t, 0, 1), projected again. The target image itself is never
    replaced by a resampled copy, so at eps = 0 the target sees exactly its clean input.
 If the surrogate has no ``input_size`` it is attacked at the target's resolution.
-Labels: ``y`` is in the target's index space; ``label_map[k]`` gives the surrogate class of
-target class k (needed when the two output spaces differ).
+
+Labels (``y`` is in the target's index space). A model declares its classes with a ``wnids``
+attribute (WordNet IDs, one per output; ``RozModel`` has it, the default surrogate has
+ImageNet-1k's). ``label_map``:
+* ``None`` (default): both models must declare the *same* ``wnids``; otherwise RozError — a
+  surrogate with other classes would silently attack the wrong labels.
+* ``'identity'``: the caller vouches that both output the same classes in the same order.
+* ``'wnid'``: target class k is attacked through the surrogate class with k's WordNet ID.
+* a list, one entry per target class: the surrogate class (int) or classes (list of ints).
+With a map the surrogate's logits are first mapped to the target's label space by max over
+each target class's surrogate classes (the engine's ``LabelMap`` protocol, re-done here
+because attacks sit below the engine), and the attack runs on those mapped logits.
 """
 
 from __future__ import annotations
@@ -25,12 +35,12 @@ import torch.nn.functional as F
 
 from roz.attacks.base import Attack
 from roz.attacks.bim import BIM
+from roz.attacks.defaults import DEFAULT_SURROGATE, surrogate_arch_weights
 from roz.attacks.dim import DIM
 from roz.attacks.fgsm import FGSM
+from roz.attacks.labels import MappedSurrogate, resolve_label_map
 from roz.attacks.mim import MIM
 from roz.errors import ModelError, RozError
-
-DEFAULT_SURROGATE = "torchvision/resnet152.IMAGENET1K_V1"
 
 
 class _Normalized(torch.nn.Module):
@@ -45,17 +55,21 @@ class _Normalized(torch.nn.Module):
 
 
 def default_surrogate(device: str | torch.device = "cpu") -> torch.nn.Module:
-    """torchvision ResNet-152 (ImageNet-1k V1 weights), pixels in [0, 1] at 224 px, eval mode."""
+    """``DEFAULT_SURROGATE`` (torchvision ResNet-152, ImageNet-1k V1 weights), pixels in [0, 1] at
+    224 px, eval mode, declaring ImageNet-1k's WordNet IDs (sorted-wnid order, from timm)."""
     import torchvision
+    from timm.data import ImageNetInfo
 
+    arch, weights = surrogate_arch_weights(DEFAULT_SURROGATE)
     try:
-        net = torchvision.models.resnet152(weights=torchvision.models.ResNet152_Weights.IMAGENET1K_V1)
+        net = torchvision.models.get_model(arch, weights=torchvision.models.get_model_weights(arch)[weights])
     except Exception as exc:  # no network / no cached weights
         raise ModelError(f"could not load the default transfer surrogate {DEFAULT_SURROGATE}: {exc}",
                          hint="pre-download the torchvision weights into the torch hub cache, or pass "
                          "surrogate=<any model behind the model contract>") from None
     m = _Normalized(net, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), (224, 224))
     m.name = DEFAULT_SURROGATE
+    m.wnids = tuple(ImageNetInfo("imagenet-1k").label_names())
     return m.eval().to(device)
 
 
@@ -88,36 +102,55 @@ class _Transfer(Attack):
             raise RozError(f"attack '{self.name}': surrogate must be a torch.nn.Module, got {type(surrogate).__name__}")
         self.surrogate = surrogate
         super().__init__(model, eps, eps_space, seed, **params)
+        self.groups, self.mapping = resolve_label_map(self.name, model, surrogate, self.p.get("label_map"))
+        craft = surrogate if self.groups is None else MappedSurrogate(surrogate, self.groups)
         inner_p = {k: v for k, v in self.p.items() if k in self.inner.defaults}
-        self.attack = self.inner(surrogate, eps=eps, eps_space="pixel", seed=seed, **inner_p)
-        self.attack._std = self._std  # the ball is the target's ball, in pixels
-        self.attack.craft_model = surrogate
+        # the ball is the target's ball, in pixels: built at eps 0 (any eps_space would do), then
+        # given the target's eps (already checked against the target's space) and per-channel std
+        self.attack = self.inner(craft, eps=0.0, eps_space="pixel", seed=seed, **inner_p)
+        self.attack.eps, self.attack._std = self.eps, self._std
+        self.attack.craft_model = craft
         self.randomized = self.attack.randomized
+        self._n_surrogate = None  # surrogate output width, read once
+
+    def loss_name(self) -> str:
+        return f"{self.attack.loss_name()} on the surrogate"
 
     def resolved(self) -> dict:
         return {**self.attack.resolved(),
                 "surrogate": getattr(self.surrogate, "name", type(self.surrogate).__name__),
                 "surrogate_input_size": list(_size(self.surrogate) or []) or "target resolution",
+                "label_mapping": self.mapping,
                 "mapping": "resize x to surrogate (bilinear, antialias when shrinking); craft; "
                            "resize delta back (bilinear); x_adv = clip(x + delta)"}
+
+    def _check_labels(self, xs: torch.Tensor, y: torch.Tensor) -> None:
+        if self._n_surrogate is None:
+            with torch.no_grad(), torch.autocast(device_type=xs.device.type, enabled=False):
+                self._n_surrogate = int(self.surrogate(xs[:1].float()).shape[1])
+        C = self._n_surrogate
+        if self.groups is None:
+            if int(y.max()) >= C:
+                raise RozError(f"attack '{self.name}': label {int(y.max())} is outside the surrogate's {C} classes",
+                               hint="pass label_map (target class -> surrogate class) when the output spaces differ")
+            return
+        top = max(max(g) for g in self.groups)
+        if top >= C:
+            raise RozError(f"attack '{self.name}': label_map names surrogate class {top}, the surrogate has {C}",
+                           hint="label_map entries are surrogate output indices in [0, n_surrogate_classes)")
+        if int(y.max()) >= len(self.groups):
+            raise RozError(f"attack '{self.name}': label {int(y.max())} but label_map covers {len(self.groups)} "
+                           "target classes", hint="give one label_map entry per target class")
 
     def _perturb(self, x, y, idx, e, eps_nominal):
         if getattr(self.surrogate, "training", False):
             raise RozError(f"attack '{self.name}': the surrogate is in training mode", hint="call surrogate.eval()")
         size = _size(self.surrogate) or tuple(x.shape[-2:])
         xs = resize(x, size).clamp(0, 1)
-        ys = y
-        lm = self.p.get("label_map")
-        if lm is not None:
-            ys = torch.as_tensor(lm, dtype=torch.long, device=x.device)[y]
-        with torch.no_grad(), torch.autocast(device_type=x.device.type, enabled=False):
-            C = self.surrogate(xs[:1].float()).shape[1]
-        if int(ys.max()) >= C:
-            raise RozError(f"attack '{self.name}': label {int(ys.max())} is outside the surrogate's {C} classes",
-                           hint="pass label_map (target class -> surrogate class) when the output spaces differ")
+        self._check_labels(xs, y)
         a = self.attack
         steps = a.steps_for(eps_nominal)
-        xa, _ = a._iterate(xs, ys, idx, e, a.alpha_pixels(xs, e), steps, a.start(xs, idx, e))
+        xa, _ = a._iterate(xs, y, idx, e, a.alpha_pixels(xs, e), steps, a.start(xs, idx, e))
         delta = resize(xa - xs, tuple(x.shape[-2:]))
         return self.project(x + delta, x, e)
 

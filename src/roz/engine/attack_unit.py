@@ -11,11 +11,10 @@ from __future__ import annotations
 import pyarrow as pa
 import torch
 
+from roz.attacks.defaults import DEFAULT_EPS_GRID, DEFAULT_SURROGATE
 from roz.engine.evaluate import make_loader, positions_for
 from roz.engine.labelspace import LabelMap, MappedModel
 from roz.errors import RozError
-
-DEFAULT_EPS = (1 / 255, 2 / 255, 4 / 255, 8 / 255)
 
 
 def run_attack_unit(model, ds, label_map: LabelMap, unit, opts):
@@ -24,7 +23,7 @@ def run_attack_unit(model, ds, label_map: LabelMap, unit, opts):
 
     params = dict(unit.attack_dict() or {})
     name = params.pop("name")
-    eps = params.pop("eps", DEFAULT_EPS)
+    eps = params.pop("eps", DEFAULT_EPS_GRID)
     eps = tuple(float(e) for e in (eps if isinstance(eps, (list, tuple)) else [eps]))
     min_eps = bool(params.pop("min_eps", False))
     surrogate_spec = params.pop("surrogate", None)
@@ -35,10 +34,13 @@ def run_attack_unit(model, ds, label_map: LabelMap, unit, opts):
     if name.startswith("transfer"):
         from roz.models.adapters import create_model
 
-        if not surrogate_spec:
-            surrogate_spec = "torchvision:resnet152"  # the paper's default surrogate (needs its weights)
+        if "label_map" in params:
+            raise RozError(f"attack {name}: label_map is not a run option",
+                           hint="roz run maps the surrogate to the dataset's labels by WordNet IDs itself")
+        surrogate_spec = surrogate_spec or DEFAULT_SURROGATE  # the paper's (needs its weights)
         s = create_model(surrogate_spec, device=device)
         surrogate = MappedModel(s, LabelMap(s.wnids, ds.labels, what=f"surrogate {surrogate_spec}").to(device)).eval()
+        params["label_map"] = "identity"  # both sides are mapped to the dataset's labels above
     positions = positions_for(len(ds), unit.shard, unit.limit)
 
     def batches():
