@@ -11,8 +11,11 @@ from ``model.std``.
 ``perturb(x, y, idx=None, eps=None)`` returns ``x_adv`` in [0, 1] inside the ball. ``idx``
 (dataset indices) seeds randomized attacks per sample, so a sample gets the same attack
 whatever batch it is in; ``eps`` may be a per-sample tensor [B] (used by the minimal-eps
-binary search). ``last_queries`` holds the model evaluations spent per sample by the last
-call (int64 [B]). Every model call made here runs in fp32 with autocast disabled.
+binary search). Every eps — the nominal one and per-sample ones — is checked: finite, >= 0 and
+at most ``eps_limit()`` (1 in pixels), else RozError. ``last_queries`` holds the model
+evaluations spent per sample by the last call (int64 [B]). Every model call made here runs in
+fp32 with autocast disabled. ``loss_name()`` says what the attack maximises (recorded with
+results: a cross-entropy attack's robust accuracy / minimal eps are loose upper bounds).
 """
 
 from __future__ import annotations
