@@ -198,17 +198,18 @@ def _min_eps_column(s: _Setup, model, x, y, idx, c, rows, norms) -> None:
 def evaluate_attack(model: torch.nn.Module, batches: Iterable, attack: str,
                     eps_grid=DEFAULT_EPS_GRID, params: dict | None = None,
                     surrogate: torch.nn.Module | None = None, min_eps: bool = False,
-                    seed: int = 0) -> tuple[list[dict], dict]:
+                    seed: int = 0, prior_rows: Iterable[dict] = ()) -> tuple[list[dict], dict]:
     """Run ``attack`` on ``model`` over ``batches`` of (x, y, idx); returns (rows, metrics).
 
     ``params`` are the attack's parameters, plus ``eps_space`` ('pixel' | 'normalized'),
     ``min_eps_grid`` (grid for the minimal-eps search) and ``min_eps_attack`` /
     ``min_eps_params`` (another attack for that search, e.g. 'apgd-t'). Rows hold index,
     target, clean_pred, clean_correct, adv_pred@<eps>, robust@<eps>, queries@<eps>, queries
-    (total), min_eps.
+    (total), min_eps. ``prior_rows``: rows of earlier batches of the same attack (a resumed
+    unit); they are returned first and count in the metrics.
     """
     s = _setup(model, attack, eps_grid, params, surrogate, min_eps, seed)
-    rows: list[dict] = []
+    rows: list[dict] = [dict(r) for r in prior_rows]
     for x, y, idx in batches:
         x = torch.as_tensor(x).float()
         y = torch.as_tensor(y).long().to(x.device)
