@@ -9,8 +9,7 @@ import pytest
 
 from roz.report import build_report
 from roz.report import figures as F
-from roz.report.sections import SECTIONS
-from roz.report.sections.attacks import Attacks
+from roz.report.sections.attacks import ATTACKS
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
@@ -26,8 +25,7 @@ def _fail_attack_figure(monkeypatch):
 
 
 def _fail_attacks_write(monkeypatch):
-    attacks = next(s for s in SECTIONS if isinstance(s, Attacks))
-    monkeypatch.setattr(attacks, "write", _boom)
+    monkeypatch.setattr(ATTACKS, "write", _boom)
 
 
 @pytest.mark.parametrize("fail", [_fail_attack_figure, _fail_attacks_write])

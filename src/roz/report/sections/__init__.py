@@ -20,7 +20,7 @@ module here and one line in :data:`SECTIONS`.
 
 from __future__ import annotations
 
-from roz.report.sections.attacks import Attacks
+from roz.report.sections.attacks import ATTACKS
 from roz.report.sections.base import Section
 from roz.report.sections.config import Config
 from roz.report.sections.corruptions import Corruptions
@@ -33,10 +33,10 @@ from roz.report.sections.overlap import Overlap
 from roz.report.sections.perturbations import Perturbations
 from roz.report.sections.protocol import Protocol
 from roz.report.sections.relative import Relative
-from roz.report.sections.typographic import Typographic
+from roz.report.sections.typographic import TYPOGRAPHIC
 
 #: The page, top to bottom. Downloads lists what the sections before it wrote.
-SECTIONS: list[Section] = [Headline(), ERFigures(), Fits(), Relative(), Corruptions(), Perturbations(), Attacks(),
-                           Typographic(), Overlap(), Datasets(), Config(), Downloads(), Protocol()]
+SECTIONS: list[Section] = [Headline(), ERFigures(), Fits(), Relative(), Corruptions(), Perturbations(), ATTACKS,
+                           TYPOGRAPHIC, Overlap(), Datasets(), Config(), Downloads(), Protocol()]
 
 __all__ = ["SECTIONS", "Section"]

@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 
 from roz.report import figures as F
-from roz.report import html as H
-from roz.report.sections.base import Section, figure_and_table
+from roz.report.sections.base import FigureTableSection
 
 _EPS_RE = re.compile(r"^(robust_acc|robust_accuracy|acc)@(.+)$")
 
@@ -59,20 +58,9 @@ def attack_data(units) -> dict | None:
     return {"curves": curves, "table": tab, "roles": dict(zip(tab.model, tab.role))}
 
 
-class Attacks(Section):
-    sid = "attacks"
-    title = "Adversarial attacks"
+def draw_attacks(att):
+    return F.attack_figure(att["curves"], att["roles"]) if len(att["curves"]) else None
 
-    def collect(self, ctx):
-        return attack_data(ctx.units)
 
-    def write(self, att, ctx, files):
-        files.table("attacks", att["table"])
-        if len(att["curves"]):
-            files.figure("attacks", F.attack_figure(att["curves"], att["roles"]), "robust accuracy vs eps")
-
-    def render(self, att, ctx, files):
-        return figure_and_table(files, "attacks", att["table"], ("model", "role", "attack", "dataset"))
-
-    def absent(self, ctx):
-        return H.absent("no attack units in this run")
+ATTACKS = FigureTableSection("attacks", "Adversarial attacks", data=attack_data, draw=draw_attacks,
+                             left=("model", "role", "attack", "dataset"), alt="robust accuracy vs eps", units="attack")

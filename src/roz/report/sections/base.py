@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -39,14 +39,39 @@ class Section:
         return {}
 
 
-def figure_and_table(files, name: str, table, left: Sequence[str]) -> str:
-    """The figure ``name`` (when drawn), ``table`` and the downloads of ``name``."""
-    body = []
-    fig = files.figure_html(name)
-    if fig:
-        body.append(fig)
-    body += [H.table_html(table, left=left), f"<p>Download: {files.links(name)}</p>"]
-    return "\n".join(body)
+class FigureTableSection(Section):
+    """A section of one kind of unit: its table (written and shown, named ``sid``) under an
+    optional figure of the same name.
+
+    ``data``: the units (:class:`~roz.report.context.UnitRow`) -> a dict with ``"table"``, or
+    None; ``draw``: that dict -> a matplotlib figure, or None for none; ``left``: left-aligned
+    columns; ``alt``: the figure's alt text; ``units``: what the run lacks when absent
+    ("no <units> units in this run")."""
+
+    def __init__(self, sid: str, title: str, *, data: Callable, draw: Callable, left: Sequence[str], alt: str,
+                 units: str):
+        self.sid, self.title, self.left, self.alt, self.units = sid, title, tuple(left), alt, units
+        self._data, self._draw = data, draw
+
+    def collect(self, ctx):
+        return self._data(ctx.units)
+
+    def write(self, data, ctx, files) -> None:
+        files.table(self.sid, data["table"])
+        fig = self._draw(data)
+        if fig is not None:
+            files.figure(self.sid, fig, self.alt)
+
+    def render(self, data, ctx, files) -> str:
+        body = []
+        fig = files.figure_html(self.sid)
+        if fig:
+            body.append(fig)
+        body += [H.table_html(data["table"], left=self.left), f"<p>Download: {files.links(self.sid)}</p>"]
+        return "\n".join(body)
+
+    def absent(self, ctx) -> str:
+        return H.absent(f"no {self.units} units in this run")
 
 
 def notes_html(parts: Sequence[str]) -> str:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from roz.report import figures as F
-from roz.report import html as H
-from roz.report.sections.base import Section, figure_and_table
+from roz.report.sections.base import FigureTableSection
 
 
 def is_typographic(u) -> bool:
@@ -34,20 +33,10 @@ def typographic_data(units) -> dict | None:
     return {"table": df, "fig_table": fig_table, "roles": dict(zip(label, df.role))}
 
 
-class Typographic(Section):
-    sid = "typographic"
-    title = "Typographic attacks"
+def draw_typographic(typ):
+    return F.typographic_figure(typ["fig_table"], typ["roles"]) if typ["fig_table"].shape[1] else None
 
-    def collect(self, ctx):
-        return typographic_data(ctx.units)
 
-    def write(self, typ, ctx, files):
-        files.table("typographic", typ["table"])
-        if typ["fig_table"].shape[1]:
-            files.figure("typographic", F.typographic_figure(typ["fig_table"], typ["roles"]), "typographic attacks")
-
-    def render(self, typ, ctx, files):
-        return figure_and_table(files, "typographic", typ["table"], ("model", "role", "dataset", "kind"))
-
-    def absent(self, ctx):
-        return H.absent("no typographic units in this run")
+TYPOGRAPHIC = FigureTableSection("typographic", "Typographic attacks", data=typographic_data, draw=draw_typographic,
+                                 left=("model", "role", "dataset", "kind"), alt="typographic attacks",
+                                 units="typographic")
