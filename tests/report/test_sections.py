@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 
 from roz.report import build as build_module
-from roz.report import build_report
+from roz.report import build_report, sections
 from roz.report import html as H
-from roz.report import sections
 from roz.report.sections.base import Section
 
 from .conftest import EVIL

@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Mapping
 
 import pandas as pd
 
@@ -276,7 +276,29 @@ def model_summary(rows: pd.DataFrame, normalizer: Mapping[str, float] | None = N
             "relative_ce": rel}
 
 
-__all__ = ["BENCHMARK_CORRUPTIONS", "EXTRA_CORRUPTIONS", "alexnet_errors", "alexnet_clean_error",
-           "error_table", "corruption_errors", "mce", "relative_mce", "mean_corruption_error", "summary",
-           "CE", "REL_CE", "MCE", "REL_MCE", "MEAN_ERROR", "MEAN_ACC", "CLEAN_ERROR", "ERROR", "MCE_GIVEN",
-           "load_normalizer", "model_errors", "normalised_ce", "relative_ce", "model_summary"]
+__all__ = [
+    "BENCHMARK_CORRUPTIONS",
+    "CE",
+    "CLEAN_ERROR",
+    "ERROR",
+    "EXTRA_CORRUPTIONS",
+    "MCE",
+    "MCE_GIVEN",
+    "MEAN_ACC",
+    "MEAN_ERROR",
+    "REL_CE",
+    "REL_MCE",
+    "alexnet_clean_error",
+    "alexnet_errors",
+    "corruption_errors",
+    "error_table",
+    "load_normalizer",
+    "mce",
+    "mean_corruption_error",
+    "model_errors",
+    "model_summary",
+    "normalised_ce",
+    "relative_ce",
+    "relative_mce",
+    "summary",
+]

@@ -14,15 +14,22 @@ computed lazily and once.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from roz.errors import RozError
 from roz.metrics.corruption import load_normalizer
-from roz.metrics.effective import (DEFAULT_LEVEL, DEFAULT_N_BOOT, DEFAULT_SEED, AccuracyTable,
-                                   accuracy_table_from_store, compute_effective_robustness)
+from roz.metrics.effective import (
+    DEFAULT_LEVEL,
+    DEFAULT_N_BOOT,
+    DEFAULT_SEED,
+    AccuracyTable,
+    accuracy_table_from_store,
+    compute_effective_robustness,
+)
 
 
 def numeric(d: Mapping | None) -> dict[str, float]:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from roz.report import html as H
 from roz.report.sections.base import Section
 
+INTRO = ("<p>Linear fit of logit(shift accuracy) on logit(reference accuracy) over the baseline models, "
+         "accuracies as fractions; intervals by bootstrap over models.</p>")
+
 
 class Fits(Section):
     sid = "fits"
@@ -19,8 +22,7 @@ class Fits(Section):
 
     def render(self, fits, ctx, files):
         return "\n".join([
-            "<p>Linear fit of logit(shift accuracy) on logit(reference accuracy) over the baseline models, "
-            "accuracies as fractions; intervals by bootstrap over models.</p>",
+            INTRO,
             H.table_html(fits, nd=4, left=("shift", "reference", "target", "dropped"), role_col=None),
             f"<p>Download: {files.links('fits')}</p>",
             "<details><summary>Baseline models</summary><p>"

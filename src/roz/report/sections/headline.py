@@ -29,13 +29,14 @@ class Headline(Section):
     def render(self, headline, ctx, files):
         er = ctx.er
         pr = er.protocol
-        body = [f"<p>Accuracy (%) per natural shift and effective robustness ER (percentage points above the "
-                f"baseline fit). Protocol: <b>{H.esc(ctx.options.protocol)}</b>. Baseline: "
-                f"{H.esc(pr['baseline_rule'])}, {len(pr['baseline_models'])} models from "
-                f"<code>{H.esc(pr['baseline_source'])}</code>. Bootstrap: B={pr['n_boot']}, seed={H.esc(pr['seed'])}, "
-                f"{pr['level']:.0%} percentile intervals over baseline models.</p>", headline_html(headline, er),
-                f"<p>Download: {files.links('headline')} · per shift: {files.links('effective_robustness')}"
-                f" · averages: {files.links('er_average')}</p>"]
+        intro = (f"<p>Accuracy (%) per natural shift and effective robustness ER (percentage points above the "
+                 f"baseline fit). Protocol: <b>{H.esc(ctx.options.protocol)}</b>. Baseline: "
+                 f"{H.esc(pr['baseline_rule'])}, {len(pr['baseline_models'])} models from "
+                 f"<code>{H.esc(pr['baseline_source'])}</code>. Bootstrap: B={pr['n_boot']}, "
+                 f"seed={H.esc(pr['seed'])}, {pr['level']:.0%} percentile intervals over baseline models.</p>")
+        links = (f"<p>Download: {files.links('headline')} · per shift: {files.links('effective_robustness')}"
+                 f" · averages: {files.links('er_average')}</p>")
+        body = [intro, headline_html(headline, er), links]
         if er.skipped:
             body.append("<p>Shifts without a fit: " + H.esc("; ".join(f"{k}: {v}" for k, v in er.skipped.items()))
                         + "</p>")

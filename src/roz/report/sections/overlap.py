@@ -3,14 +3,19 @@ re-scored on the full set, the clean part and the overlap only (Radford et al. 2
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from roz.report import html as H
 from roz.report.sections.base import Section, ci_text
 
 OVERLAP_FILE = "overlap.json"
+INTRO = ("<p>Near-duplicates of each test set in the pretraining corpus, and every model re-scored on the full test "
+         "set, the clean part (near-duplicates removed) and the overlap only (Radford et al. 2021, Sec. 5). "
+         "full − clean is the accuracy change attributable to overlap; its interval is a paired bootstrap over test "
+         "samples, the overlap-only interval is Clopper–Pearson.</p>")
 
 
 def read_overlap(run_dir) -> tuple[object | None, str | None]:
@@ -81,10 +86,7 @@ class Overlap(Section):
             files.table("overlap", tab)
 
     def render(self, splits, ctx, files):
-        body = ["<p>Near-duplicates of each test set in the pretraining corpus, and every model re-scored on the "
-                "full test set, the clean part (near-duplicates removed) and the overlap only (Radford et al. 2021, "
-                "Sec. 5). full − clean is the accuracy change attributable to overlap; its interval is a paired "
-                "bootstrap over test samples, the overlap-only interval is Clopper–Pearson.</p>"]
+        body = [INTRO]
         for sp in splits:
             body += split_html(sp, ctx.roles)
         if "overlap" in files.written:
@@ -141,15 +143,17 @@ def _detection_html(det: Mapping) -> list[str]:
     return body
 
 
+def _get(row: Mapping, key: str):
+    return row.get(key, float("nan"))
+
+
 def _accuracy_html(acc, prot: Mapping, roles: Mapping[str, str]) -> str:
     import pandas as pd
 
     cp = 100 * float(prot.get("clopper_pearson_level", 0.995))
     rows = []
     for r in acc.to_dict(orient="records"):
-        def g(k):
-            return r.get(k, float("nan"))
-
+        g = functools.partial(_get, r)
         rows.append({"model": r.get("model"), "role": roles.get(str(r.get("model")), ""),
                      "n full / clean / overlap": f"{H.fmt(g('n_full'))} / {H.fmt(g('n_clean'))} / "
                                                  f"{H.fmt(g('n_overlap'))}",

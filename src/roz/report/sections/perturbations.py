@@ -66,11 +66,11 @@ def perturbation_notes(pert: dict) -> str:
     from roz.shifts.perturbations import NOISE_PERTURBATIONS, PERTURBATIONS
 
     d = pert["difficulty"]
-    parts = ["Stability under ImageNet-P perturbation sequences (Hendrycks & Dietterich 2019). FP/<p>: flip "
+    parts = [("Stability under ImageNet-P perturbation sequences (Hendrycks & Dietterich 2019). FP/<p>: flip "
              "probability, the fraction (%) of compared frame pairs whose top-1 prediction changes; T5D/<p>: mean "
              "top-5 distance between the rankings of the compared frames (not a percentage). Comparison rule: noise "
              f"perturbations ({', '.join(NOISE_PERTURBATIONS)}) compare every frame with frame 0 (i.i.d. draws, not a "
-             "temporal ramp); the others compare consecutive frames (at stride = difficulty).",
+             "temporal ramp); the others compare consecutive frames (at stride = difficulty)."),
              ("Difficulty 1." if d == 1 else
               f"Difficulties {', '.join(map(str, pert['difficulties']))} averaged per perturbation (no difficulty-1 "
               "units in this run).")

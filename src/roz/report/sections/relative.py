@@ -8,6 +8,10 @@ from roz.report.sections.base import Section
 COLUMNS = ["model", "model0", "dataset", "metric", "acc", "acc0", "rr", "lo", "hi", "paired", "method"]
 
 
+INTRO = ("<p>Relative robustness RR = acc(f) − acc(f₀) in percentage points, paired bootstrap over test "
+         "samples where per-sample results exist.</p>")
+
+
 class Relative(Section):
     sid = "relative"
     title = "Relative robustness"
@@ -28,8 +32,7 @@ class Relative(Section):
 
     def render(self, rel, ctx, files):
         return "\n".join([
-            "<p>Relative robustness RR = acc(f) − acc(f₀) in percentage points, paired bootstrap over test "
-            "samples where per-sample results exist.</p>",
+            INTRO,
             H.table_html(rel[COLUMNS], left=("model", "model0", "dataset", "metric", "method"), role_col=None,
                          signed=lambda c: c == "rr"),
             f"<p>Download: {files.links('relative')}</p>", _auto_note(ctx)])
