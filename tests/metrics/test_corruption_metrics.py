@@ -91,3 +91,58 @@ def test_bad_tables_are_roz_errors():
         m.mce(t.rename(columns={"error": "err"}))
     with pytest.raises(RozError, match="clean_error"):
         m.relative_mce(t, 43.0)
+
+
+# -- run tables (many models, percent, any subset of corruptions and severities) -----------------
+
+def run_rows() -> pd.DataFrame:
+    """Two models, two corruptions; model b has severity 3 of fog on a second dataset only."""
+    rows = [("a", "d1", "fog", 1, 20.0), ("a", "d1", "fog", 3, 40.0), ("a", "d1", "snow", 1, 10.0),
+            ("b", "d1", "fog", 1, 30.0), ("b", "d2", "fog", 3, 90.0), ("b", "d1", "snow", 1, 25.0)]
+    return pd.DataFrame(rows, columns=["model", "dataset", "corruption", "severity", "error"])
+
+
+def test_model_errors_mean_over_rows():
+    per = m.model_errors(run_rows())
+    assert per.loc["a", "fog"] == pytest.approx(30.0) and per.loc["b", "fog"] == pytest.approx(60.0)
+    assert per.loc["b", "snow"] == pytest.approx(25.0)
+
+
+def test_normalised_ce_only_covered_corruptions():
+    ce = m.normalised_ce(m.model_errors(run_rows()), {"fog": 0.6})
+    assert list(ce.columns) == ["fog"]  # snow has no normaliser: no CE
+    assert ce.loc["a", "fog"] == pytest.approx(50.0) and ce.loc["b", "fog"] == pytest.approx(100.0)
+
+
+def test_relative_ce_uses_shared_cells_only():
+    rel = m.relative_ce(run_rows(), "a")
+    assert rel.loc["a"].tolist() == pytest.approx([100.0, 100.0])
+    # fog: the only (dataset, severity) cell a and b share is (d1, 1): 30 / 20
+    assert rel.loc["b", "fog"] == pytest.approx(150.0) and rel.loc["b", "snow"] == pytest.approx(250.0)
+
+
+def test_model_summary_tables():
+    s = m.model_summary(run_rows(), {"fog": 0.6, "snow": 0.5}, baseline_model="b")
+    t = s["table"].set_index("model")
+    assert list(t.index) == ["a", "b"]  # best first
+    assert t.loc["a", m.MCE_GIVEN] == pytest.approx((50.0 + 20.0) / 2)
+    assert t.loc["b", m.MEAN_ERROR] == pytest.approx((60.0 + 25.0) / 2)
+    assert t.loc["a", "mean CE relative to b (%)"] == pytest.approx((100 * 20 / 30 + 100 * 10 / 25) / 2)
+    assert t.loc["a", "corruptions"] == 2 and "mCE" in s["label"]
+    plain = m.model_summary(run_rows())
+    assert m.MCE_GIVEN not in plain["table"].columns and plain["ce"] is None and plain["relative_ce"] is None
+    assert plain["table"].set_index("model").loc["a", m.MEAN_ERROR] == pytest.approx(20.0)
+    with pytest.raises(RozError, match="no corruption units"):
+        m.model_summary(run_rows(), baseline_model="c")
+
+
+def test_load_normalizer(tmp_path):
+    assert m.load_normalizer(None) is None
+    assert m.load_normalizer("alexnet") == m.alexnet_errors()
+    p = tmp_path / "norm.json"
+    p.write_text(json.dumps({"errors": {"fog": 60.0, "snow": 0.5, "note": "x"}}))
+    assert m.load_normalizer(p) == {"fog": pytest.approx(0.6), "snow": 0.5}  # > 1 read as percent
+    assert m.load_normalizer({"fog": 0.25}) == {"fog": 0.25}
+    with pytest.raises(RozError, match="not found") as e:
+        m.load_normalizer(tmp_path / "missing.json")
+    assert "alexnet" in e.value.hint

@@ -178,9 +178,11 @@ def test_corruption_relative_to_baseline_model(fixture_run, tmp_path):
     assert "mean corruption error (unnormalised, %)" in sec
     assert "mean CE relative to resnet50 (%)" in sec and "AlexNet-normalised mCE" in sec
     assert "--ce-normalizer" in sec and "not the full ImageNet-C grid" in sec
-    from roz.report.build import corruption_data, relative_ce
+    from roz.metrics.corruption import relative_ce
+    from roz.report.context import unit_row
+    from roz.report.sections.corruptions import corruption_data
 
-    units = ResultStore(fixture_run, create=False).units()
+    units = [unit_row(u) for u in ResultStore(fixture_run, create=False).units()]
     cor = corruption_data(units, None, "resnet50")
     t = cor["table"].set_index("model")
     assert t.loc["resnet50", "mean CE relative to resnet50 (%)"] == pytest.approx(100.0)
@@ -197,12 +199,13 @@ def test_corruption_relative_to_baseline_model(fixture_run, tmp_path):
 
 
 def test_corruption_packaged_alexnet(fixture_run):
-    from roz.metrics.corruption import alexnet_errors
-    from roz.report.build import corruption_data, load_ce_normalizer
+    from roz.metrics.corruption import alexnet_errors, load_normalizer
+    from roz.report.context import unit_row
+    from roz.report.sections.corruptions import corruption_data
 
-    norm = load_ce_normalizer("alexnet")
+    norm = load_normalizer("alexnet")
     assert norm == alexnet_errors()
-    cor = corruption_data(ResultStore(fixture_run, create=False).units(), norm)
+    cor = corruption_data([unit_row(u) for u in ResultStore(fixture_run, create=False).units()], norm)
     assert "mCE" in cor["label"] and "mean corruption error (unnormalised, %)" in cor["table"].columns
     fog = cor["per_corruption"].loc["resnet50", "fog"]
     assert cor["ce"].loc["resnet50", "fog"] == pytest.approx(100 * fog / (100 * norm["fog"]))

@@ -16,13 +16,23 @@ Input: a tidy ``pandas.DataFrame`` with columns ``corruption``, ``severity`` and
 or ``top1`` (fractions in [0, 1]; ``error = 1 - top1``). Optional extra corruptions (gaussian_blur,
 saturate, spatter, speckle_noise) are reported per corruption but have no published AlexNet error,
 so no CE, and they never enter the means. Outputs are in percent with self-describing labels.
+
+Run tables (:func:`model_errors`, :func:`normalised_ce`, :func:`relative_ce`, :func:`model_summary`)
+work on the long rows of a whole run instead: columns ``model``, ``dataset``, ``corruption``,
+``severity`` and ``error`` in **percent**, any corruption, any subset of severities (what the
+report shows). There the per-corruption error is the mean over the evaluated severities, the CE
+divides it by a given normaliser (:func:`load_normalizer`), and the CE relative to a model of the
+run is the ratio of error sums over the (dataset, severity) cells both models have.
 """
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Mapping
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 
 import pandas as pd
 
@@ -45,6 +55,7 @@ REL_MCE = "relative mCE (AlexNet-normalised, %)"
 MEAN_ERROR = "mean corruption error (unnormalised, %)"
 MEAN_ACC = "mean corruption top-1 (unnormalised, %)"
 CLEAN_ERROR = "clean error (%)"
+MCE_GIVEN = "mCE (normalised by the given errors, %)"
 
 
 @lru_cache(maxsize=1)
@@ -179,6 +190,115 @@ def _check_fraction(v: float, what: str) -> None:
         raise RozError(f"{what}={v!r} must be a fraction in [0, 1]", hint="divide percentages by 100")
 
 
-__all__ = ["BENCHMARK_CORRUPTIONS", "EXTRA_CORRUPTIONS", "alexnet_errors", "alexnet_clean_error",
-           "error_table", "corruption_errors", "mce", "relative_mce", "mean_corruption_error", "summary",
-           "CE", "REL_CE", "MCE", "REL_MCE", "MEAN_ERROR", "MEAN_ACC", "CLEAN_ERROR", "ERROR"]
+# -- run tables: many models, percent, any subset of corruptions and severities ----------------------
+
+def load_normalizer(spec) -> dict[str, float] | None:
+    """CE normaliser (per-corruption error, fractions) from a mapping or a JSON file
+    (``{"errors": {corruption: error}}`` or a flat mapping; values > 1 are read as percent), or
+    ``"alexnet"``: the packaged AlexNet ImageNet-C errors (:func:`alexnet_errors`)."""
+    if spec is None:
+        return None
+    if isinstance(spec, (str, os.PathLike)):
+        path = Path(spec)
+        if not path.is_file() and str(spec).strip().lower() == "alexnet":
+            return alexnet_errors()
+        if not path.is_file():
+            raise RozError(f"CE normaliser file {path} not found",
+                           hint="pass a JSON {corruption: error} file, or 'alexnet' for the packaged AlexNet errors")
+        spec = json.loads(path.read_text())
+    errors = spec.get("errors", spec) if isinstance(spec, Mapping) else spec
+    out = {str(k): float(v) for k, v in errors.items() if isinstance(v, (int, float))}
+    return {k: (v / 100.0 if v > 1.0 else v) for k, v in out.items()}
+
+
+def model_errors(rows: pd.DataFrame) -> pd.DataFrame:
+    """Model x corruption: the error (%) averaged over every evaluated (dataset, severity) row."""
+    return rows.groupby(["model", "corruption"])["error"].mean().unstack("corruption")
+
+
+def normalised_ce(per_corruption: pd.DataFrame, normalizer: Mapping[str, float]) -> pd.DataFrame:
+    """CE (%) per model and corruption: ``100 * error(%) / (100 * normaliser_c)``, only for the
+    corruptions the normaliser covers."""
+    cols = [c for c in per_corruption.columns if c in normalizer]
+    return per_corruption[cols].div(pd.Series({c: 100.0 * normalizer[c] for c in cols})) * 100.0
+
+
+def relative_ce(rows: pd.DataFrame, baseline_model: str) -> pd.DataFrame:
+    """Per model x corruption: CE relative to ``baseline_model`` in percent,
+    ``100 * sum_s err(c, s) / sum_s err_baseline(c, s)`` over the (dataset, severity) cells both
+    models have; NaN where they share none or the baseline's error sum is 0."""
+    cells = (rows.assign(severity=rows.severity.fillna(-1))
+             .groupby(["model", "dataset", "corruption", "severity"])["error"].mean())
+    base = cells.xs(baseline_model, level="model")
+    out = {}
+    for model in cells.index.get_level_values("model").unique():
+        err = cells.xs(model, level="model")
+        common = err.index.intersection(base.index)
+        pair = pd.DataFrame({"e": err.reindex(common), "b": base.reindex(common)}).dropna()
+        sums = pair.groupby(level="corruption").sum()
+        out[model] = 100.0 * sums.e / sums.b.where(sums.b > 0)
+    return pd.DataFrame(out).T.sort_index(axis=1)
+
+
+def model_summary(rows: pd.DataFrame, normalizer: Mapping[str, float] | None = None,
+                  baseline_model: str | None = None) -> dict:
+    """A run's corruption summary, one row per model sorted best first.
+
+    ``table``: ``model``, then the mCE over the normaliser's corruptions (:data:`MCE_GIVEN`) and
+    the unnormalised mean error when a normaliser is given, else the unnormalised mean error
+    (:data:`MEAN_ERROR`, mean over corruptions of the per-corruption error); with
+    ``baseline_model`` the mean CE relative to it; ``corruptions`` (how many the model has).
+    Also ``per_corruption`` (:func:`model_errors`, rows in table order), ``ce``
+    (:func:`normalised_ce` or None), ``summary`` (the sorted first metric), ``label`` and
+    ``relative_ce`` (:func:`relative_ce` or None)."""
+    if baseline_model is not None and baseline_model not in set(rows.model):
+        raise RozError(f"CE baseline model {baseline_model!r} has no corruption units in this run",
+                       hint="models with corruption units: " + ", ".join(sorted(set(rows.model))))
+    per = model_errors(rows)
+    ce = normalised_ce(per, normalizer) if normalizer else None
+    if ce is not None:
+        ranked = ce.mean(axis=1).rename("mCE")
+        label = "mCE (CE normalised by the given per-corruption errors)"
+    else:
+        ranked = per.mean(axis=1).rename("mean corruption error")
+        label = "mean corruption error (unnormalised)"
+    ranked = ranked.sort_values()
+    per = per.loc[ranked.index]
+    table = pd.DataFrame({"model": ranked.index, (MCE_GIVEN if ce is not None else MEAN_ERROR): ranked.to_numpy()})
+    if ce is not None:
+        table[MEAN_ERROR] = per.mean(axis=1).to_numpy()
+    rel = None
+    if baseline_model is not None:
+        rel = relative_ce(rows, baseline_model).reindex(ranked.index)
+        table[f"mean CE relative to {baseline_model} (%)"] = rel.mean(axis=1).to_numpy()
+    table["corruptions"] = per.notna().sum(axis=1).to_numpy()
+    return {"table": table, "per_corruption": per, "ce": ce, "summary": ranked, "label": label,
+            "relative_ce": rel}
+
+
+__all__ = [
+    "BENCHMARK_CORRUPTIONS",
+    "CE",
+    "CLEAN_ERROR",
+    "ERROR",
+    "EXTRA_CORRUPTIONS",
+    "MCE",
+    "MCE_GIVEN",
+    "MEAN_ACC",
+    "MEAN_ERROR",
+    "REL_CE",
+    "REL_MCE",
+    "alexnet_clean_error",
+    "alexnet_errors",
+    "corruption_errors",
+    "error_table",
+    "load_normalizer",
+    "mce",
+    "mean_corruption_error",
+    "model_errors",
+    "model_summary",
+    "normalised_ce",
+    "relative_ce",
+    "relative_mce",
+    "summary",
+]

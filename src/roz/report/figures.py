@@ -15,8 +15,8 @@ Colours follow the model role; text drawn on a figure is passed through :func:`s
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -170,7 +170,7 @@ def grid_figure(panels: Sequence[dict], ncols: int = 3):
                ylabel=p.get("ylabel", ""), annotate=False, small=True)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
-    handles, labels = {}, []
+    handles = {}
     for ax in axes.flat:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             if lab not in handles and not lab.startswith("baseline fit"):

@@ -10,7 +10,7 @@ import base64
 import html
 import json
 import math
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import quote
 
 CSS = """

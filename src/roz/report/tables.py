@@ -9,8 +9,8 @@ then the ER averaged over the natural shifts the model has (``n_shifts``).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 ROLE_RANK = {"standard": 0, "zeroshot": 1, "zeroshot-auto": 2}
 
