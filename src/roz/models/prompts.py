@@ -1,8 +1,10 @@
 """Prompt templates for zero-shot heads.
 
 Named template sets come from open_clip (CLIP's 80 curated ImageNet templates and the 7-template
-"simple" subset) rather than being retyped; users can pass a text file with one template per line,
-``{}`` standing for the class name (``{c}`` is accepted too).
+"simple" subset) rather than being retyped; ``roz`` is the six emoji-world templates ROZ-Mini's
+tiny CLIP is scored with (``roz.world.train_clip``), ``photo`` the single "a photo of a {}.".
+Users can pass a text file with one template per line, ``{}`` standing for the class name
+(``{c}`` is accepted too).
 """
 
 from __future__ import annotations
@@ -20,15 +22,26 @@ def _from_open_clip(name: str) -> tuple[str, ...]:
     return tuple(t("{}") if callable(t) else str(t) for t in seq)
 
 
+# ROZ-Mini's emoji-world set (the world is drawn artwork, so "emoji", "drawing", "illustration").
+ROZ_TEMPLATES = (
+    "a photo of a {}.",
+    "an emoji of a {}.",
+    "a drawing of a {}.",
+    "a picture of the {}.",
+    "an illustration of a {}.",
+    "a {}.",
+)
+
 TEMPLATE_SETS = {
     "openai-80": lambda: _from_open_clip("openai-80"),
     "simple": lambda: _from_open_clip("simple"),
     "photo": lambda: ("a photo of a {}.",),
+    "roz": lambda: ROZ_TEMPLATES,
 }
 
 
 def get_templates(name_or_path: str | list | tuple) -> tuple[str, ...]:
-    """Templates by set name (``openai-80``, ``simple``, ``photo``), file path, or a list."""
+    """Templates by set name (``openai-80``, ``simple``, ``photo``, ``roz``), file path, or a list."""
     if isinstance(name_or_path, (list, tuple)):
         out = tuple(str(t) for t in name_or_path)
     elif name_or_path in TEMPLATE_SETS:
@@ -36,15 +49,18 @@ def get_templates(name_or_path: str | list | tuple) -> tuple[str, ...]:
     else:
         p = Path(name_or_path)
         if not p.is_file():
+            known = ", ".join(sorted(TEMPLATE_SETS))
             raise RozError(
-                f"unknown template set {name_or_path!r}",
-                hint=f"use one of {sorted(TEMPLATE_SETS)} or a text file with one template per line",
+                f"unknown template set {name_or_path!r} (and no such file); known sets: {known}",
+                hint=f"pass one of {known}, or the path of a text file with one template per line "
+                     "('{}' for the class name, '#' starts a comment line)",
             )
         out = tuple(line.strip() for line in p.read_text().splitlines() if line.strip() and not line.startswith("#"))
     out = tuple(t.replace("{c}", "{}") for t in out)
     bad = [t for t in out if t.count("{}") != 1]
     if not out or bad:
-        raise RozError(f"templates must each contain exactly one '{{}}' for the class name; bad: {bad[:3]}")
+        raise RozError(f"templates must each contain exactly one '{{}}' for the class name; bad: {bad[:3]}",
+                       hint="write each template like 'a photo of a {}.' ({} or {c} stands for the class name)")
     return out
 
 

@@ -21,21 +21,14 @@ CONFIG_DIR = Path(__file__).parents[1] / "models" / "configs"
 
 # Templates used to build zero-shot heads on mini-val: "photo" (one template), "roz" (a short
 # emoji-world set), and CLIP's own from open_clip: the 7 "simple" ones and the 80 OpenAI ones.
-ROZ_TEMPLATES = (
-    "a photo of a {}.",
-    "an emoji of a {}.",
-    "a drawing of a {}.",
-    "a picture of the {}.",
-    "an illustration of a {}.",
-    "a {}.",
-)
+# All four are named template sets of roz.models.prompts (get_templates("roz") is the same set).
 
 
 def template_sets() -> dict[str, tuple[str, ...]]:
     """Template sets (format strings with one ``{}``), named as :mod:`roz.models.prompts` does."""
     from roz.models.prompts import get_templates
 
-    return {"photo": get_templates("photo"), "roz": ROZ_TEMPLATES, "simple": get_templates("simple"),
+    return {"photo": get_templates("photo"), "roz": get_templates("roz"), "simple": get_templates("simple"),
             "openai-80": get_templates("openai-80")}
 
 
