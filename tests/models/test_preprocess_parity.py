@@ -125,7 +125,7 @@ def test_openclip_squash_tag_is_honoured(tiny_clip, images, monkeypatch):
     import open_clip.factory
     import open_clip.pretrained
 
-    cfg, weights = tiny_clip
+    _, weights = tiny_clip
     tag_cfg = dict(open_clip.get_pretrained_cfg("ViT-B-16-SigLIP", "webli"), hf_hub="roz-test/tiny-squash/", url="")
     assert tag_cfg["resize_mode"] == "squash"
     monkeypatch.setitem(open_clip.pretrained._PRETRAINED, "tiny-parity-clip", {"squashtag": tag_cfg})
@@ -147,7 +147,11 @@ def test_openclip_squash_tag_is_honoured(tiny_clip, images, monkeypatch):
 def test_openclip_shipped_configs(arch, tag, images):
     """open_clip's shipped configs (transform only: no model is built, nothing downloaded)."""
     import open_clip
-    from open_clip.transform import PreprocessCfg, image_transform_v2, merge_preprocess_dict
+    from open_clip.transform import (
+        PreprocessCfg,
+        image_transform_v2,
+        merge_preprocess_dict,
+    )
 
     size = open_clip.get_model_config(arch)["vision_cfg"]["image_size"]
     lib_cfg = merge_preprocess_dict(PreprocessCfg(size=size), open_clip.get_pretrained_cfg(arch, tag) if tag else {})

@@ -26,8 +26,13 @@ from roz.errors import ModelError, RozError
 from roz.models.base import ModelIdentity, Preprocess, RozModel
 from roz.models.checkpoint import load_state_dict, read_sidecar, sha256_file
 from roz.models.hub import hf_cached, require_download, url_cached
-from roz.models.transforms import (openclip_config, resolve_openclip, resolve_timm, resolve_torchvision,
-                                   resolve_transformers)
+from roz.models.transforms import (
+    openclip_config,
+    resolve_openclip,
+    resolve_timm,
+    resolve_torchvision,
+    resolve_transformers,
+)
 from roz.models.zeroshot import HFClipEncoder, OpenClipEncoder, ZeroShotClassifier
 
 CONFIG_DIR = Path(__file__).parent / "configs"

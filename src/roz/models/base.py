@@ -61,7 +61,7 @@ class Preprocess:
         d["options"] = {k: list(v) if isinstance(v, tuple) else v for k, v in self.options}
         return d
 
-    def transform(self) -> "PixelTransform":
+    def transform(self) -> PixelTransform:
         from roz.models.transforms import build_transform
 
         return build_transform(self)
@@ -120,7 +120,7 @@ class RozModel(nn.Module):
     def wnids(self) -> tuple[str, ...]:
         return self.classes.wnids
 
-    def transform(self) -> "PixelTransform":
+    def transform(self) -> PixelTransform:
         return self.preprocess_cfg.transform()
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:

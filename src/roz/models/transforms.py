@@ -12,7 +12,7 @@ same resize arithmetic (timm floors ``size / crop_pct``), same resize mode (open
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
