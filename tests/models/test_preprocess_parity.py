@@ -18,6 +18,7 @@ from torchvision.transforms import Compose, Normalize
 
 from roz.datasets.images import load_image
 from roz.datasets.registry import create_dataset
+from roz.errors import ModelError
 from roz.models.adapters import create_model
 from roz.models.transforms import openclip_config, resolve_openclip, resolve_torchvision
 
@@ -249,6 +250,10 @@ def test_transformers_image_processor_parity(tmp_path, images):
         assert torch.allclose(model.normalize(x), ref, atol=1e-6), ds.path(i).name
         with torch.no_grad():
             assert torch.allclose(model(x), model.net.model(pixel_values=ref).logits, atol=1e-5)
+    # an unreadable processor config is an error, not a silent fallback to other preprocessing
+    (d / "preprocessor_config.json").write_text('{"image_processor_type": "NoSuchImageProcessor"}')
+    with pytest.raises(ModelError, match="cannot load the image processor"):
+        create_model(f"hf:{d}")
 
 
 # ------------------------------------------------------------------------------ ROZ checkpoints

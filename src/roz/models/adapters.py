@@ -241,7 +241,12 @@ def _hf_preprocess(src: str, local_only: bool) -> Preprocess:
 
     try:
         processor = AutoImageProcessor.from_pretrained(src, local_files_only=local_only)
-    except Exception:  # noqa: BLE001  (no or unreadable preprocessor_config.json)
+    except Exception as e:  # noqa: BLE001  (any loader failure is one readable line)
+        if local_only and (Path(src) / "preprocessor_config.json").is_file():
+            raise ModelError(f"cannot load the image processor of {src}: {type(e).__name__}: "
+                             f"{str(e).splitlines()[0][:200]}",
+                             hint="fix or remove preprocessor_config.json (without one, CLIP's 224 px defaults apply)"
+                             ) from None
         return Preprocess(224, 224, "bicubic", _CLIP_MEAN, _CLIP_STD, pipeline="roz")
     return resolve_transformers(processor, src)
 
