@@ -25,7 +25,7 @@ from typing import Any, Callable
 import torch
 from torch.utils.data import Dataset
 
-from roz.datasets.images import is_image_file, load_image
+from roz.datasets.images import check_decode, is_image_file, load_image
 from roz.errors import DataError
 
 WNID_PATTERN = "n" + "[0-9]" * 8
@@ -82,10 +82,17 @@ class EvalDataset(Dataset):
     on_bad_image: str = "fail"
     transform: Callable | None = None
     pre_transform: Callable | None = None  # PIL -> PIL, part of the protocol (e.g. ObjectNet border crop)
+    decode: str = "roz"  # image decoder (roz.datasets.images.DECODERS), recorded as protocol["decode"]
 
     def __post_init__(self):
         if self.on_bad_image not in ("fail", "skip"):
             raise DataError(f"on_bad_image must be 'fail' or 'skip', got {self.on_bad_image!r}")
+        self.set_decode(self.decode)
+
+    def set_decode(self, decode: str) -> None:
+        """Choose the image decoder; the choice is part of the protocol record."""
+        self.decode = check_decode(decode)
+        self.protocol = {**self.protocol, "decode": decode}
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -119,7 +126,7 @@ class EvalDataset(Dataset):
 
     def __getitem__(self, i: int):
         try:
-            img = load_image(self.path(i))
+            img = load_image(self.path(i), self.decode)
             if self.pre_transform is not None:
                 img = self.pre_transform(img)
             x = self.transform(img) if self.transform is not None else img

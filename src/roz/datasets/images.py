@@ -1,8 +1,16 @@
 """Robust image decoding: every file becomes an 8-bit RGB PIL image, or a DataError.
 
-Handles what real dataset copies contain: CMYK and YCCK JPEGs, grayscale, palette images with
-transparency, 16-bit PNG/TIFF, alpha channels, EXIF orientation. Truncated, zero-byte or
-non-image files raise ``DataError`` naming the file (the caller decides fail vs skip).
+Two named decoders (the dataset option ``decode``, recorded in the dataset protocol):
+
+* ``roz`` (default): handles what real dataset copies contain: CMYK and YCCK JPEGs, grayscale,
+  palette images with transparency, 16-bit PNG/TIFF, alpha channels (composited on white), EXIF
+  orientation (applied);
+* ``testbed``: the imagenet-testbed's (and torchvision ``default_loader``'s) plain
+  ``Image.open(path).convert("RGB")``: EXIF orientation ignored, alpha dropped (transparent pixels
+  keep their stored colour), 16-bit values clipped by PIL.
+
+Truncated, zero-byte or non-image files raise ``DataError`` naming the file under both (the
+caller decides fail vs skip).
 """
 
 from __future__ import annotations
@@ -15,6 +23,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from roz.errors import DataError
 
+DECODERS = {
+    "roz": "EXIF orientation applied; alpha and transparent palettes composited on white; 16-bit scaled to 8-bit",
+    "testbed": "PIL Image.open(path).convert('RGB') as the imagenet-testbed: no EXIF rotation, alpha dropped",
+}
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
@@ -43,8 +55,16 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV
 
 
-def load_image(path: str | Path) -> Image.Image:
-    """Decode ``path`` to RGB with EXIF orientation applied; DataError if unreadable."""
+def check_decode(decode: str) -> str:
+    if decode not in DECODERS:
+        raise DataError(f"unknown image decoder {decode!r}",
+                        hint=f"dataset option decode= one of {', '.join(DECODERS)} (see docs/datasets.md, Decoding)")
+    return decode
+
+
+def load_image(path: str | Path, decode: str = "roz") -> Image.Image:
+    """Decode ``path`` to RGB with the named decoder (see ``DECODERS``); DataError if unreadable."""
+    check_decode(decode)
     path = Path(path)
     try:
         if path.stat().st_size == 0:
@@ -53,6 +73,8 @@ def load_image(path: str | Path) -> Image.Image:
             warnings.simplefilter("ignore")  # PIL's EXIF/palette chatter is not actionable here
             with Image.open(path) as im:
                 im.load()  # forces full decode: truncated files fail here, not later in a worker
+                if decode == "testbed":
+                    return im.convert("RGB")
                 im = ImageOps.exif_transpose(im)
                 return _to_rgb(im)
     except DataError:

@@ -83,14 +83,20 @@ def dataset_info(name: str) -> DatasetInfo:
     return _REGISTRY[name]
 
 
-def create_dataset(name: str, root: str | Path, restrict_classes: str | None = None, **options) -> EvalDataset:
+def create_dataset(name: str, root: str | Path, restrict_classes: str | None = None, decode: str = "roz",
+                   **options) -> EvalDataset:
     """Build the loader ``name`` over ``root``; errors show the expected layout and source.
 
     ``restrict_classes``: a class set (name or JSON file); the label space is masked to it (see
     :func:`restrict_label_space`) — e.g. ``roz-mini`` to read ROZ-Mini's ImageNetV2-layout split
     with models that only know the world's classes. Recorded in the dataset protocol.
+    ``decode``: the image decoder, ``roz`` or ``testbed`` (see ``roz.datasets.images``); recorded.
     """
+    from roz.datasets.images import check_decode
+
+    check_decode(decode)
     ds = _create(name, root, **options)
+    ds.set_decode(decode)
     if restrict_classes:
         from roz.datasets.classes import get_class_set
 

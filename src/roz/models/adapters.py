@@ -26,6 +26,13 @@ from roz.errors import ModelError, RozError
 from roz.models.base import ModelIdentity, Preprocess, RozModel
 from roz.models.checkpoint import load_state_dict, read_sidecar, sha256_file
 from roz.models.hub import hf_cached, require_download, url_cached
+from roz.models.transforms import (
+    openclip_config,
+    resolve_openclip,
+    resolve_timm,
+    resolve_torchvision,
+    resolve_transformers,
+)
 from roz.models.zeroshot import HFClipEncoder, OpenClipEncoder, ZeroShotClassifier
 
 CONFIG_DIR = Path(__file__).parent / "configs"
@@ -81,11 +88,14 @@ def _load_into(module: torch.nn.Module, sd: dict, what: str) -> None:
 
 
 def _preprocess_from(sidecar: dict | None, default: Preprocess) -> Preprocess:
+    """A ROZ checkpoint's sidecar states its preprocessing: ROZ's own transform (``roz`` pipeline)
+    with those values; otherwise the library's eval transform (``default``)."""
     p = (sidecar or {}).get("preprocess")
     if not p:
         return default
     return Preprocess(int(p["input_size"]), int(p.get("resize_size", p["input_size"])), p.get("interpolation", "bicubic"),
-                      tuple(p.get("mean", default.mean)), tuple(p.get("std", default.std)))
+                      tuple(p.get("mean", default.mean)), tuple(p.get("std", default.std)),
+                      resize_mode=p.get("resize_mode", "shortest"), pipeline="roz")
 
 
 def _classes_from(option, sidecar: dict | None, default: str = "imagenet-1k") -> ClassSet:
@@ -164,13 +174,10 @@ def _openclip(spec, arch, weights, classes, templates, **kw) -> RozModel:
         model = open_clip.create_model(arch, pretrained=tag)
         sha = f"tag:{tag}"
     model.eval()
-    pc = getattr(model.visual, "preprocess_cfg", {}) or {}
-    size = model.visual.image_size
-    size = int(size[0] if isinstance(size, (tuple, list)) else size)
-    default = Preprocess(size, size, pc.get("interpolation", "bicubic"), tuple(pc.get("mean", _CLIP_MEAN)),
-                         tuple(pc.get("std", _CLIP_STD)))
-    # CLIP's own eval transform resizes the shorter side to the input size then center-crops (no margin).
-    pre = _preprocess_from(sidecar, default)
+    # open_clip's final preprocessing config (defaults < tag's fields, e.g. SigLIP's 'squash' < tower size):
+    # the one create_model_and_transforms builds preprocess_val from.
+    pc = getattr(model.visual, "preprocess_cfg", None) or openclip_config(arch, tag, model.visual.image_size)
+    pre = _preprocess_from(sidecar, resolve_openclip(pc))
     tokenizer = open_clip.get_tokenizer(arch)
     ident = ModelIdentity(spec=spec, source="openclip", arch=arch, weights=weights, weights_sha256=sha,
                           extra={"open_clip_tag": tag} if tag else {})
@@ -197,13 +204,7 @@ def _hf(spec, name, weights, classes, templates, **kw) -> RozModel:
         config = AutoConfig.from_pretrained(src, local_files_only=local_only)
     except OSError as e:
         raise ModelError(f"cannot read transformers config for {name}: {str(e).splitlines()[0]}") from None
-    ip = _hf_image_processor(src, local_only)
-    size = ip.get("size", 224)
-    crop = ip.get("crop_size", size)
-    crop = int(crop.get("height", crop.get("shortest_edge", 224)) if isinstance(crop, dict) else crop)
-    resize = int(size.get("shortest_edge", size.get("height", crop)) if isinstance(size, dict) else size)
-    interp = {3: "bicubic", 2: "bilinear", 0: "nearest"}.get(ip.get("resample", 3), "bicubic")
-    pre = Preprocess(crop, resize, interp, tuple(ip.get("image_mean", _CLIP_MEAN)), tuple(ip.get("image_std", _CLIP_STD)))
+    pre = _hf_preprocess(src, local_only)
     weights_file = next((local / f for f in ("model.safetensors", "pytorch_model.bin") if (local / f).is_file()), None) \
         if local_only else None
     sha = _file_sha(weights_file) if weights_file else f"hub:{name}"
@@ -233,18 +234,21 @@ def _hf(spec, name, weights, classes, templates, **kw) -> RozModel:
     return RozModel(_HFLogits(model), cs, pre, ident, name=kw.get("label"))
 
 
-def _hf_image_processor(src: str, local_only: bool) -> dict:
-    import json as _json
+def _hf_preprocess(src: str, local_only: bool) -> Preprocess:
+    """The model's own image processor (run with ``do_normalize=False``); without one, CLIP's
+    resize-224 / crop-224 / bicubic / CLIP mean-std through ROZ's transform, recorded as such."""
+    from transformers import AutoImageProcessor
 
-    p = Path(src) / "preprocessor_config.json"
-    if p.is_file():
-        return _json.loads(p.read_text())
     try:
-        from transformers import AutoImageProcessor
-
-        return AutoImageProcessor.from_pretrained(src, local_files_only=local_only).to_dict()
-    except Exception:
-        return {}
+        processor = AutoImageProcessor.from_pretrained(src, local_files_only=local_only)
+    except Exception as e:  # noqa: BLE001  (any loader failure is one readable line)
+        if local_only and (Path(src) / "preprocessor_config.json").is_file():
+            raise ModelError(f"cannot load the image processor of {src}: {type(e).__name__}: "
+                             f"{str(e).splitlines()[0][:200]}",
+                             hint="fix or remove preprocessor_config.json (without one, CLIP's 224 px defaults apply)"
+                             ) from None
+        return Preprocess(224, 224, "bicubic", _CLIP_MEAN, _CLIP_STD, pipeline="roz")
+    return resolve_transformers(processor, src)
 
 
 class _HFLogits(torch.nn.Module):
@@ -287,10 +291,7 @@ def _timm(spec, name, weights, classes, templates, **kw) -> RozModel:
             model = timm.create_model(name + (f".{weights}" if weights else ""), pretrained=True)
             sha = f"hub:{hub}"
     model.eval()
-    dc = timm.data.resolve_data_config({}, model=model)
-    size = int(dc["input_size"][-1])
-    default = Preprocess(size, int(round(size / dc.get("crop_pct", 0.875))), dc.get("interpolation", "bicubic"),
-                         tuple(dc["mean"]), tuple(dc["std"]))
+    default = resolve_timm(timm.data.resolve_data_config({}, model=model))
     ident = ModelIdentity(spec=spec, source="timm", arch=name, weights=weights, weights_sha256=sha,
                           extra=(sidecar or {}).get("extra", {}))
     return RozModel(model, cs, _preprocess_from(sidecar, default), ident, name=kw.get("label"))
@@ -303,7 +304,9 @@ def _torchvision(spec, name, weights, classes, templates, **kw) -> RozModel:
     if name not in torchvision.models.list_models():
         raise ModelError(f"unknown torchvision model {name!r}", hint="see torchvision.models.list_models()")
     sidecar, sha = None, None
-    default = Preprocess(224, 256, "bilinear", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    # no weights enum: torchvision's classic ImageNet eval transform (its *_V1 weights' transforms())
+    default = Preprocess(224, 256, "bilinear", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), pipeline="torchvision",
+                         options=(("antialias", True), ("weights_transforms", None)))
     if _is_path(weights):
         path = Path(weights).expanduser()
         sidecar = read_sidecar(path)
@@ -324,8 +327,7 @@ def _torchvision(spec, name, weights, classes, templates, **kw) -> RozModel:
             require_download(spec, "download.pytorch.org", url_cached(w.url, Path(torch.hub.get_dir()) / "checkpoints"),
                              "download on a machine with internet (cached), or pass torchvision:NAME@/path/to/weights.pth")
             model = torchvision.models.get_model(name, weights=w)
-            t = w.transforms()
-            default = Preprocess(int(t.crop_size[0]), int(t.resize_size[0]), t.interpolation.value, tuple(t.mean), tuple(t.std))
+            default = resolve_torchvision(w.transforms(), str(w))
             sha = f"torchvision:{w}"
     model.eval()
     ident = ModelIdentity(spec=spec, source="torchvision", arch=name, weights=weights, weights_sha256=sha,

@@ -2,70 +2,69 @@
 
 Every model ROZ evaluates is a ``RozModel``: an ``nn.Module`` whose ``forward`` takes pixels in
 [0, 1] (float32, [B, 3, H, W] at ``input_size``), normalises inside, and returns logits over its
-class set (WordNet IDs in ``classes``). Its ``preprocess`` turns a PIL image into such a tensor
-(resize + center crop, no normalisation). Because normalisation happens inside, corruptions,
+class set (WordNet IDs in ``classes``). Its ``transform()`` turns a decoded PIL image into such a tensor:
+the model library's own eval transform minus its ``Normalize`` (see ``roz.models.transforms``). Because normalisation happens inside, corruptions,
 typography and attacks all act in pixel space, identically for every model.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
-from torchvision.transforms import v2 as T
 
 from roz.datasets.classes import ClassSet
 
-_INTERP = {
-    "bicubic": T.InterpolationMode.BICUBIC,
-    "bilinear": T.InterpolationMode.BILINEAR,
-    "nearest": T.InterpolationMode.NEAREST,
-}
+if TYPE_CHECKING:
+    from roz.models.transforms import PixelTransform
+
+PIPELINES = ("roz", "open_clip", "timm", "torchvision", "transformers")
+RESIZE_MODES = ("shortest", "squash", "longest")
 
 
 @dataclass(frozen=True)
 class Preprocess:
-    """Resize the shorter side to ``resize_size`` then center-crop ``input_size`` (the standard
-    ImageNet evaluation crop; ``resize_size == input_size`` means no crop margin)."""
+    """How a PIL image becomes the model's pixel tensor, recorded with every result.
+
+    ``pipeline`` names whose eval transform is run (minus its ``Normalize``, which happens inside
+    the model with ``mean``/``std``): ``open_clip``, ``timm``, ``torchvision``, ``transformers``
+    (the model library's own, so ROZ's input equals the library's), or ``roz`` (ROZ's tensor
+    transform, used by ROZ checkpoints whose sidecar states the preprocessing, and by
+    ``wrap_module``). ``resize_mode``: ``shortest`` resizes the shorter side to ``resize_size``
+    then center-crops ``input_size``; ``squash`` resizes both sides to ``input_size`` (no crop);
+    ``longest`` resizes the longer side to ``input_size`` and pads. ``options``: the
+    library-specific settings passed to that transform, as sorted ``(key, value)`` pairs.
+    """
 
     input_size: int = 224
     resize_size: int = 256
     interpolation: str = "bicubic"
     mean: tuple[float, ...] = (0.485, 0.456, 0.406)
     std: tuple[float, ...] = (0.229, 0.224, 0.225)
+    resize_mode: str = "shortest"
+    pipeline: str = "roz"
+    options: tuple = ()
 
     @property
     def crop_pct(self) -> float:
-        return self.input_size / self.resize_size
+        return float(dict(self.options).get("crop_pct", self.input_size / self.resize_size))
+
+    def option(self, key: str, default=None):
+        return dict(self.options).get(key, default)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["mean"], d["std"] = list(self.mean), list(self.std)
         d["crop_pct"] = round(self.crop_pct, 6)
+        d["options"] = {k: list(v) if isinstance(v, tuple) else v for k, v in self.options}
         return d
 
-    def transform(self) -> "PixelTransform":
-        return PixelTransform(self)
+    def transform(self) -> PixelTransform:
+        from roz.models.transforms import build_transform
 
-
-class PixelTransform:
-    """PIL image -> float32 tensor [3, S, S] in [0, 1] (resize, center crop; no normalisation)."""
-
-    def __init__(self, p: Preprocess):
-        if p.interpolation not in _INTERP:
-            raise ValueError(f"unknown interpolation {p.interpolation!r}; use one of {sorted(_INTERP)}")
-        self.p = p
-        self.output_size = (3, p.input_size, p.input_size)
-        self._t = T.Compose([
-            T.ToImage(),
-            T.Resize(p.resize_size, interpolation=_INTERP[p.interpolation], antialias=True),
-            T.CenterCrop(p.input_size),
-            T.ToDtype(torch.float32, scale=True),
-        ])
-
-    def __call__(self, img) -> torch.Tensor:
-        return self._t(img)
+        return build_transform(self)
 
 
 @dataclass
