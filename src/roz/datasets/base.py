@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,6 +30,13 @@ from roz.datasets.images import is_image_file, load_image
 from roz.errors import DataError
 
 WNID_PATTERN = "n" + "[0-9]" * 8
+
+
+class BadImagePolicy(StrEnum):
+    """What an unreadable image does: stop the unit, or skip it and list it with the result."""
+
+    FAIL = "fail"
+    SKIP = "skip"
 
 
 def is_wnid(name: str) -> bool:
@@ -84,7 +92,7 @@ class EvalDataset(Dataset):
     pre_transform: Callable | None = None  # PIL -> PIL, part of the protocol (e.g. ObjectNet border crop)
 
     def __post_init__(self):
-        if self.on_bad_image not in ("fail", "skip"):
+        if self.on_bad_image not in tuple(BadImagePolicy):
             raise DataError(f"on_bad_image must be 'fail' or 'skip', got {self.on_bad_image!r}")
 
     def __len__(self) -> int:
