@@ -1,0 +1,62 @@
+"""Issue 13: user strings are never read as Rich markup, help is plain text, tables survive a pipe,
+errors are one line + hint with exit 2 (bad input) or 1 (failure while running)."""
+
+import subprocess
+import sys
+
+from roz.datasets.registry import list_datasets
+
+
+def test_markup_in_model_name_does_not_crash(clifx, tmp_path, roz_cli):
+    out = tmp_path / "run"
+    name = "[/bold]mine[red]"
+    code, printed, err = roz_cli("eval", "-m", clifx["model"], "-d", "imagefolder", "-r", clifx["data"], "-o", out,
+                                 "--name", name, "--limit", "4", "--workers", "0")
+    assert code == 0, err
+    assert name in printed
+    code, printed, err = roz_cli("results", out)
+    assert code == 0 and name in printed
+
+
+def test_markup_in_error_is_printed_literally(tmp_path, roz_cli):
+    missing = tmp_path / "[/bold]run"
+    code, _, err = roz_cli("results", missing)
+    assert code == 1  # a failure reading a run directory, not a usage error
+    assert "error:" in err and "[/bold]run" in err and "Traceback" not in err
+
+
+def test_help_and_models_are_plain_text(roz_cli):
+    code, printed, _ = roz_cli("eval", "--help")
+    assert code == 0 and "corruption:fog:3" in printed
+    code, printed, _ = roz_cli("models")
+    assert code == 0 and "timm:NAME[@PATH]" in printed
+
+
+def test_datasets_table_keeps_names_whole_in_a_pipe(roz_cli):
+    code, printed, _ = roz_cli("datasets")
+    assert code == 0
+    lines = printed.splitlines()
+    for d in list_datasets():
+        assert any(line.split()[:1] == [d.name] for line in lines), d.name
+
+
+def test_baseline_folder_says_what_was_expected(tmp_path, roz_cli):
+    (tmp_path / "run.json").write_text("{}")
+    code, _, err = roz_cli("report", tmp_path, "--baseline", tmp_path)
+    assert code == 2
+    assert "is a folder; expected 'run'" in err
+
+
+def test_unknown_choice_is_a_usage_error(clifx, tmp_path, roz_cli):
+    code, _, err = roz_cli("eval", "-m", clifx["model"], "-d", "imagefolder", "-r", clifx["data"], "--head", "half")
+    assert code == 2 and "half" in err and "Traceback" not in err
+
+
+def test_config_error_in_subprocess_has_no_traceback(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("models: [timm:x]\ndatasets: [{name: imagefolder, root: /nonexistent}]\nheads: full\nseed: abc\n")
+    r = subprocess.run([sys.executable, "-m", "roz.cli", "run", str(cfg), "-o", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert "error: invalid run config: 2 problem(s)" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "o").exists()
