@@ -4,7 +4,9 @@ module named in its help), so anything the CLI does is scriptable from Python.
 Run settings (``--batch-size``, ``--workers``, ``--device``, ``--amp``, ``--part-size``,
 ``--executor``) default to None = "not given": a flag overrides the config's value, which overrides
 the default (``roz.engine.options.RunOptions``). Errors print as one line + hint, never a traceback:
-exit 2 for bad input (options, config, specs), 1 for failures while running.
+exit 2 for a ``RozError`` (bad input the user can fix: options, config, specs, data, run directory;
+validation errors come before anything runs), 1 for any other failure (a bug, a library or OS
+error, a refused pickle).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from roz import __version__
 from roz.datasets.base import BadImagePolicy
 from roz.engine.options import Executor
 from roz.engine.units import Head
-from roz.errors import DataError, RozError, StoreError
+from roz.errors import RozError
 from roz.metrics.effective import Protocol
 
 # rich_markup_mode=None: help texts are plain text (``corruption:fog:3`` is not an emoji code and
@@ -349,19 +351,13 @@ def _error(what: str, hint: str | None, code: int) -> None:
     sys.exit(code)
 
 
-def exit_code(e: RozError) -> int:
-    """2: bad input (options, config, specs), found before or while setting up; 1: a failure while running
-    (unreadable data, a broken run directory)."""
-    return 1 if isinstance(e, (DataError, StoreError)) else 2
-
-
 def main() -> None:
     from pydantic import ValidationError
 
     try:
         app()
     except RozError as e:
-        _error(e.what, e.hint, exit_code(e))
+        _error(e.what, e.hint, 2)  # bad input the user can fix: options, config, specs, data, run dir
     except ValidationError as e:
         from roz.engine.validate import problems_of
 

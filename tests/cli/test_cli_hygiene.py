@@ -1,5 +1,5 @@
 """Issue 13: user strings are never read as Rich markup, help is plain text, tables survive a pipe,
-errors are one line + hint with exit 2 (bad input) or 1 (failure while running)."""
+errors are one line + hint with exit 2 (bad input) or 1 (any other failure)."""
 
 import subprocess
 import sys
@@ -21,7 +21,7 @@ def test_markup_in_model_name_does_not_crash(clifx, tmp_path, roz_cli):
 def test_markup_in_error_is_printed_literally(tmp_path, roz_cli):
     missing = tmp_path / "[/bold]run"
     code, _, err = roz_cli("results", missing)
-    assert code == 1  # a failure reading a run directory, not a usage error
+    assert code == 2
     assert "error:" in err and "[/bold]run" in err and "Traceback" not in err
 
 
@@ -60,3 +60,16 @@ def test_config_error_in_subprocess_has_no_traceback(tmp_path):
     assert r.returncode == 2
     assert "error: invalid run config: 2 problem(s)" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_unexpected_failure_is_one_line_exit_1(clifx, tmp_path, roz_cli, monkeypatch):
+    from roz import api
+
+    def broken(*a, **k):
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(api, "run_units", broken)
+    code, _, err = roz_cli("eval", "-m", clifx["model"], "-d", "imagefolder", "-r", clifx["data"], "-o",
+                           tmp_path / "run", "--workers", "0")
+    assert code == 1
+    assert "error: OSError: disk on fire" in err and "ROZ_DEBUG=1" in err and "Traceback" not in err
