@@ -73,3 +73,26 @@ def test_unexpected_failure_is_one_line_exit_1(clifx, tmp_path, roz_cli, monkeyp
                            tmp_path / "run", "--workers", "0")
     assert code == 1
     assert "error: OSError: disk on fire" in err and "ROZ_DEBUG=1" in err and "Traceback" not in err
+
+
+def test_pickled_module_refused_in_roz_words(tmp_path, roz_cli, clifx):
+    import torch
+
+    path = tmp_path / "whole.pt"
+    torch.save(torch.nn.Linear(2, 2), path)  # a pickled module, not a state_dict
+    code, _, err = roz_cli("eval", "-m", f"timm:test_vit@{path}", "-d", "imagefolder", "-r", clifx["data"], "-o",
+                           tmp_path / "run", "--workers", "0")
+    assert code == 2
+    assert "refused to load" in err and "never unpickles code" in err
+    assert "weights_only" not in err  # not torch's advice to load it unsafely
+
+
+def test_console_summary_is_never_cut():
+    import pandas as pd
+
+    from roz.report.tables import to_console
+
+    df = pd.DataFrame({"model": ["m" * 30], "dataset": ["d"], **{f"col{i:02d}" + "x" * 12: [1.5] for i in range(12)}})
+    text = to_console(df)
+    assert max(len(line) for line in text.splitlines()) > 160
+    assert text.splitlines()[0].rstrip().endswith("col11" + "x" * 12)

@@ -442,8 +442,9 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
         if typ["fig_table"].shape[1]:
             add_fig("typographic", F.typographic_figure(typ["fig_table"], typ["roles"]), "typographic attacks")
 
+    why = "; ".join(f"{k}: {v}" for k, v in er.skipped.items()) if er is not None and er.skipped else ""
     summary = T.to_console(headline) if headline is not None else "(no effective-robustness table: " + (
-        er_error or "no shift with a baseline fit") + ")"
+        er_error or f"no shift with a baseline fit{': ' + why if why else ''}") + ")"
     (out / "summary.txt").write_text(summary + "\n")
     report_json = {"run_dir": str(store.root), "protocol": er.protocol if er else None,
                    "fits": {k: f.to_dict() for k, f in er.fits.items()} if er else {},
