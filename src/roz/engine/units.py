@@ -13,7 +13,6 @@ import re
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
-
 SEQUENCE_DATASETS = ("imagenet-p",)  # datasets whose samples are frame sequences (kind "perturbation")
 
 
