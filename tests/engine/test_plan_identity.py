@@ -67,3 +67,26 @@ def test_changed_dataset_is_refused_without_force(seqfx, tmp_path):
     (img.parent / "extra.png").write_bytes(img.read_bytes())  # a file added
     with pytest.raises(RozError, match="changed"):
         _eval(seqfx["model"], data, out)
+
+
+def test_weight_files_of_every_source(tmp_path):
+    from roz.engine.fingerprint import weight_files, weights_sha256
+
+    def touch(name):
+        p = tmp_path / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(name.encode())
+        return p
+
+    pt, side, cfg, w = touch("m.pt"), touch("m.json"), touch("cfg/tiny.json"), touch("w.pth")
+    hf = touch("hf/config.json").parent
+    touch("hf/model.safetensors")
+    assert weight_files(f"local:{pt}") == [pt, side]
+    assert weight_files(f"openclip:{cfg}@{w}") == [cfg, w]
+    assert weight_files(f"torchvision:resnet18@{w}") == [w]
+    assert weight_files(f"timm:resnet18@{pt}") == [pt, side]
+    assert [p.name for p in weight_files(f"hf:{hf}")] == ["config.json", "model.safetensors"]
+    assert weight_files("openclip:ViT-B-32@openai") == [] and weights_sha256("timm:resnet50") is None
+    before = weights_sha256(f"hf:{hf}")
+    (hf / "model.safetensors").write_bytes(b"other weights")
+    assert weights_sha256(f"hf:{hf}") != before
