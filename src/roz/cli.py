@@ -24,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from roz import __version__
-from roz.datasets.base import BadImagePolicy
+from roz.datasets.policy import BadImagePolicy
 from roz.engine.options import Executor
 from roz.engine.units import Head
 from roz.errors import RozError
@@ -102,11 +102,16 @@ def _print_table(df, title: str = "") -> None:
         print("  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(row, widths, numeric)).rstrip())
 
 
-@app.callback()
-def _main(version: bool = typer.Option(False, "--version", help="Print the version and exit.")):
-    if version:
+def _version(value: bool) -> None:
+    if value:
         console.print(f"roz {__version__}", markup=False)
         raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")):
+    """ROZ - robustness of zero-shot image classifiers."""
 
 
 @app.command("eval")
@@ -351,17 +356,16 @@ def _error(what: str, hint: str | None, code: int) -> None:
     sys.exit(code)
 
 
-def main() -> None:
-    from pydantic import ValidationError
+def _is_validation_error(e: Exception) -> bool:
+    pydantic = sys.modules.get("pydantic")  # not imported just to print an error
+    return pydantic is not None and isinstance(e, pydantic.ValidationError)
 
+
+def main() -> None:
     try:
         app()
     except RozError as e:
         _error(e.what, e.hint, 2)  # bad input the user can fix: options, config, specs, data, run dir
-    except ValidationError as e:
-        from roz.engine.validate import problems_of
-
-        _error("invalid input: " + "; ".join(problems_of(e)), "see the command's --help", 2)
     except pickle.UnpicklingError as e:
         _error(f"refused to read a pickled file: {e}", "ROZ reads weights with torch.load(weights_only=True) and "
                "dataset pickles with a restricted unpickler; convert the file to a plain state_dict / arrays", 1)
@@ -369,6 +373,10 @@ def main() -> None:
         err.print(Text("interrupted - finished work is saved; re-run the same command to resume", style="yellow"))
         sys.exit(130)
     except Exception as e:  # a bug in ROZ or a library: one line, the traceback on request
+        if _is_validation_error(e):
+            from roz.engine.validate import problems_of
+
+            _error("invalid input: " + "; ".join(problems_of(e)), "see the command's --help", 2)
         if os.environ.get("ROZ_DEBUG"):
             raise
         _error(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",

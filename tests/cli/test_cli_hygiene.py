@@ -113,3 +113,11 @@ def test_report_says_why_there_is_no_baseline_fit(tmp_path, roz_cli):
     code, printed, err = roz_cli("report", tmp_path / "run", "--bootstrap", "10", "--no-svg")
     assert code == 0, err
     assert "only 2 usable baseline model(s), need 3" in printed
+
+
+def test_cli_starts_without_torch_and_prints_version():
+    code = "import sys, roz.cli; print('torch' in sys.modules, 'pydantic' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.stdout.split() == ["False", "False"], r.stderr  # `roz --help` stays fast: choices come from light modules
+    r = subprocess.run([sys.executable, "-m", "roz.cli", "--version"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.startswith("roz ")

@@ -55,8 +55,9 @@ def test_defaults_come_from_run_options(clifx, tmp_path, monkeypatch):
     api.evaluate(clifx["model"], "imagefolder", clifx["data"], out=tmp_path / "run", limit=4,
                  settings={"workers": 0})
     (opts, units), = seen
-    assert (opts.batch_size, opts.amp, opts.part_size) == (RunOptions.batch_size, RunOptions.amp,
-                                                         RunOptions.part_size)
+    from roz.engine.evaluate import DEFAULT_PART_SIZE
+
+    assert (opts.batch_size, opts.amp, opts.part_size) == (RunOptions.batch_size, RunOptions.amp, DEFAULT_PART_SIZE)
     assert opts.device == default_device()
     assert units[0].head == "full" and units[0].seed == 0 and units[0].on_bad_image == "fail"
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,16 +26,10 @@ import torch
 from torch.utils.data import Dataset
 
 from roz.datasets.images import is_image_file, load_image
+from roz.datasets.policy import BadImagePolicy
 from roz.errors import DataError
 
 WNID_PATTERN = "n" + "[0-9]" * 8
-
-
-class BadImagePolicy(StrEnum):
-    """What an unreadable image does: stop the unit, or skip it and list it with the result."""
-
-    FAIL = "fail"
-    SKIP = "skip"
 
 
 def is_wnid(name: str) -> bool:

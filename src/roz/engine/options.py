@@ -11,7 +11,6 @@ import os
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 
-from roz.engine.evaluate import DEFAULT_PART_SIZE
 
 
 class Executor(StrEnum):
@@ -28,6 +27,12 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _default_part_size() -> int:
+    from roz.engine.evaluate import DEFAULT_PART_SIZE  # imported late: this module stays light for the CLI
+
+    return DEFAULT_PART_SIZE
+
+
 def default_workers() -> int:
     return min(4, os.cpu_count() or 1)
 
@@ -41,7 +46,7 @@ class RunOptions:
     device: str = field(default_factory=default_device)
     amp: bool = False
     progress: bool = False
-    part_size: int = DEFAULT_PART_SIZE
+    part_size: int = field(default_factory=lambda: _default_part_size())
     executor: Executor = Executor.LOCAL
 
 

@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from roz.attacks.base import EpsSpace
-from roz.datasets.base import BadImagePolicy
+from roz.datasets.policy import BadImagePolicy
 from roz.engine.options import Executor
 from roz.engine.units import Head, Unit
 from roz.errors import ConfigError, RozError
