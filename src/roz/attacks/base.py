@@ -38,7 +38,7 @@ class EpsSpace(StrEnum):
     NORMALIZED = "normalized"
 
 
-EPS_SPACES = tuple(EpsSpace)
+EPS_SPACES = tuple(e.value for e in EpsSpace)  # plain strings (messages print them)
 
 
 def eps_label(eps: float) -> str:

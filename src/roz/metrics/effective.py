@@ -51,7 +51,7 @@ class Protocol(StrEnum):
     CLASS_RESTRICTED = "class-restricted"
 
 
-PROTOCOLS = tuple(Protocol)
+PROTOCOLS = tuple(p.value for p in Protocol)  # plain strings (messages print them)
 
 # -- accuracy tables -------------------------------------------------------------------------------
 
