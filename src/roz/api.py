@@ -2,50 +2,75 @@
 
     import roz.api as roz
     rec = roz.evaluate("timm:resnet50", "imagenet-val", "/data/imagenet", out="runs/r50")
-    recs = roz.run("run.yaml")
+    recs = roz.run("run.yaml", settings={"device": "cuda:1"})
     df = roz.results("runs/r50")
+
+Both ``evaluate`` and ``run`` take the same path: a config dict -> one validation of everything
+(``ConfigError`` listing every problem, before anything runs) -> units -> the engine. Execution
+settings are a ``RunOptions`` (``options``) and/or a ``settings`` dict of the ones given
+explicitly (the CLI's flags); precedence: ``settings`` > the config's values > ``options`` > defaults.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
+from roz.engine.fingerprint import check_same_contents
+from roz.engine.options import SETTING_NAMES, RunOptions, resolve_options
 from roz.engine.plan import load_config, plan_units
-from roz.engine.runner import RunOptions, run_units
+from roz.engine.runner import run_units
 from roz.engine.store import ResultStore
-from roz.engine.units import DatasetRef, ModelRef, Unit, freeze
-from roz.errors import RozError
-from roz.shifts.registry import parse_shift
+from roz.engine.validate import validate_config
+from roz.errors import ConfigError
 
 
 def evaluate(model: str, dataset: str, root: str | Path, *, out: str | Path = "runs/eval", name: str | None = None,
              classes: str | None = None, templates: str | None = None, role: str | None = None,
-             shift: str | None = None, head: str = "full", seed: int = 0, limit: int | None = None,
-             on_bad_image: str = "fail", full_logits: bool = False, dataset_options: dict | None = None,
-             force: bool = False, options: RunOptions | None = None, log=None) -> list[dict]:
-    """Evaluate one model on one dataset (optionally under a shift); one record per unit."""
-    if head not in ("full", "subset"):
-        raise RozError(f"head must be 'full' or 'subset', got {head!r}")
-    mref = ModelRef(spec=model, name=name, classes=classes, templates=templates, role=role)
-    dref = DatasetRef(name=dataset, root=str(Path(root).expanduser().resolve()), options=freeze(dataset_options))
-    units = [Unit(model=mref, dataset=dref, shift=freeze(s), head=head, seed=seed, limit=limit,
-                  on_bad_image=on_bad_image, full_logits=full_logits) for s in parse_shift(shift)]
-    cfg = {"models": [mref.__dict__], "datasets": [{"name": dataset, "root": dref.root}], "shifts": [shift or "none"]}
-    return run_units(units, out, options, force=force, config=cfg, log=log)
+             label: str | None = None, shift: str | None = None, head: str | None = None, seed: int | None = None,
+             limit: int | None = None, on_bad_image: str | None = None, full_logits: bool | None = None,
+             dataset_options: dict | None = None, force: bool = False, options: RunOptions | None = None,
+             settings: dict | None = None, log=None) -> list[dict]:
+    """Evaluate one model on one dataset (optionally under a shift); one record per unit.
+
+    Per-unit settings left at None take the defaults of ``roz.engine.units.Unit``; ``label`` is the
+    dataset's display name (tells two custom datasets apart in one run directory)."""
+    entry = {k: v for k, v in dict(spec=model, name=name, classes=classes, templates=templates, role=role).items()
+             if v is not None}
+    data = {"name": dataset, "root": str(Path(root).expanduser().resolve()), "options": dataset_options or {},
+            **({"label": label} if label is not None else {})}
+    per_unit = dict(heads=[head] if head is not None else None, seed=seed, limit=limit, on_bad_image=on_bad_image,
+                    full_logits=full_logits)
+    cfg = {"models": [entry], "datasets": [data], "shifts": [shift or "none"],
+           **{k: v for k, v in per_unit.items() if v is not None}}
+    return _execute(cfg, out, force=force, options=options, settings=settings, log=log)
 
 
 def run(config: str | Path | dict, *, out: str | Path | None = None, force: bool = False,
-        options: RunOptions | None = None, executor: str | None = None, log=None) -> list[dict]:
+        options: RunOptions | None = None, settings: dict | None = None, log=None) -> list[dict]:
     """Run every unit of a config (YAML path or dict); finished units are skipped."""
     cfg = load_config(config) if not isinstance(config, dict) else dict(config)
-    units = plan_units(cfg)
     out = out or cfg.get("out")
     if not out:
-        raise RozError("no output directory: set 'out' in the config or pass --out")
-    opts = options or RunOptions(batch_size=int(cfg.get("batch_size", 64)), workers=int(cfg.get("workers", 0)),
-                                 device=str(cfg.get("device", "cpu")), amp=bool(cfg.get("amp", False)))
-    return run_units(units, out, opts, force=force, executor=executor or cfg.get("executor", "local"),
-                     config=cfg, log=log)
+        raise ConfigError("no output directory: set 'out' in the config or pass --out")
+    return _execute(cfg, out, force=force, options=options, settings=settings, log=log)
+
+
+def _execute(cfg: dict, out, *, force: bool, options: RunOptions | None, settings: dict | None, log) -> list[dict]:
+    base = {k: v for k, v in asdict(options).items() if k in SETTING_NAMES} if options is not None else {}
+    given = {k: v for k, v in (settings or {}).items() if v is not None}
+    unknown = sorted(set(given) - set(SETTING_NAMES))
+    if unknown:
+        raise ConfigError(f"unknown run settings {unknown}", hint=f"settings: {', '.join(SETTING_NAMES)}")
+    # one validation of config + settings: flags replace the config's values before it is checked
+    conf = validate_config({**{k: v for k, v in base.items() if k not in cfg}, **cfg, **given})
+    opts = resolve_options(conf.model_dump(include=set(SETTING_NAMES)),
+                           progress=options.progress if options is not None else False)
+    conf = conf.model_copy(update={"amp": opts.amp})
+    units = plan_units(conf)
+    if (Path(out) / "run.json").is_file():  # refuse to mix results on other contents of a dataset
+        check_same_contents(units, ResultStore(out, create=False).units(), force)
+    return run_units(units, out, opts, force=force, executor=str(opts.executor), config=cfg, log=log)
 
 
 def results(run_dir: str | Path):

@@ -1,10 +1,19 @@
 """The ``roz`` command line. Every command is a thin shell over a function in ``roz.api`` (or the
-module named in its help), so anything the CLI does is scriptable from Python."""
+module named in its help), so anything the CLI does is scriptable from Python.
+
+Run settings (``--batch-size``, ``--workers``, ``--device``, ``--amp``, ``--part-size``,
+``--executor``) default to None = "not given": a flag overrides the config's value, which overrides
+the default (``roz.engine.options.RunOptions``). Errors print as one line + hint, never a traceback:
+exit 2 for a ``RozError`` (bad input the user can fix: options, config, specs, data, run directory;
+validation errors come before anything runs), 1 for any other failure (a bug, a library or OS
+error, a refused pickle).
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -12,56 +21,97 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from roz import __version__
+from roz.datasets.policy import BadImagePolicy
+from roz.engine.options import Executor
+from roz.engine.units import Head
 from roz.errors import RozError
+from roz.metrics.effective import Protocol
 
+# rich_markup_mode=None: help texts are plain text (``corruption:fog:3`` is not an emoji code and
+# ``[@PATH]`` is not a markup tag).
+_PLAIN = dict(rich_markup_mode=None, add_completion=False, pretty_exceptions_enable=False)
 app = typer.Typer(
     name="roz",
-    help="ROZ — robustness of zero-shot image classifiers (CLIP and kin) vs standard ImageNet models.\n\n"
+    help="ROZ - robustness of zero-shot image classifiers (CLIP and kin) vs standard ImageNet models.\n\n"
          "Natural shifts, synthetic shifts, adversarial and typographic attacks, effective/relative robustness, "
          "data-overlap analysis. Start with `roz demo` (the embedded ROZ-Mini world, offline).",
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    no_args_is_help=True, **_PLAIN,
 )
 datasets_app = typer.Typer(help="List registered datasets and check a local copy's integrity.", no_args_is_help=False,
-                           invoke_without_command=True)
-world_app = typer.Typer(help="Build and train ROZ-Mini, the embedded miniature world.", no_args_is_help=True)
+                           invoke_without_command=True, **_PLAIN)
+world_app = typer.Typer(help="Build and train ROZ-Mini, the embedded miniature world.", no_args_is_help=True, **_PLAIN)
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(world_app, name="world")
-console = Console()
-err = Console(stderr=True, soft_wrap=True)
+console = Console(highlight=False)
+err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+# the run settings every evaluating command shares (one help text each)
+BATCH = typer.Option(None, "--batch-size", "-b", help="Images per batch [default: 64].")
+WORKERS = typer.Option(None, "--workers", help="DataLoader workers [default: min(4, CPUs)].")
+DEVICE = typer.Option(None, "--device", help="cpu, cuda, cuda:N, mps [default: cuda if a GPU is visible, else cpu].")
+AMP = typer.Option(None, "--amp/--no-amp", help="Autocast inference (fp16 on GPU, bf16 on CPU); part of the unit "
+                   "identity, recorded [default: off].")
+PART = typer.Option(None, "--part-size", help="Checkpoint progress every N samples [default: 2048].")
+EXECUTOR = typer.Option(None, "--executor", help="local (this process) or ray [default: local].")
 
 
 def _log(msg: str) -> None:
-    err.print(f"[dim]{msg}[/dim]")
+    err.print(Text(str(msg), style="dim"))
 
 
-def _options(batch_size, workers, device, amp, progress=True, part_size=None):
-    from roz.engine.runner import RunOptions
-    from roz.engine.evaluate import DEFAULT_PART_SIZE
+def _settings(**given) -> dict:
+    """The run settings given on the command line (None = not given: the config or default applies)."""
+    return {k: (str(v) if isinstance(v, Executor) else v) for k, v in given.items() if v is not None}
 
-    return RunOptions(batch_size=batch_size, workers=workers, device=device, amp=amp,
-                      progress=progress and sys.stderr.isatty(), part_size=part_size or DEFAULT_PART_SIZE)
+
+def _options():
+    from roz.engine.options import RunOptions
+
+    return RunOptions(progress=sys.stderr.isatty())
+
+
+def _cell(v) -> str:
+    if isinstance(v, float):
+        return "" if v != v else f"{v:.2f}"
+    return str(v)
 
 
 def _print_table(df, title: str = "") -> None:
+    """A rich table on a terminal wide enough for it; otherwise plain aligned text, never folded or cut."""
     if df is None or len(df) == 0:
-        console.print("[yellow]no finished units[/yellow]")
+        console.print(Text("no finished units", style="yellow"))
         return
     df = df[[c for c in df.columns if not (df[c].astype(str).isin(["", "nan", "None"]).all())]]
-    t = Table(title=title or None, show_lines=False)
-    for c in df.columns:
-        t.add_column(str(c), justify="right" if df[c].dtype.kind in "fi" else "left", overflow="fold")
-    for _, r in df.iterrows():
-        t.add_row(*[("" if v != v else f"{v:.2f}") if isinstance(v, float) else str(v) for v in r.tolist()])
-    console.print(t)
+    cells = [[str(c) for c in df.columns]] + [[_cell(v) for v in r] for r in df.itertuples(index=False)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(df.columns))]
+    if console.is_terminal and sum(widths) + 3 * len(widths) + 1 <= console.width:
+        t = Table(title=Text(title) if title else None)
+        for c in df.columns:
+            t.add_column(Text(str(c)), justify="right" if df[c].dtype.kind in "fi" else "left", no_wrap=True)
+        for row in cells[1:]:
+            t.add_row(*[Text(v) for v in row])
+        console.print(t)
+        return
+    numeric = [df[c].dtype.kind in "fi" for c in df.columns]
+    if title:
+        print(title)
+    for row in cells:
+        print("  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(row, widths, numeric)).rstrip())
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"roz {__version__}", markup=False)
+        raise typer.Exit()
 
 
 @app.callback()
-def _main(version: bool = typer.Option(False, "--version", help="Print the version and exit.")):
-    if version:
-        console.print(f"roz {__version__}")
-        raise typer.Exit()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")):
+    """ROZ - robustness of zero-shot image classifiers."""
 
 
 @app.command("eval")
@@ -72,50 +122,55 @@ def eval_cmd(
     root: Path = typer.Option(..., "--root", "-r", help="Dataset root directory."),
     out: Path = typer.Option(Path("runs/eval"), "--out", "-o", help="Run directory (results are added to it)."),
     name: Optional[str] = typer.Option(None, help="Display name of the model."),
+    label: Optional[str] = typer.Option(None, help="Display name of the dataset (tells two custom datasets apart)."),
     classes: Optional[str] = typer.Option(None, help="Class set of a zero-shot head (name or JSON file)."),
     templates: Optional[str] = typer.Option(None, help="Prompt templates: openai-80 (default), simple, photo, or a file."),
-    shift: Optional[str] = typer.Option(None, help="Shift: corruption:fog:3, corruption:all, typographic, perturbation:rotate, perturbation:all (ImageNet-P), ..."),
-    head: str = typer.Option("full", help="Zero-shot head on class-restricted datasets: full (mask) or subset."),
-    seed: int = typer.Option(0, help="Seed of every random choice (shifts, attacks)."),
+    shift: Optional[str] = typer.Option(None, help="Shift: corruption:fog:3, corruption:all, typographic, "
+                                        "perturbation:rotate, perturbation:all (ImageNet-P), ..."),
+    head: Optional[Head] = typer.Option(None, help="Zero-shot head on class-restricted datasets: full (mask) or "
+                                        "subset [default: full]."),
+    seed: Optional[int] = typer.Option(None, help="Seed of every random choice (shifts, attacks) [default: 0]."),
     limit: Optional[int] = typer.Option(None, help="Evaluate N samples evenly spaced over the dataset (recorded)."),
-    on_bad_image: str = typer.Option("fail", help="fail | skip (skipped files are listed in the result)."),
-    full_logits: bool = typer.Option(False, help="Store every logit per sample (default: top-5)."),
-    batch_size: int = typer.Option(64, "--batch-size", "-b"),
-    workers: int = typer.Option(min(4, os.cpu_count() or 1), help="DataLoader workers."),
-    device: str = typer.Option("cpu", help="cpu, cuda, cuda:1, ..."),
-    amp: bool = typer.Option(False, help="Autocast inference (fp16 on GPU, bf16 on CPU); recorded."),
+    on_bad_image: Optional[BadImagePolicy] = typer.Option(None, help="fail or skip (skipped files are listed in the "
+                                                          "result) [default: fail]."),
+    full_logits: Optional[bool] = typer.Option(None, "--full-logits/--top5-logits",
+                                               help="Store every logit per sample [default: top-5]."),
+    batch_size: Optional[int] = BATCH, workers: Optional[int] = WORKERS, device: Optional[str] = DEVICE,
+    amp: Optional[bool] = AMP, part_size: Optional[int] = PART,
     force: bool = typer.Option(False, help="Recompute even if the unit is already in the store."),
 ):
     """Evaluate one model on one dataset (one work unit, or a grid with --shift corruption:all)."""
     from roz import api
 
-    recs = api.evaluate(model, dataset, root, out=out, name=name, classes=classes, templates=templates, shift=shift,
-                        head=head, seed=seed, limit=limit, on_bad_image=on_bad_image, full_logits=full_logits,
-                        force=force, options=_options(batch_size, workers, device, amp), log=_log)
+    recs = api.evaluate(model, dataset, root, out=out, name=name, label=label, classes=classes, templates=templates,
+                        shift=shift, head=head, seed=seed, limit=limit, on_bad_image=on_bad_image,
+                        full_logits=full_logits, force=force, options=_options(), log=_log,
+                        settings=_settings(batch_size=batch_size, workers=workers, device=device, amp=amp,
+                                           part_size=part_size))
     _print_table(api.results(out).query("unit_id in @ids", local_dict={"ids": [r["unit_id"] for r in recs]})
                  .drop(columns=["unit_id"]), title=str(out))
 
 
 @app.command("run")
 def run_cmd(
-    config: Path = typer.Argument(..., help="Run config (YAML): models × datasets × shifts × attacks."),
+    config: Path = typer.Argument(..., help="Run config (YAML): models x datasets x shifts x attacks."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default: the config's 'out')."),
-    executor: Optional[str] = typer.Option(None, help="local (default) or ray."),
-    batch_size: int = typer.Option(64, "--batch-size", "-b"),
-    workers: int = typer.Option(min(4, os.cpu_count() or 1)),
-    device: str = typer.Option("cpu"),
-    amp: bool = typer.Option(False),
-    part_size: Optional[int] = typer.Option(None, help="Checkpoint progress every N samples."),
-    force: bool = typer.Option(False, help="Recompute finished units."),
+    executor: Optional[Executor] = EXECUTOR,
+    batch_size: Optional[int] = BATCH, workers: Optional[int] = WORKERS, device: Optional[str] = DEVICE,
+    amp: Optional[bool] = AMP, part_size: Optional[int] = PART,
+    force: bool = typer.Option(False, help="Recompute finished units (also: accept changed dataset contents)."),
 ):
-    """Run a whole matrix from a config; finished units are skipped, interrupted ones resume."""
+    """Run a whole matrix from a config; finished units are skipped, interrupted ones resume.
+
+    A flag overrides the config's value of the same setting; the config overrides the default."""
     from roz import api
     from roz.engine.plan import load_config
 
     cfg = load_config(config)
-    api.run(cfg, out=out, force=force, executor=executor,
-            options=_options(batch_size, workers, device, amp, part_size=part_size), log=_log)
     target = out or cfg.get("out")
+    api.run(cfg, out=out, force=force, options=_options(), log=_log,
+            settings=_settings(batch_size=batch_size, workers=workers, device=device, amp=amp, part_size=part_size,
+                               executor=executor))
     _print_table(api.results(target).drop(columns=["unit_id"]), title=str(target))
 
 
@@ -136,16 +191,13 @@ def models_cmd():
     """Model sources and spec syntax, plus the models shipped with ROZ-Mini."""
     from roz.models import adapters
 
-    console.print(adapters.__doc__)
+    print(adapters.__doc__)  # plain text: a spec grammar is never re-wrapped or read as markup
     ck = Path(__file__).parent / "world" / "checkpoints"
     if ck.is_dir():
-        t = Table(title="ROZ-Mini shipped models (openclip:/timm:/torchvision: via local:PATH)")
-        t.add_column("name")
-        t.add_column("spec")
+        print("ROZ-Mini shipped models (openclip:/timm:/torchvision: via local:PATH):")
         for side in sorted(ck.glob("*.json")):
             if side.name != "MANIFEST.json":
-                t.add_row(side.stem, f"local:{side.with_suffix('.pt')}")
-        console.print(t)
+                print(f"  {side.stem:<24} local:{side.with_suffix('.pt')}")
 
 
 @datasets_app.callback()
@@ -155,13 +207,13 @@ def datasets_list(ctx: typer.Context):
         return
     from roz.datasets.registry import list_datasets
 
-    t = Table(title="registered datasets (paper order)")
-    for c in ("name", "metrics", "description"):
-        t.add_column(c, overflow="fold")
-    for d in list_datasets():
-        t.add_row(d.name, ",".join(d.metrics), d.description)
-    console.print(t)
-    console.print("[dim]expected layouts: `roz datasets layout NAME`; integrity: `roz datasets check NAME ROOT`[/dim]")
+    infos = list_datasets()
+    name_w = max(len(d.name) for d in infos)
+    metric_w = max(len(",".join(d.metrics)) for d in infos)
+    print(f"{'name':<{name_w}}  {'metrics':<{metric_w}}  description")
+    for d in infos:  # names and metrics never wrap; the description runs on (a pipe or a narrow terminal)
+        print(f"{d.name:<{name_w}}  {','.join(d.metrics):<{metric_w}}  {d.description}")
+    print("expected layouts: `roz datasets layout NAME`; integrity: `roz datasets check NAME ROOT`")
 
 
 @datasets_app.command("layout")
@@ -170,17 +222,19 @@ def datasets_layout(name: str = typer.Argument(...)):
     from roz.datasets.registry import dataset_info
 
     info = dataset_info(name)
-    console.print(f"[bold]{info.name}[/bold]: {info.description}\n{info.layout}")
+    console.print(Text.assemble((info.name, "bold"), f": {info.description}\n{info.layout}"))
     if info.source:
-        console.print(f"download: {info.source}")
+        console.print(f"download: {info.source}", markup=False)
 
 
 def _kv(pairs: Optional[List[str]], what: str) -> dict:
+    from roz.errors import ConfigError
+
     out = {}
     for kv in pairs or []:
         k, eq, v = kv.partition("=")
         if not eq:
-            raise RozError(f"{what} {kv!r} is not KEY=VALUE")
+            raise ConfigError(f"{what} {kv!r} is not KEY=VALUE")
         out[k] = v
     return out
 
@@ -193,15 +247,31 @@ def datasets_check(name: str = typer.Argument(..., help="Registered dataset name
                    expect: Optional[Path] = typer.Option(None, help="JSON file of expected counts (overrides the published ones)."),
                    as_json: bool = typer.Option(False, "--json", help="Print the check as JSON.")):
     """Compare a local copy's per-class counts with the published totals; exit 1 on a partial copy."""
-    import json
-
     from roz.datasets.checks import check_dataset
 
     expected = json.loads(expect.read_text()) if expect else None
     report = check_dataset(name, root, expected=expected, **_kv(option, "option"))
-    console.print_json(json.dumps(report.to_dict())) if as_json else console.print(report.render())
+    if as_json:
+        console.print_json(json.dumps(report.to_dict()))
+    else:
+        console.print(report.render(), markup=False)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _check_baseline(baseline: str) -> None:
+    from roz.errors import ConfigError
+
+    if baseline == "run" or baseline.startswith(("http://", "https://")):
+        return
+    p = Path(baseline).expanduser()
+    if p.is_dir():
+        raise ConfigError(f"--baseline {baseline} is a folder; expected 'run' (this run's standard models) or a "
+                          "testbed-format CSV file or URL",
+                          hint="to compare with another run's models, pass --baseline run on a run directory that "
+                               "holds them, or a CSV exported with `roz results RUN --csv FILE`")
+    if not p.is_file():
+        raise ConfigError(f"--baseline {baseline}: no such file; expected 'run' or a testbed-format CSV file or URL")
 
 
 @app.command("report")
@@ -210,10 +280,11 @@ def report_cmd(
     out: Optional[Path] = typer.Option(None, help="Output folder (default RUN_DIR/report)."),
     baseline: str = typer.Option("run", help="'run' (the run's standard models) or a testbed-format CSV path/URL."),
     baseline_models: Optional[str] = typer.Option(None, help="Baseline selector: role:standard, testbed-standard, models:a,b."),
-    protocol: str = typer.Option("standard", help="standard | class-restricted (val-on-X-classes as reference)."),
+    protocol: Protocol = typer.Option(Protocol.STANDARD, help="standard or class-restricted (val on the shift's "
+                                      "classes as the reference)."),
     shift: Optional[List[str]] = typer.Option(None, help="SHIFT=REFERENCE (dataset[:metric]); repeatable."),
     testbed_column: Optional[List[str]] = typer.Option(None, help="Testbed COLUMN=DATASET[:metric]; repeatable."),
-    bootstrap: int = typer.Option(1000, help="Bootstrap replicates."),
+    bootstrap: int = typer.Option(1000, min=0, help="Bootstrap replicates."),
     seed: int = typer.Option(0, help="Bootstrap seed."),
     level: float = typer.Option(0.95, help="Confidence level."),
     pair: Optional[List[str]] = typer.Option(None, help="Relative robustness pair MODEL=BASE; repeatable."),
@@ -226,7 +297,8 @@ def report_cmd(
     """Render a run into a self-contained HTML report (+ CSV, Parquet, LaTeX); no model is re-run."""
     from roz.report import build_report
 
-    index = build_report(run_dir, out=out, baseline=baseline, baseline_models=baseline_models, protocol=protocol,
+    _check_baseline(baseline)
+    index = build_report(run_dir, out=out, baseline=baseline, baseline_models=baseline_models, protocol=str(protocol),
                          shifts=_kv(shift, "shift") or None, testbed_columns=_kv(testbed_column, "column") or None,
                          n_boot=bootstrap, seed=seed, level=level,
                          pairs=list(_kv(pair, "pair").items()) or None,
@@ -234,8 +306,8 @@ def report_cmd(
                          formats=("png", "svg") if svg else ("png",), title=title)
     summary = index.parent / "summary.txt"
     if summary.is_file():
-        print(summary.read_text())
-    console.print(f"report: [bold]{index}[/bold]")
+        print(summary.read_text())  # a wide plain-text table: printed as is, never re-wrapped or cut
+    console.print(Text.assemble("report: ", (str(index), "bold")))
 
 
 @app.command("demo")
@@ -252,7 +324,7 @@ def demo_cmd(
     summary = Path(res["report"]).parent / "report" / "summary.txt"
     if summary.is_file():
         print(summary.read_text())  # a wide plain-text table: no re-wrapping
-    console.print(f"[bold green]report:[/bold green] {res['report']}   ({res['seconds']:.0f} s)")
+    console.print(Text.assemble(("report: ", "bold green"), f"{res['report']}   ({res['seconds']:.0f} s)"))
 
 
 @world_app.command("build")
@@ -262,7 +334,7 @@ def world_build(quick: bool = typer.Option(False, help="A small world for tests.
     """Fetch the artwork (npm registry, cached with sha256) and build the ROZ-Mini world."""
     from roz.world.build import build_world
 
-    console.print(str(build_world(root=root, quick=quick, seed=seed, force=force, verbose=True)))
+    console.print(str(build_world(root=root, quick=quick, seed=seed, force=force, verbose=True)), markup=False)
 
 
 @world_app.command("train")
@@ -277,17 +349,38 @@ def world_train(out: Path = typer.Option(Path("roz-mini-checkpoints"), help="Whe
     console.print_json(json.dumps(res, default=str))
 
 
+def _error(what: str, hint: str | None, code: int) -> None:
+    err.print(Text.assemble(("error: ", "bold red"), str(what)))
+    if hint:
+        err.print(Text.assemble(("hint: ", "yellow"), str(hint)))
+    sys.exit(code)
+
+
+def _is_validation_error(e: Exception) -> bool:
+    pydantic = sys.modules.get("pydantic")  # not imported just to print an error
+    return pydantic is not None and isinstance(e, pydantic.ValidationError)
+
+
 def main() -> None:
     try:
         app()
     except RozError as e:
-        err.print(f"[bold red]error:[/bold red] {e.what}")
-        if e.hint:
-            err.print(f"[yellow]hint:[/yellow] {e.hint}")
-        sys.exit(2)
+        _error(e.what, e.hint, 2)  # bad input the user can fix: options, config, specs, data, run dir
+    except pickle.UnpicklingError as e:
+        _error(f"refused to read a pickled file: {e}", "ROZ reads weights with torch.load(weights_only=True) and "
+               "dataset pickles with a restricted unpickler; convert the file to a plain state_dict / arrays", 1)
     except KeyboardInterrupt:
-        err.print("[yellow]interrupted — finished work is saved; re-run the same command to resume[/yellow]")
+        err.print(Text("interrupted - finished work is saved; re-run the same command to resume", style="yellow"))
         sys.exit(130)
+    except Exception as e:  # a bug in ROZ or a library: one line, the traceback on request
+        if _is_validation_error(e):
+            from roz.engine.validate import problems_of
+
+            _error("invalid input: " + "; ".join(problems_of(e)), "see the command's --help", 2)
+        if os.environ.get("ROZ_DEBUG"):
+            raise
+        _error(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+               "this is likely a bug in ROZ; re-run with ROZ_DEBUG=1 for the traceback and report it", 1)
 
 
 if __name__ == "__main__":

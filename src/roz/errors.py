@@ -31,3 +31,7 @@ class ModelError(RozError):
 
 class StoreError(RozError):
     """A run directory is missing, corrupt, or written by an incompatible ROZ version."""
+
+
+class ConfigError(RozError):
+    """A run config or command-line option is invalid; raised before anything runs."""

@@ -24,6 +24,7 @@ from typing import Any
 
 import abc
 import contextlib
+from enum import StrEnum
 
 import torch
 import torch.nn.functional as F
@@ -31,7 +32,16 @@ import torch.nn.functional as F
 from roz.errors import RozError
 from roz.shifts.base import sample_generator, sample_seed
 
-EPS_SPACES = ("pixel", "normalized")
+
+
+class EpsSpace(StrEnum):
+    """Where the L-inf budget is measured: [0, 1] pixels, or after the model's normalisation."""
+
+    PIXEL = "pixel"
+    NORMALIZED = "normalized"
+
+
+EPS_SPACES = tuple(e.value for e in EpsSpace)  # plain strings (messages print them)
 
 
 def eps_label(eps: float) -> str:

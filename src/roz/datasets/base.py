@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import Dataset
 
 from roz.datasets.images import check_decode, is_image_file, load_image
+from roz.datasets.policy import BadImagePolicy
 from roz.errors import DataError
 
 WNID_PATTERN = "n" + "[0-9]" * 8
@@ -85,7 +86,7 @@ class EvalDataset(Dataset):
     decode: str = "roz"  # image decoder (roz.datasets.images.DECODERS), recorded as protocol["decode"]
 
     def __post_init__(self):
-        if self.on_bad_image not in ("fail", "skip"):
+        if self.on_bad_image not in tuple(BadImagePolicy):
             raise DataError(f"on_bad_image must be 'fail' or 'skip', got {self.on_bad_image!r}")
         self.set_decode(self.decode)
 

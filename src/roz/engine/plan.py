@@ -20,29 +20,30 @@ Example ``run.yaml``::
 
 from __future__ import annotations
 
+from enum import StrEnum
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
 
+from roz.engine.fingerprint import dataset_fingerprint, weights_sha256
+from roz.engine.options import RunOptions
 from roz.engine.units import SEQUENCE_DATASETS, DatasetRef, ModelRef, Unit, freeze
-from roz.errors import RozError
+from roz.engine.validate import RunConfig, validate_config
+from roz.errors import ConfigError
 from roz.shifts.registry import parse_shift
-
-TOP_KEYS = {"out", "seed", "models", "datasets", "shifts", "shift_datasets", "heads", "attacks", "limit",
-            "batch_size", "workers", "device", "amp", "on_bad_image", "full_logits", "shards", "executor",
-            "baseline", "report", "name", "reference"}
 
 
 def load_config(path: str | Path) -> dict:
     p = Path(path)
     if not p.is_file():
-        raise RozError(f"config file not found: {p}")
+        raise ConfigError(f"config file not found: {p}")
     try:
         cfg = yaml.safe_load(p.read_text())
     except yaml.YAMLError as e:
-        raise RozError(f"config {p} is not valid YAML: {e}") from None
+        raise ConfigError(f"config {p} is not valid YAML: {e}") from None
     if not isinstance(cfg, dict):
-        raise RozError(f"config {p} must be a mapping with 'models' and 'datasets'")
+        raise ConfigError(f"config {p} must be a mapping with 'models' and 'datasets'")
     base = p.parent
     for d in cfg.get("datasets", []) or []:
         if isinstance(d, dict) and "root" in d and not Path(str(d["root"])).expanduser().is_absolute():
@@ -55,60 +56,46 @@ def load_config(path: str | Path) -> dict:
     return cfg
 
 
-def _model_ref(m) -> ModelRef:
-    if isinstance(m, str):
-        return ModelRef(spec=m)
-    if not isinstance(m, dict) or "spec" not in m:
-        raise RozError(f"model entry {m!r} needs a 'spec'")
-    unknown = set(m) - {"spec", "name", "classes", "templates", "role"}
-    if unknown:
-        raise RozError(f"model entry {m.get('name', m['spec'])!r}: unknown keys {sorted(unknown)}")
-    return ModelRef(**m)
+def plan_units(cfg: dict | RunConfig) -> list[Unit]:
+    """Validate a config (``ConfigError`` listing every problem) and expand it into units. The
+    units carry their weights' hash, ``amp`` and each dataset root's fingerprint (issue 12)."""
+    conf = cfg if isinstance(cfg, RunConfig) else validate_config(cfg)
+    amp = RunOptions.amp if conf.amp is None else conf.amp
+    models = [ModelRef(spec=m.spec, name=m.name, classes=m.classes, templates=m.templates,
+                       role=str(m.role) if m.role else None, weights=weights_sha256(m.spec)) for m in conf.models]
+    fingerprint = lru_cache(maxsize=None)(dataset_fingerprint)  # one walk per root per plan
+    datasets = [DatasetRef(name=d.name, root=str(d.root), options=freeze(d.options), label=d.label,
+                           fingerprint=fingerprint(d.root)) for d in conf.datasets]
+    common = dict(seed=conf.seed, on_bad_image=str(conf.on_bad_image), full_logits=conf.full_logits, amp=amp)
+    units = _shift_units(conf, models, datasets, common)
+    for a in conf.attacks:
+        params = a.model_dump(exclude_unset=True, exclude={"datasets", "models", "limit"})
+        on = set(a.datasets or [d.display for d in datasets])
+        on_models = set(a.models or [m.label for m in models])
+        alimit = a.limit if "limit" in a.model_fields_set else conf.limit
+        for m in models:
+            if m.label not in on_models:
+                continue
+            for d in datasets:
+                if d.display in on and d.name not in SEQUENCE_DATASETS:
+                    units.append(Unit(model=m, dataset=d, attack=freeze(_plain(params)), limit=alimit, **common))
+    return units
 
 
-def _dataset_ref(d) -> DatasetRef:
-    if not isinstance(d, dict) or "name" not in d or "root" not in d:
-        raise RozError(f"dataset entry {d!r} needs 'name' and 'root'")
-    unknown = set(d) - {"name", "root", "options", "label"}
-    if unknown:
-        raise RozError(f"dataset entry {d['name']!r}: unknown keys {sorted(unknown)}")
-    return DatasetRef(name=d["name"], root=str(d["root"]), options=freeze(d.get("options")), label=d.get("label"))
+def _plain(params: dict) -> dict:
+    """Enum members as their strings (the unit id hashes JSON)."""
+    return {k: (str(v) if isinstance(v, StrEnum) else v) for k, v in params.items()}
 
 
-def plan_units(cfg: dict) -> list[Unit]:
-    unknown = set(cfg) - TOP_KEYS
-    if unknown:
-        raise RozError(f"config: unknown keys {sorted(unknown)}", hint=f"known keys: {sorted(TOP_KEYS)}")
-    models = [_model_ref(m) for m in cfg.get("models") or []]
-    datasets = [_dataset_ref(d) for d in cfg.get("datasets") or []]
-    if not models or not datasets:
-        raise RozError("config needs at least one model and one dataset")
-    names = [m.label for m in models]
-    if len(set(names)) != len(names):
-        raise RozError(f"config: model names must be unique, got {names}", hint="give each model a 'name'")
-    seed = int(cfg.get("seed", 0))
-    limit = cfg.get("limit")
-    heads = cfg.get("heads") or ["full"]
-    bad = set(heads) - {"full", "subset"}
-    if bad:
-        raise RozError(f"config: unknown heads {sorted(bad)}; use full and/or subset")
+def _shift_units(conf: RunConfig, models: list[ModelRef], datasets: list[DatasetRef], common: dict) -> list[Unit]:
     # A shift entry is a spec string, or {shift: SPEC, models: [...], datasets: [...], limit: N}
     # to restrict it (e.g. the full corruption grid on a few models only).
-    default_ds = set(cfg.get("shift_datasets") or [d.display for d in datasets])
+    default_ds = set(conf.shift_datasets or [d.display for d in datasets])
     shift_dicts = []  # (shift dict, model names or None, dataset names, limit)
-    for s in cfg.get("shifts") or ["none"]:
-        if isinstance(s, dict) and "shift" in s:
-            unknown = set(s) - {"shift", "models", "datasets", "limit"}
-            if unknown:
-                raise RozError(f"shift entry {s['shift']!r}: unknown keys {sorted(unknown)}")
-            sel = (set(s["models"]) if s.get("models") else None, set(s.get("datasets") or default_ds), s.get("limit", limit))
-            spec = s["shift"]
-        else:
-            sel, spec = (None, default_ds, limit), s
-        shift_dicts += [(d, *sel) for d in parse_shift(spec)]
-    common = dict(seed=seed, limit=limit, on_bad_image=cfg.get("on_bad_image", "fail"),
-                  full_logits=bool(cfg.get("full_logits", False)))
-    shards = int(cfg.get("shards", 1))
+    for s in conf.shifts:
+        slimit = s.limit if "limit" in s.model_fields_set else conf.limit
+        sel = (set(s.models) if s.models else None, set(s.datasets or default_ds), slimit)
+        shift_dicts += [(d, *sel) for d in parse_shift(s.shift)]
     units: list[Unit] = []
     for m in models:
         for d in datasets:
@@ -117,22 +104,8 @@ def plan_units(cfg: dict) -> list[Unit]:
                     continue
                 if sh and d.name in SEQUENCE_DATASETS:  # video sequences: no image shifts on top
                     continue
-                for head in heads:
-                    for k in range(shards):
-                        units.append(Unit(model=m, dataset=d, shift=freeze(sh), head=head, shard=(k, shards),
-                                          **{**common, "limit": slimit if sh else limit}))
-    for a in cfg.get("attacks") or []:
-        if not isinstance(a, dict) or "name" not in a:
-            raise RozError(f"attack entry {a!r} needs a 'name'")
-        a = dict(a)
-        on = set(a.pop("datasets", None) or [d.display for d in datasets])
-        on_models = set(a.pop("models", None) or [m.label for m in models])
-        alimit = a.pop("limit", limit)
-        for m in models:
-            if m.label not in on_models:
-                continue
-            for d in datasets:
-                if d.display in on and d.name not in SEQUENCE_DATASETS:
-                    units.append(Unit(model=m, dataset=d, attack=freeze(a), seed=seed, limit=alimit,
-                                      on_bad_image=common["on_bad_image"]))
+                for head in conf.heads:
+                    for k in range(conf.shards):
+                        units.append(Unit(model=m, dataset=d, shift=freeze(sh), head=str(head), shard=(k, conf.shards),
+                                          limit=slimit if sh else conf.limit, **common))
     return units

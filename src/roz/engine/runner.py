@@ -8,7 +8,6 @@ result to the shared run directory — the store's atomic writes make that safe.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import torch
 
@@ -16,26 +15,15 @@ from roz.datasets.base import LabelSpace
 from roz.datasets.classes import ClassSet
 from roz.datasets.registry import create_dataset, dataset_info
 from roz.engine.env import environment
-from roz.engine.evaluate import DEFAULT_PART_SIZE, run_eval
+from roz.engine.evaluate import run_eval
 from roz.engine.labelspace import LabelMap
+from roz.engine.options import RunOptions  # noqa: F401  (re-exported: defined in engine.options)
 from roz.engine.store import ResultStore
 from roz.engine.units import Unit
 from roz.errors import RozError
 from roz.models.adapters import create_model
 from roz.models.base import RozModel
 from roz.shifts.registry import create_shift
-
-
-@dataclass
-class RunOptions:
-    """Execution settings that do not change results (not part of unit ids)."""
-
-    batch_size: int = 64
-    workers: int = 0
-    device: str = "cpu"
-    amp: bool = False
-    progress: bool = False
-    part_size: int = DEFAULT_PART_SIZE
 
 
 class ModelCache:
@@ -105,9 +93,9 @@ def execute_unit(unit: Unit, store: ResultStore, opts: RunOptions, models: Model
         "unit_id": unit.unit_id,
         "kind": unit.kind,
         "model": {"name": unit.model.label, "spec": unit.model.spec, "role": desc["role"], "identity": desc["identity"],
-                  "classes": desc["classes"], "n_classes": desc["n_classes"]},
+                  "classes": desc["classes"], "n_classes": desc["n_classes"], "weights_sha256": unit.model.weights},
         "dataset": {**ds.describe(), "name": unit.dataset.display, "registry_name": unit.dataset.name,
-                    "paper_order": info.paper_order},
+                    "paper_order": info.paper_order, "fingerprint": unit.dataset.fingerprint},
         "shift": {**(unit.shift_dict() or {}), **(shift.params() if shift is not None else {})} or None,
         "attack": attack_protocol,
         "metrics": metrics,

@@ -11,9 +11,22 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field
-
+from enum import StrEnum
 
 SEQUENCE_DATASETS = ("imagenet-p",)  # datasets whose samples are frame sequences (kind "perturbation")
+
+
+class Head(StrEnum):
+    """Zero-shot head on a class-restricted dataset: the full class set + a mask, or a subset head."""
+
+    FULL = "full"
+    SUBSET = "subset"
+
+
+class UnitKind(StrEnum):
+    EVAL = "eval"
+    ATTACK = "attack"
+    PERTURBATION = "perturbation"
 
 
 @dataclass(frozen=True)
@@ -23,6 +36,7 @@ class ModelRef:
     classes: str | None = None  # class set (zero-shot heads / custom outputs)
     templates: str | None = None  # template set (zero-shot)
     role: str | None = None  # override: standard | zeroshot | zeroshot-auto | ...
+    weights: str | None = None  # sha256 of the local weight file(s) the spec names (set at planning)
 
     @property
     def label(self) -> str:
@@ -35,6 +49,7 @@ class DatasetRef:
     root: str
     options: tuple = ()  # sorted (key, value) pairs passed to create_dataset
     label: str | None = None  # display name (e.g. mini-r for an imagefolder root)
+    fingerprint: str | None = None  # hash of the root's file list, sizes, mtimes (set at planning; not in the id)
 
     @property
     def display(self) -> str:
@@ -54,18 +69,24 @@ class Unit:
     full_logits: bool = False
     limit: int | None = None  # evaluate N samples evenly spaced over the dataset (quick runs), recorded
     extra: tuple = field(default=())
+    amp: bool = False  # autocast inference changes the numbers: part of the identity
 
     @property
     def kind(self) -> str:
         if self.attack:
-            return "attack"
+            return UnitKind.ATTACK
         if dict(self.shift).get("name") == "perturbation" or self.dataset.name in SEQUENCE_DATASETS:
-            return "perturbation"  # ImageNet-P sequences: engine.sequence_unit (flip probability)
-        return "eval"
+            return UnitKind.PERTURBATION  # ImageNet-P sequences: engine.sequence_unit (flip probability)
+        return UnitKind.EVAL
 
     def canonical(self) -> dict:
         d = asdict(self)
         d["dataset"].pop("label", None)
+        d["dataset"].pop("fingerprint", None)  # content changes are refused per run dir, not re-keyed
+        if d["model"].get("weights") is None:  # hub weights: ids of earlier runs stay valid
+            d["model"].pop("weights", None)
+        if not d.get("amp"):
+            d.pop("amp", None)
         d["model"].pop("name", None)
         d["model"].pop("role", None)
         return d

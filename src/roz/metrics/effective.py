@@ -32,6 +32,7 @@ list from a plain ``{shift_dataset: reference_dataset}`` mapping.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -41,7 +42,16 @@ from roz.errors import RozError
 DEFAULT_N_BOOT = 1000
 DEFAULT_SEED = 0
 DEFAULT_LEVEL = 0.95
-PROTOCOLS = ("standard", "class-restricted")
+
+
+class Protocol(StrEnum):
+    """Which accuracy a shift is compared to: the full reference, or the reference on its classes."""
+
+    STANDARD = "standard"
+    CLASS_RESTRICTED = "class-restricted"
+
+
+PROTOCOLS = tuple(p.value for p in Protocol)  # plain strings (messages print them)
 
 # -- accuracy tables -------------------------------------------------------------------------------
 

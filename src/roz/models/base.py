@@ -10,6 +10,7 @@ typography and attacks all act in pixel space, identically for every model.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import torch
@@ -22,6 +23,14 @@ if TYPE_CHECKING:
 
 PIPELINES = ("roz", "open_clip", "timm", "torchvision", "transformers")
 RESIZE_MODES = ("shortest", "squash", "longest")
+
+
+class ModelRole(StrEnum):
+    """What a model is in the analysis (colour, baseline fit, CLIP-Auto pairs)."""
+
+    STANDARD = "standard"
+    ZEROSHOT = "zeroshot"
+    ZEROSHOT_AUTO = "zeroshot-auto"
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import tempfile
 from pathlib import Path
 
@@ -110,6 +111,12 @@ def load_state_dict(path: str | os.PathLike, verify: str | None = None) -> dict:
         )
     try:
         sd = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # weights_only=True refused a pickled object (torch suggests unsafe loading)
+        raise ModelError(
+            f"refused to load {path}: it holds pickled Python objects (e.g. a whole model), not only tensors",
+            hint="ROZ never unpickles code from a weight file; save model.state_dict() instead "
+                 "(torch.save(model.state_dict(), PATH)) and describe the architecture in the spec or sidecar",
+        ) from None
     except Exception as e:  # torch raises many types for truncated/invalid archives
         raise ModelError(
             f"cannot read weight file {path} ({type(e).__name__}: {str(e).splitlines()[0][:200]})",

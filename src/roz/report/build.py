@@ -84,7 +84,10 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
 def _summary(ctx: ReportContext) -> str:
     if ctx.headline is not None:
         return T.to_console(ctx.headline)
-    return "(no effective-robustness table: " + (ctx.er_error or "no shift with a baseline fit") + ")"
+    er = ctx.er
+    why = "; ".join(f"{k}: {v}" for k, v in er.skipped.items()) if er is not None and er.skipped else ""
+    return "(no effective-robustness table: " + (
+        ctx.er_error or f"no shift with a baseline fit{': ' + why if why else ''}") + ")"
 
 
 def _page(ctx: ReportContext, collected, files: ReportFiles, elapsed: float) -> str:

@@ -68,7 +68,7 @@ def _fmt(v, nd=1, sign=False) -> str:
     return str(v)
 
 
-def to_console(df, max_width: int = 160) -> str:
+def to_console(df, max_width: int | None = None) -> str:
     """Plain-text rendering of a table (for ``roz report`` to print)."""
     if df is None or not len(df):
         return "(empty)"
@@ -79,7 +79,7 @@ def to_console(df, max_width: int = 160) -> str:
     w = [max(len(row[i]) for row in cells) for i in range(len(cols))]
     lines = ["  ".join(c.ljust(w[i]) if i < 2 else c.rjust(w[i]) for i, c in enumerate(row)) for row in cells]
     lines.insert(1, "  ".join("-" * x for x in w))
-    return "\n".join(line[:max_width] for line in lines)
+    return "\n".join(line[:max_width] if max_width else line for line in lines)  # default: never cut
 
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
