@@ -67,12 +67,14 @@ def _min_eps_search(atk: Attack, model, x, y, idx, grid) -> torch.Tensor:
 def evaluate_attack(model: torch.nn.Module, batches: Iterable, attack: str,
                     eps_grid=DEFAULT_EPS_GRID, params: dict | None = None,
                     surrogate: torch.nn.Module | None = None, min_eps: bool = False,
-                    seed: int = 0) -> tuple[list[dict], dict]:
+                    seed: int = 0, prior_rows: Iterable[dict] = ()) -> tuple[list[dict], dict]:
     """Run ``attack`` on ``model`` over ``batches`` of (x, y, idx); returns (rows, metrics).
 
     ``params`` are the attack's parameters, plus ``eps_space`` ('pixel' | 'normalized') and
     ``min_eps_grid`` (grid for the minimal-eps search). Rows hold index, target, clean_pred,
     clean_correct, adv_pred@<eps>, robust@<eps>, queries@<eps>, queries (total), min_eps.
+    ``prior_rows``: rows of earlier batches of the same attack (a resumed unit); they are returned
+    first and count in the metrics.
     """
     params = dict(params or {})
     eps_space = params.pop("eps_space", "pixel")
@@ -97,7 +99,7 @@ def evaluate_attack(model: torch.nn.Module, batches: Iterable, attack: str,
     atks = {e: create_attack(name, model, eps=e, **kw) for e in eps_grid}
     first = atks[eps_grid[0]]
     labels = [eps_label(e) for e in eps_grid]
-    rows: list[dict] = []
+    rows: list[dict] = [dict(r) for r in prior_rows]
     for x, y, idx in batches:
         x = torch.as_tensor(x).float()
         y = torch.as_tensor(y).long().to(x.device)

@@ -15,7 +15,7 @@ Example ``run.yaml``::
     heads: [full]                           # zero-shot: full (mask) and/or subset
     attacks:                                # optional
       - {name: pgd, eps: [0.0039, 0.0078], datasets: [imagenet-val], limit: 500}
-    limit: null                             # first N samples of every dataset (quick runs)
+    limit: null                             # N samples per dataset, a seeded class-stratified draw (quick runs)
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from pathlib import Path
 
 import yaml
 
-from roz.engine.units import SEQUENCE_DATASETS, DatasetRef, ModelRef, Unit, freeze
+from roz.engine.kinds import dataset_kind
+from roz.engine.units import DatasetRef, ModelRef, Unit, freeze
 from roz.errors import RozError
 from roz.shifts.registry import parse_shift
 
@@ -115,7 +116,7 @@ def plan_units(cfg: dict) -> list[Unit]:
             for sh, only_models, shift_ds, slimit in shift_dicts:
                 if sh and (d.display not in shift_ds or (only_models is not None and m.label not in only_models)):
                     continue
-                if sh and d.name in SEQUENCE_DATASETS:  # video sequences: no image shifts on top
+                if sh and dataset_kind(d.name) != "eval":  # video sequences: no image shifts on top
                     continue
                 for head in heads:
                     for k in range(shards):
@@ -132,7 +133,7 @@ def plan_units(cfg: dict) -> list[Unit]:
             if m.label not in on_models:
                 continue
             for d in datasets:
-                if d.display in on and d.name not in SEQUENCE_DATASETS:
+                if d.display in on and dataset_kind(d.name) == "eval":
                     units.append(Unit(model=m, dataset=d, attack=freeze(a), seed=seed, limit=alimit,
                                       on_bad_image=common["on_bad_image"]))
     return units

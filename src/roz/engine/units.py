@@ -10,10 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, field
-
-
-SEQUENCE_DATASETS = ("imagenet-p",)  # datasets whose samples are frame sequences (kind "perturbation")
+from dataclasses import asdict, dataclass
 
 
 @dataclass(frozen=True)
@@ -52,22 +49,23 @@ class Unit:
     shard: tuple[int, int] = (0, 1)
     on_bad_image: str = "fail"
     full_logits: bool = False
-    limit: int | None = None  # evaluate N samples evenly spaced over the dataset (quick runs), recorded
-    extra: tuple = field(default=())
+    limit: int | None = None  # N samples of the shard, a seeded class-stratified draw (engine.positions)
 
     @property
     def kind(self) -> str:
-        if self.attack:
-            return "attack"
-        if dict(self.shift).get("name") == "perturbation" or self.dataset.name in SEQUENCE_DATASETS:
-            return "perturbation"  # ImageNet-P sequences: engine.sequence_unit (flip probability)
-        return "eval"
+        """``eval`` | ``perturbation`` | ``attack`` | ...: the strategy that runs it (engine.kinds)."""
+        from roz.engine.kinds import kind_of
+
+        return kind_of(self)
 
     def canonical(self) -> dict:
         d = asdict(self)
         d["dataset"].pop("label", None)
         d["model"].pop("name", None)
         d["model"].pop("role", None)
+        d["extra"] = []  # a removed, always-empty field: kept in the hash so existing unit ids stay valid
+        if self.limit is not None:  # the draw changed from evenly spaced: limited units get new ids
+            d["limit_draw"] = "stratified-random"
         return d
 
     @property
@@ -80,7 +78,8 @@ class Unit:
             parts.append(dict(self.attack).get("name", "attack"))
         if self.shard != (0, 1):
             parts.append(f"shard{self.shard[0]}of{self.shard[1]}")
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", "__".join(parts))[:80].strip("_")
+        # never a leading "." (a hidden file, and the store's temporary files start with one)
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", "__".join(parts))[:80].lstrip("._").rstrip("_")
         return f"{slug}__{h}"
 
     def shift_dict(self) -> dict | None:
