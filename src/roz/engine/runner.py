@@ -128,6 +128,8 @@ def _attempt(unit: Unit, store: ResultStore, opts: RunOptions, models, forced: b
             store.clear_unit(unit.unit_id)
         elif store.is_done(unit.unit_id):
             return "skipped"
+        if log:
+            log(f"computing {unit.unit_id}")
         try:
             execute_unit(unit, store, opts, models, log=log)
         except Exception as e:  # noqa: BLE001 -- recorded with its traceback; the run goes on
