@@ -199,10 +199,11 @@ def run_units(units: list[Unit], run_dir, opts: RunOptions | None = None, force:
 
 
 def _collect(units: list[Unit], store: ResultStore, raise_failures: bool, errors: dict) -> list[dict]:
-    out = RunRecords(store.unit(u.unit_id) for u in units if store.is_done(u.unit_id))
+    done = {u.unit_id: store.is_done(u.unit_id) for u in units}
+    out = RunRecords(store.unit(u.unit_id) for u in units if done[u.unit_id])
     recorded = {f["unit_id"]: f for f in store.failures()}
     out.failures = [recorded.get(u.unit_id) or {"unit_id": u.unit_id, "error": "unknown", "message": "not computed"}
-                    for u in units if not store.is_done(u.unit_id)]
+                    for u in units if not done[u.unit_id]]
     if out.failures and raise_failures:
         if len(out.failures) == 1 and out.failures[0]["unit_id"] in errors:
             raise errors[out.failures[0]["unit_id"]]  # the unit's own error (also recorded in the store)
