@@ -193,18 +193,22 @@ class ResultStore:
             return f"its record {self.unit_path(unit_id)} is {why or 'not a JSON object'}"
         if rec.get("unit_id") != unit_id:
             return f"its record {self.unit_path(unit_id)} names another unit ({rec.get('unit_id')!r})"
+        if "samples" in rec and rec["samples"] is None:  # a unit written without per-sample rows
+            return None
         return self._check_samples(unit_id, rec.get("samples"))
 
     def _check_samples(self, unit_id: str, want: dict | None) -> str | None:
         p = self.samples_path(unit_id)
-        if not p.is_file():
-            return f"its samples file {p} is missing"
         if want is None:  # written before samples were checksummed: the Parquet footer must read
+            if not p.exists():
+                return None  # nothing was recorded about per-sample rows
             try:
                 pq.read_metadata(p)
             except Exception as e:  # noqa: BLE001 -- any unreadable file means "not done"
                 return f"its samples file {p} is unreadable ({e})"
             return None
+        if not p.is_file():
+            return f"its samples file {p} is missing"
         st = p.stat()
         if st.st_size != want.get("bytes"):
             return f"its samples file {p} has {st.st_size} bytes, the record says {want.get('bytes')} (truncated or replaced)"
@@ -219,12 +223,17 @@ class ResultStore:
     def is_done(self, unit_id: str) -> bool:
         return self.check_unit(unit_id) is None
 
-    def write_unit(self, record: dict, samples: pa.Table) -> None:
+    def write_unit(self, record: dict, samples: pa.Table | None) -> None:
+        """Write a finished unit: its rows (``None``: a unit without per-sample rows), then its record."""
         uid = record["unit_id"]
         p = self.samples_path(uid)
-        atomic_write_table(p, samples)
-        check = {"file": str(p.relative_to(self.root)), "rows": samples.num_rows, "bytes": p.stat().st_size,
-                 "sha256": file_sha256(p)}
+        check = None
+        if samples is not None:
+            atomic_write_table(p, samples)
+            check = {"file": str(p.relative_to(self.root)), "rows": samples.num_rows, "bytes": p.stat().st_size,
+                     "sha256": file_sha256(p)}
+        else:
+            p.unlink(missing_ok=True)
         record = {**record, "samples": check, "roz_version": __version__, "store_format": STORE_FORMAT}
         atomic_write_json(self.unit_path(uid), record)  # written last: the done marker
         self.clear_parts(uid)
