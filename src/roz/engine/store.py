@@ -230,8 +230,10 @@ class ResultStore:
         check = None
         if samples is not None:
             atomic_write_table(p, samples)
-            check = {"file": str(p.relative_to(self.root)), "rows": samples.num_rows, "bytes": p.stat().st_size,
+            st = p.stat()
+            check = {"file": str(p.relative_to(self.root)), "rows": samples.num_rows, "bytes": st.st_size,
                      "sha256": file_sha256(p)}
+            self._verified[uid] = (st.st_size, st.st_mtime_ns, check["sha256"])
         else:
             p.unlink(missing_ok=True)
         record = {**record, "samples": check, "roz_version": __version__, "store_format": STORE_FORMAT}
