@@ -90,3 +90,12 @@ def test_weight_files_of_every_source(tmp_path):
     before = weights_sha256(f"hf:{hf}")
     (hf / "model.safetensors").write_bytes(b"other weights")
     assert weights_sha256(f"hf:{hf}") != before
+
+
+def test_dataset_label_is_part_of_the_identity_even_when_the_slug_is_cut():
+    from roz.engine.units import DatasetRef, ModelRef, Unit
+
+    model = ModelRef(spec="timm:test_vit@/" + "very-long-directory-name/" * 6 + "tiny-vit.pt")
+    ids = {Unit(model=model, dataset=DatasetRef(name="imagefolder", root="/data/x", label=label)).unit_id
+           for label in ("mine-a", "mine-b", None)}
+    assert len(ids) == 3  # the readable slug is cut at 80 characters, before the label: the hash must differ

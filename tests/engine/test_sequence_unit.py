@@ -151,27 +151,3 @@ def test_unit_kind_and_plan(tmp_path):
     assert kinds == [("imagefolder", "attack", ""), ("imagefolder", "eval", ""), ("imagefolder", "eval", "corruption"),
                      ("imagefolder", "perturbation", "perturbation"), ("imagenet-p", "perturbation", "")]
     assert pd.Series([u.unit_id for u in units]).is_unique
-
-
-def test_resume_after_interruption(seqfx, tmp_path, monkeypatch):
-    (full,) = _eval(seqfx, tmp_path / "full", "perturbation:rotate", batch_size=64)
-    want = ResultStore(tmp_path / "full").samples(full["unit_id"])
-    calls = []
-    orig = ResultStore.write_part
-
-    def crash_on_second(self, unit_id, part, table):
-        calls.append(part)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return orig(self, unit_id, part, table)
-
-    monkeypatch.setattr(ResultStore, "write_part", crash_on_second)
-    with pytest.raises(KeyboardInterrupt):
-        _eval(seqfx, tmp_path / "r", "perturbation:rotate", batch_size=64, part_size=62)  # parts of 2 sequences
-    monkeypatch.setattr(ResultStore, "write_part", orig)
-    assert sorted(ResultStore(tmp_path / "r").read_parts(full["unit_id"])) == [0]
-    (rec,) = _eval(seqfx, tmp_path / "r", "perturbation:rotate", batch_size=64, part_size=62)
-    got = ResultStore(tmp_path / "r").samples(rec["unit_id"])
-    assert list(got["index"]) == list(want["index"])
-    assert [[list(f) for f in ft] for ft in got["frame_top5"]] == [[list(f) for f in ft] for ft in want["frame_top5"]]
-    assert rec["metrics"]["flip_prob"] == full["metrics"]["flip_prob"]

@@ -155,4 +155,5 @@ register_dataset(DatasetInfo(
     metrics=("flip_prob", "top5_dist"),
     paper_order=310,
     tags=("synthetic", "perturbation", "video"),
+    unit_kind="perturbation",  # frame sequences scored by flip probability (roz.engine.sequence_unit)
 ))

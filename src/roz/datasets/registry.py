@@ -41,6 +41,7 @@ class DatasetInfo:
     expected_counts: dict | None = None  # {"total": N, "per_class": {...}} or {"total": [N1, N2]}
     metrics: tuple[str, ...] = ("top1", "top5")
     paper_order: int = 100  # position in the paper's tables
+    unit_kind: str = "eval"  # the engine's unit kind for this dataset (roz.engine.kinds), e.g. "perturbation"
     tags: tuple[str, ...] = field(default_factory=tuple)
 
 

@@ -15,7 +15,7 @@ Example ``run.yaml``::
     heads: [full]                           # zero-shot: full (mask) and/or subset
     attacks:                                # optional
       - {name: pgd, eps: [0.0039, 0.0078], datasets: [imagenet-val], limit: 500}
-    limit: null                             # first N samples of every dataset (quick runs)
+    limit: null                             # N samples per dataset, a seeded class-stratified draw (quick runs)
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ import yaml
 
 from roz.engine.fingerprint import dataset_fingerprint, weights_sha256
 from roz.engine.options import RunOptions
-from roz.engine.units import SEQUENCE_DATASETS, DatasetRef, ModelRef, Unit, freeze
+from roz.engine.kinds import dataset_kind
+from roz.engine.units import DatasetRef, ModelRef, Unit, freeze
 from roz.engine.validate import RunConfig, validate_config
 from roz.errors import ConfigError
 from roz.shifts.registry import parse_shift
@@ -77,7 +78,7 @@ def plan_units(cfg: dict | RunConfig) -> list[Unit]:
             if m.label not in on_models:
                 continue
             for d in datasets:
-                if d.display in on and d.name not in SEQUENCE_DATASETS:
+                if d.display in on and dataset_kind(d.name) == "eval":
                     units.append(Unit(model=m, dataset=d, attack=freeze(_plain(params)), limit=alimit, **common))
     return units
 
@@ -102,7 +103,7 @@ def _shift_units(conf: RunConfig, models: list[ModelRef], datasets: list[Dataset
             for sh, only_models, shift_ds, slimit in shift_dicts:
                 if sh and (d.display not in shift_ds or (only_models is not None and m.label not in only_models)):
                     continue
-                if sh and d.name in SEQUENCE_DATASETS:  # video sequences: no image shifts on top
+                if sh and dataset_kind(d.name) != "eval":  # video sequences: no image shifts on top
                     continue
                 for head in conf.heads:
                     for k in range(conf.shards):

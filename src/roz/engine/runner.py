@@ -3,6 +3,16 @@
 The local executor runs units in order in this process, reusing built models; the Ray executor
 (``executor='ray'``, needs ``pip install roz[ray]``) runs one task per unit, each writing its own
 result to the shared run directory — the store's atomic writes make that safe.
+
+A unit that raises is recorded in the store (``RUN_DIR/failed/<unit_id>.json``: error, hint,
+traceback) and the run goes on with the other units; the unit is retried on the next run. At the
+end ``run_units`` raises: the unit's own error when one unit failed, :class:`UnitsFailed` (a
+``RozError`` listing them) when several did — or, with ``raise_failures=False``, returns the
+records with the failures in ``.failures``.
+
+Each unit is computed under a per-unit lock in the run directory, so two processes on one
+directory never compute the same unit: a unit locked by another process is deferred, then waited
+for and re-checked (skipped if the other process finished it, computed if it did not).
 """
 
 from __future__ import annotations
@@ -14,16 +24,33 @@ import torch
 from roz.datasets.base import LabelSpace
 from roz.datasets.classes import ClassSet
 from roz.datasets.registry import create_dataset, dataset_info
-from roz.engine.env import environment
-from roz.engine.evaluate import run_eval
+from roz.engine.kinds import UnitContext, get_kind
 from roz.engine.labelspace import LabelMap
 from roz.engine.options import RunOptions  # noqa: F401  (re-exported: defined in engine.options)
+from roz.engine.positions import positions_for
+from roz.engine.record import build_record
 from roz.engine.store import ResultStore
 from roz.engine.units import Unit
 from roz.errors import RozError
 from roz.models.adapters import create_model
 from roz.models.base import RozModel
-from roz.shifts.registry import create_shift
+
+
+class UnitsFailed(RozError):
+    """Several units of a run failed (each recorded in the store; finished units are kept)."""
+
+    def __init__(self, failures: list[dict], run_dir, n_units: int):
+        self.failures = failures
+        lines = "\n".join(f"  {f['unit_id']}: {f['error']}: {f['message']}" for f in failures)
+        super().__init__(f"{len(failures)} of {n_units} units failed:\n{lines}",
+                         hint=f"tracebacks in {run_dir}/failed/; fix the cause and re-run the same command "
+                              "(finished units are kept, failed ones are retried)")
+
+
+class RunRecords(list):
+    """The records of the finished units; ``failures``: the failure records of the others."""
+
+    failures: list[dict]
 
 
 class ModelCache:
@@ -48,9 +75,8 @@ def _subset_head(model: RozModel, labels: LabelSpace, ds_name: str):
     return sub, LabelMap(ids, LabelSpace.singletons(ids, labels.names))
 
 
-def execute_unit(unit: Unit, store: ResultStore, opts: RunOptions, models: ModelCache | None = None) -> dict:
-    models = models or ModelCache()
-    info = dataset_info(unit.dataset.name)
+def prepare(unit: Unit, store: ResultStore | None, opts: RunOptions, models: ModelCache, log=None) -> UnitContext:
+    """Build the unit's dataset, model and label map, and the positions it covers."""
     ds = create_dataset(unit.dataset.name, unit.dataset.root, on_bad_image=unit.on_bad_image,
                         **dict(unit.dataset.options))
     model = models.get(unit.model, opts.device)
@@ -58,95 +84,121 @@ def execute_unit(unit: Unit, store: ResultStore, opts: RunOptions, models: Model
     if unit.head == "subset":
         model, label_map = _subset_head(model, ds.labels, unit.dataset.display)
     label_map = label_map or LabelMap(model.wnids, ds.labels, what=ds.name)
+    positions = positions_for(ds, unit.shard, unit.limit, seed=unit.seed)
+    return UnitContext(unit, model, ds, label_map, positions, opts, store=store, log=log)
+
+
+def execute_unit(unit: Unit, store: ResultStore, opts: RunOptions, models: ModelCache | None = None,
+                 log=None) -> dict:
+    """Compute one unit with its kind's strategy and write its record and rows to the store."""
+    ctx = prepare(unit, store, opts, models or ModelCache(), log)
+    kind = unit.kind
     t0 = time.perf_counter()
-    shift = create_shift(unit.shift_dict() or {}, dataset=ds)
-    sequence_protocol = None
-    if unit.kind == "perturbation":  # ImageNet-P: released videos or sequences generated per image
-        from roz.engine.sequence_unit import run_sequence_unit
+    result = get_kind(kind).run(ctx)
+    record = build_record(ctx, result, kind, time.perf_counter() - t0, dataset_info(unit.dataset.name).paper_order)
+    store.write_unit(record, result.table)
+    return store.unit(unit.unit_id)
 
-        table, metrics, sequence_protocol = run_sequence_unit(model, ds, label_map, unit, opts, store=store)
-        skipped = [r for r, ok in zip(table.column("path").to_pylist(), table.column("ok").to_pylist()) if not ok] \
-            if table.num_rows else []
-        attack_protocol = None
-        shift = None  # recorded as the unit's shift dict; generator details are in protocol.sequence
-    elif unit.attack:
-        from roz.engine.attack_unit import run_attack_unit
 
-        table, metrics, attack_protocol = run_attack_unit(model, ds, label_map, unit, opts)
-        skipped = []
-    else:
-        table, skipped, _ = run_eval(model, ds, store, unit.unit_id, shift=shift, seed=unit.seed, shard=unit.shard,
-                                     limit=unit.limit, batch_size=opts.batch_size, workers=opts.workers,
-                                     device=opts.device, amp=opts.amp, full_logits=unit.full_logits,
-                                     part_size=opts.part_size, progress=opts.progress, label_map=label_map)
-        df = table.to_pandas()
-        metrics = ds.aggregate(df[df["ok"]]) if len(df) else ds.aggregate(df)
-        if "written_label" in df.columns:  # typographic shift or dataset: accuracy + attack success rate
-            from roz.metrics.typographic import aggregate_typographic
+def _attempt(unit: Unit, store: ResultStore, opts: RunOptions, models, forced: bool, blocking: bool,
+             errors: dict | None = None, log=None) -> str:
+    """Compute ``unit`` under its lock: "done" | "skipped" (finished meanwhile) | "busy" | "failed"."""
+    from filelock import Timeout
 
-            metrics.update(aggregate_typographic(df))
-        metrics["n_skipped"] = len(skipped)
-        attack_protocol = None
-    seconds = time.perf_counter() - t0
-    desc = model.describe()
-    record = {
-        "unit_id": unit.unit_id,
-        "kind": unit.kind,
-        "model": {"name": unit.model.label, "spec": unit.model.spec, "role": desc["role"], "identity": desc["identity"],
-                  "classes": desc["classes"], "n_classes": desc["n_classes"], "weights_sha256": unit.model.weights},
-        "dataset": {**ds.describe(), "name": unit.dataset.display, "registry_name": unit.dataset.name,
-                    "paper_order": info.paper_order, "fingerprint": unit.dataset.fingerprint},
-        "shift": {**(unit.shift_dict() or {}), **(shift.params() if shift is not None else {})} or None,
-        "attack": attack_protocol,
-        "metrics": metrics,
-        "protocol": {
-            "head": unit.head,
-            "templates": desc.get("templates"),
-            "n_templates": desc.get("n_templates"),
-            "logit_scale": desc.get("logit_scale"),
-            "preprocess": desc["preprocess"],
-            "label_space": {"n_labels": len(ds.labels), "n_model_classes": desc["n_classes"],
-                            "merge": "identity" if label_map.identity else "max over each label's WordNet IDs",
-                            "model_classes_outside_labels_dropped": True},
-            "seed": unit.seed, "shard": list(unit.shard), "limit": unit.limit, "amp": opts.amp,
-            "on_bad_image": unit.on_bad_image, "dataset_protocol": ds.protocol,
-            **({"sequence": sequence_protocol} if sequence_protocol is not None else {}),
-        },
-        "skipped_files": skipped,
-        "env": environment(opts.device),
-        "timing": {"seconds": round(seconds, 3), "images_per_s": round(len(table) / max(seconds, 1e-9), 2)},
-    }
-    store.write_unit(record, table)
-    return record
+    lock = store.lock(unit.unit_id)
+    try:
+        lock.acquire(timeout=-1 if blocking else 0)
+    except Timeout:  # another process holds the unit
+        return "busy"
+    try:
+        if forced:
+            store.clear_unit(unit.unit_id)
+        elif store.is_done(unit.unit_id):
+            return "skipped"
+        if log:
+            log(f"computing {unit.unit_id}")
+        try:
+            execute_unit(unit, store, opts, models, log=log)
+        except Exception as e:  # noqa: BLE001 -- recorded with its traceback; the run goes on
+            store.write_failure(unit.unit_id, e)
+            if log:
+                log(f"FAILED {unit.unit_id}: {type(e).__name__}: {getattr(e, 'what', e)}")
+            if errors is not None:
+                errors[unit.unit_id] = e
+            return "failed"
+        return "done"
+    finally:
+        lock.release()
+
+
+def _run_local(todo: list[Unit], store: ResultStore, opts: RunOptions, forced: set, log) -> dict:
+    """Run the units in order; returns ``{unit_id: exception}`` of the units that failed."""
+    models, errors, busy = ModelCache(), {}, []
+    for i, u in enumerate(todo):
+        if log:
+            log(f"[{i + 1}/{len(todo)}] {u.unit_id}")
+        if _attempt(u, store, opts, models, u.unit_id in forced, False, errors, log) == "busy":
+            busy.append(u)
+            if log:
+                log(f"{u.unit_id} is being computed by another process: deferred")
+    for u in busy:  # wait for the other process, then re-check: computed only if it did not finish it
+        state = _attempt(u, store, opts, models, u.unit_id in forced, True, errors, log)
+        if log and state == "skipped":
+            log(f"{u.unit_id} finished by another process")
+    return errors
 
 
 def run_units(units: list[Unit], run_dir, opts: RunOptions | None = None, force: bool = False,
-              executor: str = "local", config: dict | None = None, log=None) -> list[dict]:
-    """Run every unit not yet in the store; return all units' records (finished ones included)."""
+              executor: str = "local", config: dict | None = None, log=None, *,
+              force_unit: set[str] | frozenset[str] | None = None, raise_failures: bool = True) -> list[dict]:
+    """Run every unit not yet (intact) in the store; return all units' records (finished ones included).
+
+    ``force`` recomputes every unit, ``force_unit`` the units with these ids. Failed units are
+    recorded and the others still run; then the failure is raised (see the module doc), or with
+    ``raise_failures=False`` the returned list's ``.failures`` holds them.
+    """
     opts = opts or RunOptions()
     store = ResultStore(run_dir, config=config)
+    store.add_invocation(config)
+    ids = [u.unit_id for u in units]
+    forced = set(ids) if force else set(force_unit or ())
+    unknown = forced - set(ids)
+    if unknown:
+        raise RozError(f"force_unit: no unit {sorted(unknown)[0]!r} in this run",
+                       hint=f"unit ids of this run: {', '.join(ids[:5])}{' ...' if len(ids) > 5 else ''}")
     todo = []
     for u in units:
-        if force:
-            store.clear_unit(u.unit_id)
-        if not store.is_done(u.unit_id):
+        why = None if u.unit_id in forced else store.check_unit(u.unit_id)
+        if u.unit_id in forced or why is not None:
             todo.append(u)
+            if log and why not in (None, "not computed"):
+                log(f"{u.unit_id} is not done: {why}; recomputing")
     if log:
         log(f"{len(units)} units, {len(units) - len(todo)} already done, {len(todo)} to run")
+    errors: dict = {}
     if executor == "ray" and todo:
-        _run_ray(todo, str(run_dir), opts)
+        _run_ray(todo, str(run_dir), opts, forced)
     elif executor == "local":
-        models = ModelCache()
-        for i, u in enumerate(todo):
-            if log:
-                log(f"[{i + 1}/{len(todo)}] {u.unit_id}")
-            execute_unit(u, store, opts, models)
+        errors = _run_local(todo, store, opts, forced, log)
     elif executor != "ray":
         raise RozError(f"unknown executor {executor!r}; use local or ray")
-    return [store.unit(u.unit_id) for u in units]
+    return _collect(units, store, raise_failures, errors)
 
 
-def _run_ray(units: list[Unit], run_dir: str, opts: RunOptions) -> None:
+def _collect(units: list[Unit], store: ResultStore, raise_failures: bool, errors: dict) -> list[dict]:
+    done = {u.unit_id: store.is_done(u.unit_id) for u in units}
+    out = RunRecords(store.unit(u.unit_id) for u in units if done[u.unit_id])
+    recorded = {f["unit_id"]: f for f in store.failures()}
+    out.failures = [recorded.get(u.unit_id) or {"unit_id": u.unit_id, "error": "unknown", "message": "not computed"}
+                    for u in units if not done[u.unit_id]]
+    if out.failures and raise_failures:
+        if len(out.failures) == 1 and out.failures[0]["unit_id"] in errors:
+            raise errors[out.failures[0]["unit_id"]]  # the unit's own error (also recorded in the store)
+        raise UnitsFailed(out.failures, store.root, len(units))
+    return out
+
+
+def _run_ray(units: list[Unit], run_dir: str, opts: RunOptions, forced: set) -> None:
     try:
         import ray
     except ImportError:
@@ -156,8 +208,8 @@ def _run_ray(units: list[Unit], run_dir: str, opts: RunOptions) -> None:
     gpus = 1 if str(opts.device).startswith("cuda") else 0
 
     @ray.remote(num_gpus=gpus)
-    def _task(u):
+    def _task(u, force):
         torch.set_num_threads(1)
-        return execute_unit(u, ResultStore(run_dir), opts)["unit_id"]
+        return _attempt(u, ResultStore(run_dir), opts, ModelCache(), force, True)
 
-    ray.get([_task.remote(u) for u in units])
+    ray.get([_task.remote(u, u.unit_id in forced) for u in units])

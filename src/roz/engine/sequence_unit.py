@@ -25,50 +25,22 @@ perturbations compare every frame with frame 0, the others consecutive frames (s
 ``difficulty``). Unreadable videos (``on_bad_image=skip``) are kept as rows with ``ok=False`` and
 left out of the metrics.
 
-Progress is checkpointed in parts of ``max(1, opts.part_size // n_frames)`` sequences when a store
-is given, like ``run_eval``.
+Progress is checkpointed in parts of ``max(1, opts.part_size // n_frames)`` sequences through the
+shared :class:`roz.engine.parts.PartLedger`, like every kind.
 """
 
 from __future__ import annotations
 
-import contextlib
-
-import pyarrow as pa
 import torch
-from torch.utils.data import DataLoader, Subset
 
-from roz.engine.evaluate import Progress, positions_for
-from roz.engine.labelspace import LabelMap
-from roz.engine.units import SEQUENCE_DATASETS
-from roz.errors import DataError, RozError
+from roz.engine.batches import Progress, autocast_for, collate_images, collate_sequences, make_loader
+from roz.engine.kinds import UnitContext, UnitResult, dataset_kind, skipped_paths
+from roz.errors import RozError
 from roz.metrics.perturbation import perturbation_scores, top5_from_logits
 from roz.shifts.base import sample_seed
 from roz.shifts.perturbations import PerturbationSequence, is_noise, n_frames
 
 SEED_SALT = "perturbation"
-
-
-def is_sequence_unit(unit) -> bool:
-    """Units scored by flip probability: a ``perturbation`` shift or a released ImageNet-P dataset."""
-    sh = unit.shift_dict() or {}
-    return unit.kind == "perturbation"
-
-
-def _collate_sequences(batch):
-    """Sequences may differ in length (released videos): keep a list of ``[T_i, 3, H, W]``."""
-    xs, ys, idx, ok = zip(*batch)
-    return list(xs), torch.tensor(ys, dtype=torch.long), torch.tensor(idx, dtype=torch.long), torch.tensor(ok)
-
-
-def _collate_images(batch):
-    xs, ys, idx, ok = zip(*batch)
-    return torch.stack(xs), torch.tensor(ys, dtype=torch.long), torch.tensor(idx, dtype=torch.long), torch.tensor(ok)
-
-
-def _loader(ds, positions, batch_size, workers, device, collate) -> DataLoader:
-    return DataLoader(Subset(ds, positions), batch_size=batch_size, shuffle=False, num_workers=workers,
-                      pin_memory=str(device).startswith("cuda"), collate_fn=collate,
-                      persistent_workers=False, prefetch_factor=2 if workers > 0 else None)
 
 
 def sequence_protocol(perturbation: str, difficulty: int, source: str, **extra) -> dict:
@@ -79,103 +51,93 @@ def sequence_protocol(perturbation: str, difficulty: int, source: str, **extra) 
             "flip_prob_unit": "fraction in [0, 1]", "top1_top5": "frame 0, percent", **extra}
 
 
-def run_sequence_unit(model, ds, label_map: LabelMap, unit, opts, store=None):
-    """Evaluate one perturbation-sequence unit; returns ``(rows: pa.Table, metrics, protocol)``.
-
-    ``store`` (optional, a ``ResultStore``): checkpoint finished parts under the unit id and reuse
-    them on a re-run.
-    """
+def _source(unit, ds):
+    """``(perturbation, difficulty, generator or None for released videos, protocol)``."""
     sh = dict(unit.shift_dict() or {})
-    released = unit.dataset.name in SEQUENCE_DATASETS
+    released = dataset_kind(unit.dataset.name) == "perturbation"
     if released and sh:
         raise RozError(f"{unit.dataset.display}: ImageNet-P sequences cannot take a shift ({sh.get('name')})",
                        hint="evaluate imagenet-p clean; use the perturbation: shift on image datasets")
     if released:
-        name, difficulty = ds.perturbation, int(ds.difficulty)
-        gen = None
-        proto = sequence_protocol(name, difficulty, "released videos (imagenet-p)", folder=ds.protocol.get("folder"),
+        proto = sequence_protocol(ds.perturbation, int(ds.difficulty), "released videos (imagenet-p)",
+                                  folder=ds.protocol.get("folder"),
                                   frames="decoded video frames through the model's preprocessing")
-    else:
-        if sh.get("name") != "perturbation":
-            raise RozError(f"run_sequence_unit: unit {unit.unit_id} has no perturbation shift")
-        name, difficulty = str(sh["perturbation"]), int(sh.get("difficulty", 1))
-        try:
-            gen = PerturbationSequence(name, difficulty, quantize=bool(sh.get("quantize", True)))
-        except ValueError as e:
-            raise RozError(str(e)) from None
-        proto = sequence_protocol(name, difficulty, "generated on the fly", seed=unit.seed, seed_salt=SEED_SALT,
-                                  quantize=gen.quantize,
-                                  frames="perturbation applied to the model's preprocessed crop (zero fill outside)")
+        return ds.perturbation, int(ds.difficulty), None, proto
+    if sh.get("name") != "perturbation":
+        raise RozError(f"perturbation unit {unit.unit_id} has no perturbation shift")
+    name, difficulty = str(sh["perturbation"]), int(sh.get("difficulty", 1))
+    try:
+        gen = PerturbationSequence(name, difficulty, quantize=bool(sh.get("quantize", True)))
+    except ValueError as e:
+        raise RozError(str(e)) from None
+    proto = sequence_protocol(name, difficulty, "generated on the fly", seed=unit.seed, seed_salt=SEED_SALT,
+                              quantize=gen.quantize,
+                              frames="perturbation applied to the model's preprocessed crop (zero fill outside)")
+    return name, difficulty, gen, proto
+
+
+def run(ctx: UnitContext) -> UnitResult:
+    """Evaluate one perturbation-sequence unit (released videos or sequences generated on the fly)."""
+    unit, ds, opts = ctx.unit, ctx.ds, ctx.opts
+    name, difficulty, gen, proto = _source(unit, ds)
     T = n_frames(name)
-    device = torch.device(opts.device)
-    ds.transform = model.transform()
-    lm = label_map.to(device)
-    model = model.to(device).eval()
-    chunk = max(1, int(opts.batch_size))  # frames per forward pass
-    seqs_per_batch = max(1, chunk // T)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16 if device.type == "cpu" else torch.float16) \
-        if opts.amp else contextlib.nullcontext()
-    meta_cols = ds.sample_meta()
+    scorer = _SequenceScorer(ctx)
+    seqs_per_batch = max(1, scorer.chunk // T)
+    ledger = ctx.ledger(max(1, int(opts.part_size) // T))
+    with Progress(bool(opts.progress), f"{ctx.model.name} · {ds.name} · {name}", len(ctx.positions),
+                  ledger.n_reused) as bar:
+        for part in ledger.remaining_parts():  # one loader per part: batches never straddle parts
+            collate = collate_sequences if gen is None else collate_images
+            for xs, y, idx, ok in make_loader(ds, part, seqs_per_batch, opts.workers, scorer.device, collate, prefetch=2):
+                if gen is not None:
+                    seeds = torch.tensor([sample_seed(unit.seed, int(i), SEED_SALT) for i in idx], dtype=torch.long)
+                    xs = list(gen(xs.to(scorer.device), seeds).unbind(0))  # [B, T, 3, H, W] -> B sequences
+                ledger.add(scorer.rows(xs, y, idx, ok))
+                bar.advance(len(idx))
+    table = ledger.finish()
+    metrics = sequence_metrics(table.to_pandas(), name, difficulty, ds if gen is None else None)
+    return UnitResult(table, metrics, protocol={"sequence": proto}, skipped=skipped_paths(table))
 
-    positions = positions_for(len(ds), unit.shard, unit.limit)
-    part_size = max(1, int(getattr(opts, "part_size", 2048)) // T)
-    parts = [positions[i:i + part_size] for i in range(0, len(positions), part_size)]
-    done = store.read_parts(unit.unit_id) if store is not None else {}
-    todo = [p for p in range(len(parts)) if p not in done]
-    results = dict(done)
 
-    def forward_top5(frames: torch.Tensor) -> torch.Tensor:
+class _SequenceScorer:
+    """Sequences -> per-sample rows: every frame through the model (chunks of batch_size frames)."""
+
+    def __init__(self, ctx: UnitContext):
+        self.ds = ctx.ds
+        self.device = torch.device(ctx.opts.device)
+        self.ds.transform = ctx.model.transform()
+        self.lm = ctx.label_map.to(self.device)
+        self.model = ctx.model.to(self.device).eval()
+        self.chunk = max(1, int(ctx.opts.batch_size))  # frames per forward pass
+        self.autocast = autocast_for(self.device, ctx.opts.amp)
+        self.meta_cols = self.ds.sample_meta()
+
+    def top5(self, frames: torch.Tensor) -> torch.Tensor:
         """``[N, 3, H, W]`` -> ``[N, k]`` top labels (k = min(5, labels)), chunked."""
         outs = []
         with torch.inference_mode():
-            for k in range(0, frames.shape[0], chunk):
-                with autocast:
-                    logits = lm(model(frames[k:k + chunk].to(device, non_blocking=True)).float())
+            for k in range(0, frames.shape[0], self.chunk):
+                with self.autocast:
+                    logits = self.lm(self.model(frames[k:k + self.chunk].to(self.device, non_blocking=True)).float())
                 outs.append(top5_from_logits(logits)[:, :5].cpu())
         return torch.cat(outs)
 
-    def rows_for(seq_list, y, idx, ok) -> list[dict]:
+    def rows(self, seq_list, y, idx, ok) -> list[dict]:
         lens = [int(s.shape[0]) for s in seq_list]
-        top = forward_top5(torch.cat(seq_list)).tolist()
+        top = self.top5(torch.cat(seq_list)).tolist()
         rows, o = [], 0
         for j, L in enumerate(lens):
             ft = top[o:o + L]
             o += L
             i = int(idx[j])
-            valid = ds.valid_labels(i)
-            row = {"index": i, "path": ds.samples[i][0], "target": int(y[j]), "ok": bool(ok[j]),
+            valid = self.ds.valid_labels(i)
+            row = {"index": i, "path": self.ds.samples[i][0], "target": int(y[j]), "ok": bool(ok[j]),
                    "pred": ft[0][0], "correct": ft[0][0] in valid, "correct5": any(t in valid for t in ft[0]),
                    "top5": ft[0], "frame_top5": ft, "n_frames": L}
-            for c, vals in meta_cols.items():
+            for c, vals in self.meta_cols.items():
                 row[c] = vals[i]
             rows.append(row)
         return rows
-
-    with Progress(bool(opts.progress), f"{model.name} · {ds.name} · {name}", len(positions),
-                  sum(len(parts[p]) for p in done)) as bar:
-        for p in todo:
-            rows: list[dict] = []
-            if released:
-                for xs, y, idx, ok in _loader(ds, parts[p], seqs_per_batch, opts.workers, device, _collate_sequences):
-                    rows.extend(rows_for(xs, y, idx, ok))
-                    bar.advance(len(idx))
-            else:
-                for x, y, idx, ok in _loader(ds, parts[p], seqs_per_batch, opts.workers, device, _collate_images):
-                    seeds = torch.tensor([sample_seed(unit.seed, int(i), SEED_SALT) for i in idx], dtype=torch.long)
-                    seq = gen(x.to(device), seeds)  # [B, T, 3, H, W]
-                    rows.extend(rows_for(list(seq.unbind(0)), y, idx, ok))
-                    bar.advance(len(idx))
-            table = pa.Table.from_pylist(rows)
-            results[p] = table
-            if store is not None:
-                store.write_part(unit.unit_id, p, table)
-    tables = [t for _, t in sorted(results.items())]
-    table = pa.concat_tables(tables, promote_options="default") if tables else pa.table({})
-    if table.num_rows != len(positions):
-        raise DataError(f"{unit.unit_id}: expected {len(positions)} rows, stored parts hold {table.num_rows}",
-                        hint="re-run with --force to recompute this unit")
-    metrics = sequence_metrics(table.to_pandas(), name, difficulty, ds if released else None)
-    return table, metrics, proto
 
 
 def sequence_metrics(df, perturbation: str, difficulty: int = 1, ds=None) -> dict:

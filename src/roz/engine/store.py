@@ -2,42 +2,58 @@
 
 Layout of a run directory::
 
-    RUN_DIR/run.json                       # {"roz_version", "store_format", "created", "config"}
-    RUN_DIR/units/<unit_id>.json           # one finished unit: identity, protocol, metrics, env
+    RUN_DIR/run.json                       # {"roz_version", "store_format", "created", "config", "invocations"}
+    RUN_DIR/units/<unit_id>.json           # one finished unit: identity, protocol, metrics, env, samples check
     RUN_DIR/samples/<unit_id>.parquet      # per-sample rows of that unit
-    RUN_DIR/parts/<unit_id>/part-NNNNN.parquet   # partial progress of an unfinished unit
+    RUN_DIR/parts/<unit_id>/part-<start>-<end>.parquet   # partial progress of an unfinished unit
+    RUN_DIR/failed/<unit_id>.json          # the last failure of a unit not finished (error, traceback)
+    RUN_DIR/locks/<unit_id>.lock           # held while a process computes the unit
+    RUN_DIR/<name>.json                    # named run-level artefacts (``write_artifact``), e.g. overlap.json
 
 A unit JSON exists only once the unit finished (it is written last, atomically), so its presence
-is the "done" marker that lets a re-run skip it. Parts let an interrupted unit resume mid-way.
+is the "done" marker that lets a re-run skip it — provided it parses, names its unit, and its
+samples file still has the recorded sha256 and row count (``check_unit``). A unit that fails any
+of these checks is not done: the re-run recomputes it. Parts let an interrupted unit resume
+mid-way (:mod:`roz.engine.parts`).
 
-Unit JSON keys (all units): ``unit_id``, ``kind`` ("eval" | "attack" | ...), ``model``
+``run.json``: ``config`` is the configuration the directory was created with; ``invocations`` lists
+every run on it (``{"time", "roz_version", "config"}``), oldest first.
+
+Unit JSON keys (all units): ``unit_id``, ``kind`` ("eval" | "perturbation" | "attack" | ...), ``model``
 (``{"name", "spec", "role", "identity": {...}}``), ``dataset`` (``{"name", "root", "n", "protocol"}``),
 ``shift`` (``None`` or ``{"name", ...params}``), ``attack`` (``None`` or params), ``metrics``
 (flat ``{name: float}``; percent for accuracies), ``protocol`` (every choice: head, templates,
-resize/crop/interpolation, seed, ...), ``skipped_files``, ``env`` (library versions, device),
-``timing``, ``roz_version``, ``store_format``.
+resize/crop/interpolation, seed, covered positions, ...), ``skipped_files``, ``env`` (library
+versions, device), ``timing``, ``samples`` (``{"file", "rows", "bytes", "sha256"}``),
+``roz_version``, ``store_format``.
+
+Files are created with the user's umask (like any other file the user writes), never 0600.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import os
-import tempfile
+import re
+import traceback as _traceback
+import uuid
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from roz import STORE_FORMAT, __version__
-from roz.errors import StoreError
+from roz.errors import RozError, StoreError
 
 
 def _atomic_write(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    # O_CREAT with mode 0666 lets the OS apply the umask (tempfile.mkstemp would force 0600).
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
         write(tmp)
         with open(tmp, "rb") as f:
@@ -61,6 +77,14 @@ def atomic_write_table(path: Path, table: pa.Table) -> None:
     _atomic_write(Path(path), lambda tmp: pq.write_table(table, tmp, compression="zstd"))
 
 
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def _json_default(o):
     import numpy as np
 
@@ -75,33 +99,80 @@ def _json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
+def _read_json(path: Path) -> tuple[Any, str | None]:
+    """``(object, None)``, or ``(None, why)`` for a missing, empty, truncated or non-JSON file."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None, "missing"
+    except OSError as e:
+        return None, f"unreadable ({e})"
+    if not text.strip():
+        return None, "empty (zero bytes)"
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as e:
+        return None, f"not valid JSON, truncated or corrupt ({e})"
+
+
+_ARTIFACT = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+_PART = re.compile(r"^part-(\d+)-(\d+)$")
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
 class ResultStore:
     """Read/write access to one run directory."""
 
     def __init__(self, run_dir: str | os.PathLike, create: bool = True, config: dict | None = None):
         self.root = Path(run_dir)
         meta_path = self.root / "run.json"
-        if meta_path.exists():
-            try:
-                meta = json.loads(meta_path.read_text())
-            except json.JSONDecodeError as e:
-                raise StoreError(f"{meta_path} is corrupt ({e})", hint="remove the run directory or pick another") from None
-            fmt = meta.get("store_format")
-            if fmt != STORE_FORMAT:
-                raise StoreError(
-                    f"run directory {self.root} was written by ROZ {meta.get('roz_version', '?')} "
-                    f"(store format {fmt}); this ROZ {__version__} reads format {STORE_FORMAT}",
-                    hint="use a new --out directory, or re-run with the ROZ version that wrote it",
-                )
-            self.meta = meta
-        elif create:
-            self.meta = {"roz_version": __version__, "store_format": STORE_FORMAT,
-                         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                         "config": config or {}}
-            atomic_write_json(meta_path, self.meta)
-        else:
+        if not meta_path.exists() and not create:
             raise StoreError(f"{self.root} is not a ROZ run directory (no run.json)",
                              hint="pass the --out directory of a `roz eval` / `roz run`")
+        if not meta_path.exists():
+            with self.lock("run.json"):
+                if not meta_path.exists():
+                    atomic_write_json(meta_path, {"roz_version": __version__, "store_format": STORE_FORMAT,
+                                                  "created": _now(), "config": config or {}, "invocations": []})
+        self.meta = self._read_meta()
+        self._verified: dict[str, tuple] = {}  # unit_id -> (size, mtime_ns, sha256) hashed by this process
+
+    def _read_meta(self) -> dict:
+        meta_path = self.root / "run.json"
+        meta, why = _read_json(meta_path)
+        if why or not isinstance(meta, dict):
+            raise StoreError(f"{meta_path} is corrupt ({why or 'not a JSON object'})",
+                             hint="remove the run directory or pick another")
+        fmt = meta.get("store_format")
+        if fmt != STORE_FORMAT:
+            raise StoreError(
+                f"run directory {self.root} was written by ROZ {meta.get('roz_version', '?')} "
+                f"(store format {fmt}); this ROZ {__version__} reads format {STORE_FORMAT}",
+                hint="use a new --out directory, or re-run with the ROZ version that wrote it",
+            )
+        return meta
+
+    def add_invocation(self, config: dict | None) -> None:
+        """Record one run on this directory (its configuration) in ``run.json``'s history."""
+        with self.lock("run.json"):
+            meta = self._read_meta()
+            meta.setdefault("invocations", []).append({"time": _now(), "roz_version": __version__,
+                                                       "config": config or {}})
+            atomic_write_json(self.root / "run.json", meta)
+            self.meta = meta
+
+    def lock(self, name: str):
+        """An inter-process lock on ``name`` in this run directory (``with store.lock(uid): ...``).
+        ``filelock`` (fcntl.flock on POSIX): the OS releases it when its holder dies, so a killed
+        run never leaves a unit locked."""
+        from filelock import FileLock
+
+        path = self.root / "locks" / f"{name}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(path))
 
     # -- units --------------------------------------------------------------------------------
     def unit_path(self, unit_id: str) -> Path:
@@ -113,57 +184,152 @@ class ResultStore:
     def parts_dir(self, unit_id: str) -> Path:
         return self.root / "parts" / unit_id
 
+    def check_unit(self, unit_id: str) -> str | None:
+        """``None`` if the unit is finished and intact, else why it is not done."""
+        rec, why = _read_json(self.unit_path(unit_id))
+        if why == "missing":
+            return "not computed"
+        if why or not isinstance(rec, dict):
+            return f"its record {self.unit_path(unit_id)} is {why or 'not a JSON object'}"
+        if rec.get("unit_id") != unit_id:
+            return f"its record {self.unit_path(unit_id)} names another unit ({rec.get('unit_id')!r})"
+        if "samples" in rec and rec["samples"] is None:  # a unit written without per-sample rows
+            return None
+        return self._check_samples(unit_id, rec.get("samples"))
+
+    def _check_samples(self, unit_id: str, want: dict | None) -> str | None:
+        p = self.samples_path(unit_id)
+        if want is None:  # written before samples were checksummed: the Parquet footer must read
+            if not p.exists():
+                return None  # nothing was recorded about per-sample rows
+            try:
+                pq.read_metadata(p)
+            except Exception as e:  # noqa: BLE001 -- any unreadable file means "not done"
+                return f"its samples file {p} is unreadable ({e})"
+            return None
+        if not p.is_file():
+            return f"its samples file {p} is missing"
+        st = p.stat()
+        if st.st_size != want.get("bytes"):
+            return f"its samples file {p} has {st.st_size} bytes, the record says {want.get('bytes')} (truncated or replaced)"
+        key = (st.st_size, st.st_mtime_ns, want.get("sha256"))
+        if self._verified.get(unit_id) == key:  # hashed by this process and untouched since
+            return None
+        if file_sha256(p) != want.get("sha256"):
+            return f"its samples file {p} does not match the sha256 in its record (corrupt or replaced)"
+        self._verified[unit_id] = key
+        return None
+
     def is_done(self, unit_id: str) -> bool:
-        return self.unit_path(unit_id).is_file()
+        return self.check_unit(unit_id) is None
 
     def write_unit(self, record: dict, samples: pa.Table | None) -> None:
+        """Write a finished unit: its rows (``None``: a unit without per-sample rows), then its record."""
         uid = record["unit_id"]
+        p = self.samples_path(uid)
+        check = None
         if samples is not None:
-            atomic_write_table(self.samples_path(uid), samples)
-        record = {**record, "roz_version": __version__, "store_format": STORE_FORMAT}
+            atomic_write_table(p, samples)
+            st = p.stat()
+            check = {"file": str(p.relative_to(self.root)), "rows": samples.num_rows, "bytes": st.st_size,
+                     "sha256": file_sha256(p)}
+            self._verified[uid] = (st.st_size, st.st_mtime_ns, check["sha256"])
+        else:
+            p.unlink(missing_ok=True)
+        record = {**record, "samples": check, "roz_version": __version__, "store_format": STORE_FORMAT}
         atomic_write_json(self.unit_path(uid), record)  # written last: the done marker
         self.clear_parts(uid)
+        self.clear_failure(uid)
 
     def clear_unit(self, unit_id: str) -> None:
         self.unit_path(unit_id).unlink(missing_ok=True)
         self.samples_path(unit_id).unlink(missing_ok=True)
         self.clear_parts(unit_id)
 
-    def units(self) -> list[dict]:
+    def units(self, skip_broken: bool = False) -> list[dict]:
+        """Every finished unit's record; a corrupt record raises, or is left out with ``skip_broken``
+        (a re-run recomputes such a unit)."""
         out = []
         for p in sorted((self.root / "units").glob("*.json")):
-            try:
-                out.append(json.loads(p.read_text()))
-            except json.JSONDecodeError as e:
-                raise StoreError(f"unit record {p} is corrupt ({e})", hint="delete it; the unit re-runs") from None
+            rec, why = _read_json(p)
+            if (why or not isinstance(rec, dict)) and skip_broken:
+                continue
+            if why or not isinstance(rec, dict):
+                raise StoreError(f"unit record {p} is {why or 'not a JSON object'}",
+                                 hint="re-run the same command: the unit is recomputed (or delete the file)")
+            out.append(rec)
         return out
 
     def unit(self, unit_id: str) -> dict:
         p = self.unit_path(unit_id)
-        if not p.is_file():
+        rec, why = _read_json(p)
+        if why == "missing":
             raise StoreError(f"no finished unit {unit_id} in {self.root}")
-        return json.loads(p.read_text())
+        if why or not isinstance(rec, dict):
+            raise StoreError(f"unit record {p} is {why or 'not a JSON object'}",
+                             hint="re-run the same command: the unit is recomputed")
+        return rec
 
     def samples(self, unit_id: str):
-        """Per-sample rows of a finished unit as a pandas DataFrame."""
+        """Per-sample rows of a finished unit as a pandas DataFrame (checked against its record)."""
         p = self.samples_path(unit_id)
         if not p.is_file():
             raise StoreError(f"no per-sample results for unit {unit_id} in {self.root}")
+        rec, _ = _read_json(self.unit_path(unit_id))
+        why = self._check_samples(unit_id, rec.get("samples") if isinstance(rec, dict) else None)
+        if why:
+            raise StoreError(f"unit {unit_id}: {why}", hint="re-run the same command: the unit is recomputed")
         return pq.read_table(p).to_pandas()
 
-    # -- partial progress ---------------------------------------------------------------------
-    def write_part(self, unit_id: str, part: int, table: pa.Table) -> None:
-        atomic_write_table(self.parts_dir(unit_id) / f"part-{part:05d}.parquet", table)
+    # -- failures -----------------------------------------------------------------------------
+    def failure_path(self, unit_id: str) -> Path:
+        return self.root / "failed" / f"{unit_id}.json"
 
-    def read_parts(self, unit_id: str) -> dict[int, pa.Table]:
+    def write_failure(self, unit_id: str, error: BaseException) -> dict:
+        """Record why a unit failed (its type, message, hint and traceback); it is retried next run."""
+        rec = {"unit_id": unit_id, "error": type(error).__name__, "message": getattr(error, "what", str(error)),
+               "hint": getattr(error, "hint", None), "user_error": isinstance(error, RozError),
+               "traceback": "".join(_traceback.format_exception(error)), "time": _now(), "roz_version": __version__}
+        atomic_write_json(self.failure_path(unit_id), rec)
+        return rec
+
+    def clear_failure(self, unit_id: str) -> None:
+        self.failure_path(unit_id).unlink(missing_ok=True)
+
+    def failures(self) -> list[dict]:
+        """The recorded failures of units not finished since."""
+        out = []
+        for p in sorted((self.root / "failed").glob("*.json")):
+            rec, why = _read_json(p)
+            out.append(rec if isinstance(rec, dict) else {"unit_id": p.stem, "error": "unknown", "message": why})
+        return out
+
+    # -- partial progress ---------------------------------------------------------------------
+    def _part_path(self, unit_id: str, start: int, end: int) -> Path:
+        return self.parts_dir(unit_id) / f"part-{start:08d}-{end:08d}.parquet"
+
+    def write_part(self, unit_id: str, start: int, end: int, table: pa.Table) -> None:
+        """Rows of positions ``start:end`` of the unit (offsets into its position list)."""
+        atomic_write_table(self._part_path(unit_id, start, end), table)
+
+    def read_parts(self, unit_id: str, on_bad: Callable[[str], None] | None = None) -> dict[tuple[int, int], pa.Table]:
+        """``{(start, end): rows}``; unreadable or misnamed part files are deleted (and reported)."""
         d = self.parts_dir(unit_id)
         out = {}
-        for p in sorted(d.glob("part-*.parquet")) if d.is_dir() else []:
+        for p in sorted(d.glob("*.parquet")) if d.is_dir() else []:
+            m = _PART.match(p.stem)
             try:
-                out[int(p.stem.split("-")[1])] = pq.read_table(p)
-            except Exception:  # a torn write cannot happen (atomic), but a foreign file can
+                if not m:
+                    raise ValueError("not named part-<start>-<end>")
+                out[(int(m.group(1)), int(m.group(2)))] = pq.read_table(p)
+            except Exception as e:  # noqa: BLE001 -- a torn write cannot happen (atomic), a foreign file can
+                if on_bad:
+                    on_bad(f"{p.name}: {e}")
                 p.unlink(missing_ok=True)
         return out
+
+    def drop_part(self, unit_id: str, start: int, end: int) -> None:
+        self._part_path(unit_id, start, end).unlink(missing_ok=True)
 
     def clear_parts(self, unit_id: str) -> None:
         d = self.parts_dir(unit_id)
@@ -171,6 +337,32 @@ class ResultStore:
             for p in d.iterdir():
                 p.unlink(missing_ok=True)
             d.rmdir()
+
+    # -- run-level artefacts ------------------------------------------------------------------
+    def artifact_path(self, name: str) -> Path:
+        if not _ARTIFACT.match(name) or name == "run":
+            raise StoreError(f"bad artefact name {name!r}", hint="lower-case letters, digits, - and _; not 'run'")
+        return self.root / f"{name}.json"
+
+    def write_artifact(self, name: str, obj: Any) -> None:
+        """A named run-level result (JSON), e.g. the overlap analysis: ``RUN_DIR/<name>.json``."""
+        atomic_write_json(self.artifact_path(name), obj)
+
+    def read_artifact(self, name: str) -> Any | None:
+        """The artefact, ``None`` when absent; ``StoreError`` when it cannot be read."""
+        obj, why = _read_json(self.artifact_path(name))
+        if why == "missing":
+            return None
+        if why:
+            raise StoreError(f"{self.artifact_path(name)} is {why}", hint="re-run the step that writes it")
+        return obj
+
+    def write_overlap(self, summary: dict) -> None:
+        """The overlap analysis ``{split: {"detection", "accuracy", "n_duplicates", "protocol"}}``."""
+        self.write_artifact("overlap", summary)
+
+    def read_overlap(self) -> dict | None:
+        return self.read_artifact("overlap")
 
     # -- tables -------------------------------------------------------------------------------
     def metrics_table(self):
@@ -201,7 +393,3 @@ def _label(d: dict) -> str:
     name = d.get("name", "")
     rest = ",".join(f"{k}={v}" for k, v in sorted(d.items()) if k not in ("name", "version") and not isinstance(v, (dict, list)))
     return f"{name}({rest})" if rest else name
-
-
-def rows_to_table(rows: Iterable[dict]) -> pa.Table:
-    return pa.Table.from_pylist(list(rows))

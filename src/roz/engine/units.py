@@ -10,10 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from enum import StrEnum
-
-SEQUENCE_DATASETS = ("imagenet-p",)  # datasets whose samples are frame sequences (kind "perturbation")
 
 
 class Head(StrEnum):
@@ -21,12 +19,6 @@ class Head(StrEnum):
 
     FULL = "full"
     SUBSET = "subset"
-
-
-class UnitKind(StrEnum):
-    EVAL = "eval"
-    ATTACK = "attack"
-    PERTURBATION = "perturbation"
 
 
 @dataclass(frozen=True)
@@ -67,21 +59,20 @@ class Unit:
     shard: tuple[int, int] = (0, 1)
     on_bad_image: str = "fail"
     full_logits: bool = False
-    limit: int | None = None  # evaluate N samples evenly spaced over the dataset (quick runs), recorded
-    extra: tuple = field(default=())
+    limit: int | None = None  # N samples of the shard, a seeded class-stratified draw (engine.positions)
     amp: bool = False  # autocast inference changes the numbers: part of the identity
 
     @property
     def kind(self) -> str:
-        if self.attack:
-            return UnitKind.ATTACK
-        if dict(self.shift).get("name") == "perturbation" or self.dataset.name in SEQUENCE_DATASETS:
-            return UnitKind.PERTURBATION  # ImageNet-P sequences: engine.sequence_unit (flip probability)
-        return UnitKind.EVAL
+        """``eval`` | ``perturbation`` | ``attack`` | ...: the strategy that runs it (engine.kinds)."""
+        from roz.engine.kinds import kind_of
+
+        return kind_of(self)
 
     def canonical(self) -> dict:
         d = asdict(self)
-        d["dataset"].pop("label", None)
+        if d["dataset"].get("label") is None:  # a label names the unit's dataset in results: part of the id
+            d["dataset"].pop("label", None)
         d["dataset"].pop("fingerprint", None)  # content changes are refused per run dir, not re-keyed
         if d["model"].get("weights") is None:  # hub weights: ids of earlier runs stay valid
             d["model"].pop("weights", None)
@@ -89,6 +80,9 @@ class Unit:
             d.pop("amp", None)
         d["model"].pop("name", None)
         d["model"].pop("role", None)
+        d["extra"] = []  # a removed, always-empty field: kept in the hash so existing unit ids stay valid
+        if self.limit is not None:  # the draw changed from evenly spaced: limited units get new ids
+            d["limit_draw"] = "stratified-random"
         return d
 
     @property
@@ -101,7 +95,8 @@ class Unit:
             parts.append(dict(self.attack).get("name", "attack"))
         if self.shard != (0, 1):
             parts.append(f"shard{self.shard[0]}of{self.shard[1]}")
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", "__".join(parts))[:80].strip("_")
+        # never a leading "." (a hidden file, and the store's temporary files start with one)
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", "__".join(parts))[:80].lstrip("._").rstrip("_")
         return f"{slug}__{h}"
 
     def shift_dict(self) -> dict | None:

@@ -34,7 +34,8 @@ from roz.models.base import ModelRole
 
 _UNIT_DEFAULTS = {f.name: f.default for f in fields(Unit)}  # the one definition of per-unit defaults
 _DEVICE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
-_ATTACK_KEYS = {"name", "eps", "eps_space", "datasets", "models", "limit", "min_eps", "surrogate"}
+_ATTACK_KEYS = {"name", "eps", "eps_space", "datasets", "models", "limit", "min_eps", "min_eps_grid", "min_eps_attack",
+                "min_eps_params", "surrogate"}
 
 
 def _one_line(e: RozError) -> str:
@@ -183,6 +184,9 @@ class AttackEntry(BaseModel):
     models: Names | None = None
     limit: PositiveInt | None = None
     min_eps: bool | None = None
+    min_eps_grid: Annotated[list[float], BeforeValidator(parse_eps)] | None = None
+    min_eps_attack: str | None = None  # the attack that searches minimal eps (e.g. apgd-t); see docs/attacks.md
+    min_eps_params: dict | None = None
     surrogate: str | None = None
 
     @model_validator(mode="after")
@@ -192,6 +196,9 @@ class AttackEntry(BaseModel):
         cls = ATTACKS.get(canonical(self.name))
         if cls is None:
             raise ValueError(f"unknown attack {self.name!r} (choose one of: {', '.join(sorted(ATTACKS))})")
+        if self.min_eps_attack is not None and canonical(self.min_eps_attack) not in ATTACKS:
+            raise ValueError(f"attack {self.name!r}: unknown min_eps_attack {self.min_eps_attack!r} "
+                             f"(choose one of: {', '.join(sorted(ATTACKS))})")
         unknown = sorted(set(self.model_extra or {}) - set(cls.defaults))
         if unknown:
             raise ValueError(f"attack {self.name!r}: unknown parameter(s) {unknown}; its parameters: "

@@ -203,7 +203,7 @@ def _ensure_mini_a(world: Path, models: list[dict], log, n_candidates: int = 200
 
 def _overlap(world: Path, out: Path, log) -> dict:
     """Overlap of mini-r / mini-sketch with the CLIP pretraining corpus; rescoring on clean sets."""
-    from roz.engine.store import ResultStore, atomic_write_json
+    from roz.engine.store import ResultStore
     from roz.overlap.report import overlap_report
     from roz.datasets.registry import create_dataset
 
@@ -224,5 +224,5 @@ def _overlap(world: Path, out: Path, log) -> dict:
         det = rep.get("detection") or {}
         log(f"overlap {split}: {summary[split]['n_duplicates']} near-duplicates found; "
             f"precision {det.get('precision', float('nan')):.2f} recall {det.get('recall', float('nan')):.2f} vs planted")
-    atomic_write_json(out / "overlap.json", summary)
+    store.write_overlap(summary)
     return summary
