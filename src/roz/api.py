@@ -16,6 +16,7 @@ from roz.engine.store import ResultStore
 from roz.engine.units import DatasetRef, ModelRef, Unit, freeze
 from roz.errors import RozError
 from roz.shifts.registry import parse_shift
+from roz.world import register as register_world
 
 
 def evaluate(model: str, dataset: str, root: str | Path, *, out: str | Path = "runs/eval", name: str | None = None,
@@ -26,6 +27,7 @@ def evaluate(model: str, dataset: str, root: str | Path, *, out: str | Path = "r
     """Evaluate one model on one dataset (optionally under a shift); one record per unit."""
     if head not in ("full", "subset"):
         raise RozError(f"head must be 'full' or 'subset', got {head!r}")
+    register_world()  # ROZ-Mini's class set (its shipped models name it)
     mref = ModelRef(spec=model, name=name, classes=classes, templates=templates, role=role)
     dref = DatasetRef(name=dataset, root=str(Path(root).expanduser().resolve()), options=freeze(dataset_options))
     units = [Unit(model=mref, dataset=dref, shift=freeze(s), head=head, seed=seed, limit=limit,
@@ -37,6 +39,7 @@ def evaluate(model: str, dataset: str, root: str | Path, *, out: str | Path = "r
 def run(config: str | Path | dict, *, out: str | Path | None = None, force: bool = False,
         options: RunOptions | None = None, executor: str | None = None, log=None) -> list[dict]:
     """Run every unit of a config (YAML path or dict); finished units are skipped."""
+    register_world()  # ROZ-Mini's class set (its shipped models name it)
     cfg = load_config(config) if not isinstance(config, dict) else dict(config)
     units = plan_units(cfg)
     out = out or cfg.get("out")

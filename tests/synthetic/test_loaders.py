@@ -10,13 +10,9 @@ import pandas as pd
 import pytest
 import torch
 
-import roz.datasets.cifar  # noqa: F401  (registers datasets and the cifar-10 class set)
-import roz.datasets.imagenet_c  # noqa: F401
-import roz.datasets.imagenet_p  # noqa: F401
-import roz.datasets.stylized  # noqa: F401
-import roz.datasets.typographic  # noqa: F401
 from roz.datasets.classes import get_class_set
-from roz.datasets.cifar import CIFAR10_CLASSES, RestrictedUnpickler, restricted_load
+from roz.datasets.cifar import RestrictedUnpickler, restricted_load
+from roz.datasets.classes import CIFAR10_CLASSES
 from roz.datasets.imagenet_c import imagenet_c_cells
 from roz.datasets.imagenet_p import decode_video, imagenet_p_perturbations
 from roz.datasets.registry import create_dataset

@@ -168,7 +168,7 @@ def test_corpus_and_planted_duplicates(quick_world):
     import numpy as np
 
     root = quick_world / "corpus"
-    rows = [json.loads(l) for l in (root / "captions.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (root / "captions.jsonl").read_text().splitlines()]
     assert rows and all(set(r) == {"file", "caption", "wnid", "style", "kind"} for r in rows)
     files = {p.name for p in (root / "images").iterdir()}
     assert {r["file"].split("/", 1)[1] for r in rows} == files

@@ -38,7 +38,7 @@ class CheckResult:
 
     def report(self) -> str:
         head = f"{self.name} at {self.root}: {'OK' if self.ok else 'FAILED'}"
-        return "\n".join([head, *("  " + l for l in self.lines)])
+        return "\n".join([head, *("  " + line for line in self.lines)])
 
     def render(self):
         """The report as a rich ``Text`` (no markup parsing of paths / wnid lists)."""

@@ -20,9 +20,11 @@ import torch
 
 from roz.datasets.base import EvalDataset, LabelSpace, is_wnid
 from roz.datasets.classes import get_class_set
-from roz.datasets.registry import DatasetInfo, register_dataset
+from roz.datasets.info import DatasetInfo
 from roz.errors import DataError
-from roz.shifts.perturbations import ALL_PERTURBATIONS, PERTURBATIONS, base_name, is_noise, n_frames
+from roz.datasets.release_names import ALL_PERTURBATIONS, PERTURBATIONS, base_name, is_noise, n_frames
+
+INFOS: list[DatasetInfo] = []  # this family's datasets; roz.datasets.registry registers them
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov")
 
@@ -146,7 +148,7 @@ def imagenet_p_dataset(root: Path, perturbation: str | None = None, difficulty: 
     return ds
 
 
-register_dataset(DatasetInfo(
+INFOS.append(DatasetInfo(
     name="imagenet-p",
     factory=imagenet_p_dataset,
     description="ImageNet-P perturbation sequences (Hendrycks & Dietterich 2019); options perturbation, difficulty",

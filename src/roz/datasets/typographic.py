@@ -41,8 +41,10 @@ import torch
 
 from roz.datasets.base import EvalDataset, LabelSpace
 from roz.datasets.images import is_image_file
-from roz.datasets.registry import DatasetInfo, register_dataset
+from roz.datasets.info import DatasetInfo
 from roz.errors import DataError
+
+INFOS: list[DatasetInfo] = []  # this family's datasets; roz.datasets.registry registers them
 
 PROTOCOLS = ("union", "full", "binary")
 _NAME_RE = re.compile(r"^label=(?P<label>.+?)_text=(?P<text>.+?)(?:[_-]\d+)?$")
@@ -223,7 +225,7 @@ def _typographic(root: Path, **opts) -> TypographicDataset:
     return typographic_dataset(root, **opts)
 
 
-register_dataset(DatasetInfo(
+INFOS.append(DatasetInfo(
     name="typographic",
     factory=_typographic,
     description="real typographic-attack photos (label=X_text=Y.* names or annotations.json); "

@@ -22,21 +22,21 @@ noise of an accuracy use the per-sample paired bootstrap in :mod:`roz.metrics.re
 Baseline cells that are missing (NaN) or at 0 % / 100 % (logit undefined) are dropped from that
 shift's fit and listed in ``LinearFit.dropped``.
 
-Shifts are configurable: a :class:`Shift` names the shifted dataset and metric and the reference
-dataset it is compared to (and, for masked datasets, the class-restricted reference used when
-``protocol='class-restricted'``). Defaults exist for the real ImageNet names
-(:data:`IMAGENET_SHIFTS`) and for ROZ-Mini (:data:`MINI_SHIFTS`); :func:`make_shifts` builds a
-list from a plain ``{shift_dataset: reference_dataset}`` mapping.
+Shifts are configurable (:mod:`roz.metrics.shift_sets`): a :class:`Shift` names the shifted
+dataset and metric and the reference dataset it is compared to; the ImageNet shifts are built in
+and other worlds register their shift sets (ROZ-Mini: :func:`roz.world.register`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from roz.errors import RozError
+from roz.metrics.shift_sets import (IMAGENET_SHIFTS, SHIFT_SETS, Shift, key, make_shifts,  # noqa: F401  (re-exported)
+                                    register_shift_set)
 
 DEFAULT_N_BOOT = 1000
 DEFAULT_SEED = 0
@@ -44,11 +44,6 @@ DEFAULT_LEVEL = 0.95
 PROTOCOLS = ("standard", "class-restricted")
 
 # -- accuracy tables -------------------------------------------------------------------------------
-
-
-def key(dataset: str, metric: str = "top1") -> str:
-    """Column key of an accuracy table: ``"dataset:metric"``."""
-    return f"{dataset}:{metric}"
 
 
 @dataclass
@@ -112,120 +107,6 @@ def accuracy_table_from_store(store, metrics: Sequence[str] = ACCURACY_METRICS) 
     acc = pd.DataFrame.from_dict(rows, orient="index").sort_index(axis=1) if rows else pd.DataFrame()
     acc.index.name = "model"
     return AccuracyTable(acc=acc, roles=roles, n=n, source=str(store.root))
-
-
-# -- shifts ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Shift:
-    """One distribution shift: ``dataset``/``metric`` against ``reference``/``reference_metric``.
-
-    ``restricted_reference`` is the class-restricted reference dataset (ImageNet val on the
-    shift's classes) used under ``protocol='class-restricted'``. ``natural`` marks the shifts
-    averaged into the headline effective robustness. ``name`` is the display key (defaults to
-    the dataset, with ``:metric`` appended when the metric is not top1).
-    """
-
-    dataset: str
-    reference: str = "imagenet-val"
-    metric: str = "top1"
-    reference_metric: str = "top1"
-    restricted_reference: str | None = None
-    natural: bool = True
-    label: str = ""
-    name: str = ""
-
-    def __post_init__(self):
-        if not self.name:
-            object.__setattr__(self, "name", self.dataset if self.metric == "top1" else f"{self.dataset}:{self.metric}")
-        if not self.label:
-            object.__setattr__(self, "label", self.name)
-
-    @property
-    def y_key(self) -> str:
-        return key(self.dataset, self.metric)
-
-    def x_key(self, protocol: str = "standard") -> str:
-        if protocol == "class-restricted" and self.restricted_reference:
-            return key(self.restricted_reference, self.reference_metric)
-        return key(self.reference, self.reference_metric)
-
-    def x_label(self, protocol: str = "standard") -> str:
-        if protocol == "class-restricted" and self.restricted_reference:
-            return f"{self.restricted_reference} ({self.reference_metric})"
-        return f"{self.reference} ({self.reference_metric})"
-
-
-def _imagenet_shifts() -> tuple[Shift, ...]:
-    ref = "imagenet-val"
-    return (
-        Shift("imagenetv2-matched-frequency", ref, label="ImageNetV2"),
-        Shift("imagenet-sketch", ref, label="ImageNet-Sketch"),
-        Shift("imagenet-r", ref, restricted_reference="val-on-imagenet-r-classes", label="ImageNet-R"),
-        Shift("objectnet", ref, restricted_reference="val-on-objectnet-classes", label="ObjectNet"),
-        Shift("imagenet-a", ref, restricted_reference="val-on-imagenet-a-classes", label="ImageNet-A"),
-        Shift("imagenet-vid-robust", ref, metric="pm0", restricted_reference="val-on-imagenet-vid-robust-classes",
-              label="ImageNet-Vid-Robust (pm-0)"),
-        Shift("ytbb-robust", ref, metric="pm0", restricted_reference="val-on-ytbb-robust-classes",
-              label="YTBB-Robust (pm-0)"),
-        Shift("imagenetv2-threshold0.7", ref, natural=False, label="ImageNetV2 threshold-0.7"),
-        Shift("imagenetv2-top-images", ref, natural=False, label="ImageNetV2 top-images"),
-        Shift("imagenet-vid-robust", ref, metric="pm10", restricted_reference="val-on-imagenet-vid-robust-classes",
-              natural=False, label="ImageNet-Vid-Robust (pm-10)"),
-        Shift("ytbb-robust", ref, metric="pm10", restricted_reference="val-on-ytbb-robust-classes",
-              natural=False, label="YTBB-Robust (pm-10)"),
-    )
-
-
-#: The paper's shifts, in the paper's order: V2, Sketch, R, ObjectNet, A, then the video
-#: datasets (pm-0 vs ImageNet val top-1). Natural = averaged into the headline ER.
-IMAGENET_SHIFTS: tuple[Shift, ...] = _imagenet_shifts()
-
-#: ROZ-Mini: the same structure over the demo world's datasets, mini-val as reference.
-MINI_SHIFTS: tuple[Shift, ...] = (
-    Shift("mini-v2", "mini-val", label="Mini-V2"),
-    Shift("mini-sketch", "mini-val", label="Mini-Sketch"),
-    Shift("mini-r", "mini-val", label="Mini-R"),
-    Shift("mini-objectnet", "mini-val", label="Mini-ObjectNet"),
-    Shift("mini-a", "mini-val", label="Mini-A"),
-    Shift("mini-vid", "mini-val", metric="pm0", label="Mini-Vid (pm-0)"),
-    Shift("mini-ytbb", "mini-val", metric="pm0", label="Mini-YTBB (pm-0)"),
-    Shift("mini-vid", "mini-val", metric="pm10", natural=False, label="Mini-Vid (pm-10)"),
-    Shift("mini-ytbb", "mini-val", metric="pm10", natural=False, label="Mini-YTBB (pm-10)"),
-)
-
-
-def make_shifts(spec: Mapping[str, str] | Sequence[Shift] | None = None, *, datasets: Iterable[str] = ()) -> list[Shift]:
-    """Shifts from a ``{shift_dataset: reference_dataset}`` mapping, a list of :class:`Shift`,
-    or ``None`` (defaults: ROZ-Mini when ``mini-val`` is among ``datasets`` and ``imagenet-val``
-    is not, else the ImageNet shifts).
-
-    Mapping keys may carry a metric (``"mini-vid:pm0"``); values may carry a reference metric.
-    A known shift dataset keeps its default label / restricted reference / natural flag.
-    """
-    if spec is None:
-        ds = set(datasets)
-        return list(MINI_SHIFTS if ("mini-val" in ds and "imagenet-val" not in ds) else IMAGENET_SHIFTS)
-    if isinstance(spec, Mapping):
-        known = {(s.dataset, s.metric): s for s in (*IMAGENET_SHIFTS, *MINI_SHIFTS)}
-        out = []
-        for k, ref in spec.items():
-            ds, _, met = str(k).partition(":")
-            rds, _, rmet = str(ref).partition(":")
-            met, rmet = met or "top1", rmet or "top1"
-            base = known.get((ds, met))
-            if base is not None:
-                out.append(Shift(ds, rds, met, rmet, base.restricted_reference, base.natural, base.label))
-            else:
-                out.append(Shift(ds, rds, met, rmet))
-        return out
-    shifts = list(spec)
-    for s in shifts:
-        if not isinstance(s, Shift):
-            raise RozError(f"shift spec entries must be roz.metrics.effective.Shift, got {type(s).__name__}",
-                           hint="pass a {shift_dataset: reference_dataset} mapping or a list of Shift")
-    return shifts
 
 
 # -- math -----------------------------------------------------------------------------------------

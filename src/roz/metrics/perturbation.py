@@ -32,7 +32,7 @@ import torch
 def _is_noise(name_or_flag) -> bool:
     if isinstance(name_or_flag, bool):
         return name_or_flag
-    from roz.shifts.perturbations import is_noise
+    from roz.datasets.release_names import is_noise
 
     return is_noise(str(name_or_flag))
 
@@ -234,7 +234,7 @@ def mfr_table(records, baseline_model: str | None = None, perturbations: Sequenc
     """
     import pandas as pd
 
-    from roz.shifts.perturbations import ALL_PERTURBATIONS
+    from roz.datasets.release_names import ALL_PERTURBATIONS
 
     acc: dict[str, dict[str, list]] = {}
     for rec in records:

@@ -50,35 +50,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from roz.datasets.release_names import (ALL_PERTURBATIONS, EXTRA_PERTURBATIONS,  # noqa: F401  (re-exported)
+                                        NOISE_PERTURBATIONS, PERTURBATIONS, base_name, is_noise, n_frames)
 from roz.shifts.base import Shift
 
-PERTURBATIONS = ("gaussian_noise", "shot_noise", "motion_blur", "zoom_blur", "snow", "brightness",
-                 "translate", "rotate", "tilt", "scale")
-EXTRA_PERTURBATIONS = ("speckle_noise", "gaussian_blur", "shear")
-ALL_PERTURBATIONS = PERTURBATIONS + EXTRA_PERTURBATIONS
-NOISE_PERTURBATIONS = ("gaussian_noise", "shot_noise", "speckle_noise")
 
 REF_SIZE = 224  # frame width the reference's pixel parameters are defined for
 
 _GAUSSIAN_STD = {1: 0.03, 2: 0.05, 3: 0.08}
 _SHOT_RATE = {1: 300.0, 2: 120.0, 3: 60.0}
 _SPECKLE_STD = {1: 0.05, 2: 0.10, 3: 0.15}
-
-
-def is_noise(name: str) -> bool:
-    """Noise sequences are i.i.d. draws: their flip probability compares every frame with frame 0."""
-    return base_name(name) in NOISE_PERTURBATIONS
-
-
-def base_name(name: str) -> str:
-    """``gaussian_noise_2`` -> ``gaussian_noise`` (released difficulty folders)."""
-    if name[-2:] in ("_2", "_3") and name[:-2] in ALL_PERTURBATIONS:
-        return name[:-2]
-    return name
-
-
-def n_frames(name: str) -> int:
-    return 41 if base_name(name) == "translate" else 31
 
 
 def _check(name: str, difficulty: int) -> None:

@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from roz.datasets.classes import ClassSet, imagenet_1k, register_class_set
+from roz.datasets.classes import ClassSet, imagenet_1k
+from roz.metrics.shift_sets import Shift
 
 CLASS_SET_NAME = "roz-mini"
 
@@ -195,4 +196,15 @@ def imagenet_index() -> dict[str, int]:
     return imagenet_1k().index()
 
 
-register_class_set(CLASS_SET_NAME, roz_mini)
+#: Effective robustness on ROZ-Mini: the paper's structure over the world's datasets, mini-val as reference.
+MINI_SHIFTS: tuple[Shift, ...] = (
+    Shift("mini-v2", "mini-val", label="Mini-V2"),
+    Shift("mini-sketch", "mini-val", label="Mini-Sketch"),
+    Shift("mini-r", "mini-val", label="Mini-R"),
+    Shift("mini-objectnet", "mini-val", label="Mini-ObjectNet"),
+    Shift("mini-a", "mini-val", label="Mini-A"),
+    Shift("mini-vid", "mini-val", metric="pm0", label="Mini-Vid (pm-0)"),
+    Shift("mini-ytbb", "mini-val", metric="pm0", label="Mini-YTBB (pm-0)"),
+    Shift("mini-vid", "mini-val", metric="pm10", natural=False, label="Mini-Vid (pm-10)"),
+    Shift("mini-ytbb", "mini-val", metric="pm10", natural=False, label="Mini-YTBB (pm-10)"),
+)

@@ -51,7 +51,7 @@ def build_mini_a(
     import torch
 
     from roz.world import compose, splits
-    from roz.world.build import _load_sprites
+    from roz.world.files import load_sprites
     from roz.world.assets import ensure_assets
     from roz.world.concepts import CONCEPTS
 
@@ -74,7 +74,7 @@ def build_mini_a(
             pass
 
     if not splits.SPRITES:
-        splits.SPRITES.update(_load_sprites(ensure_assets()))
+        splits.SPRITES.update(load_sprites(ensure_assets()))
     splits.CODEPOINT.update({c.wnid: c.codepoint for c in CONCEPTS})
 
     staging = root / f".mini-a.partial{os.getpid()}"

@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from roz.shifts.base import sample_seed
+from roz.seeding import sample_seed
 from roz.world import compose
+from roz.world.files import write_bytes
 
 # set by the build before jobs run (inherited by forked workers)
 SPRITES: dict[tuple[str, str], Image.Image] = {}
@@ -43,9 +44,7 @@ def _write(root: Path, rel: str, img: Image.Image, fmt: str = "PNG") -> str:
         img.save(buf, "PNG", compress_level=6)
     else:
         img.save(buf, "JPEG", quality=95)
-    from roz.world.build import _write_bytes
-
-    return _write_bytes(root, rel, buf.getvalue())
+    return write_bytes(root, rel, buf.getvalue())
 
 
 def _hexname(seed: int, *parts) -> str:

@@ -260,7 +260,9 @@ def rebuild(meta: dict) -> torch.nn.Module:
         n = len(meta["classes"])
     if n is None:
         from roz.datasets.classes import get_class_set
+        from roz.world import register
 
+        register()
         n = len(get_class_set(meta["classes"]))
     return B.build_for(meta["source"], meta["arch"], meta.get("kwargs", {}), n)
 
