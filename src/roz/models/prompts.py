@@ -8,8 +8,10 @@ Named template sets come from open_clip (CLIP's 80 curated ImageNet templates an
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from roz.errors import RozError
+from roz.registry import Registry
 
 
 def _from_open_clip(name: str) -> tuple[str, ...]:
@@ -20,11 +22,18 @@ def _from_open_clip(name: str) -> tuple[str, ...]:
     return tuple(t("{}") if callable(t) else str(t) for t in seq)
 
 
-TEMPLATE_SETS = {
-    "openai-80": lambda: _from_open_clip("openai-80"),
-    "simple": lambda: _from_open_clip("simple"),
-    "photo": lambda: ("a photo of a {}.",),
-}
+#: Template sets by name: a factory per name. Built in: openai-80, simple, photo;
+#: ``register_templates`` adds others.
+TEMPLATE_SETS: Registry[Callable[[], tuple[str, ...]]] = Registry("template set", RozError)
+
+
+def register_templates(name: str, factory: Callable[[], tuple[str, ...]]) -> None:
+    TEMPLATE_SETS.register(name, factory)
+
+
+register_templates("openai-80", lambda: _from_open_clip("openai-80"))
+register_templates("simple", lambda: _from_open_clip("simple"))
+register_templates("photo", lambda: ("a photo of a {}.",))
 
 
 def get_templates(name_or_path: str | list | tuple) -> tuple[str, ...]:
@@ -32,13 +41,13 @@ def get_templates(name_or_path: str | list | tuple) -> tuple[str, ...]:
     if isinstance(name_or_path, (list, tuple)):
         out = tuple(str(t) for t in name_or_path)
     elif name_or_path in TEMPLATE_SETS:
-        out = TEMPLATE_SETS[name_or_path]()
+        out = TEMPLATE_SETS.get(name_or_path)()
     else:
         p = Path(name_or_path)
         if not p.is_file():
             raise RozError(
                 f"unknown template set {name_or_path!r}",
-                hint=f"use one of {sorted(TEMPLATE_SETS)} or a text file with one template per line",
+                hint=f"use one of {TEMPLATE_SETS.names()} or a text file with one template per line",
             )
         out = tuple(line.strip() for line in p.read_text().splitlines() if line.strip() and not line.startswith("#"))
     out = tuple(t.replace("{c}", "{}") for t in out)
