@@ -231,6 +231,15 @@ def _weighted_ols(counts: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.
     return slope, intercept
 
 
+def _bootstrap_counts(n_boot: int, n_models: int, seed: int | None) -> np.ndarray:
+    """``[n_boot, n_models]`` multiplicities of resampling ``n_models`` models with replacement."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n_models, size=(n_boot, n_models))
+    counts = np.zeros((n_boot, n_models), dtype=np.int32)
+    np.add.at(counts, (np.arange(n_boot)[:, None], idx), 1)
+    return counts
+
+
 def fit_baseline(acc_ref, acc_shift, models: Sequence[str] | None = None, *, shift: str = "",
                  x_key: str = "", y_key: str = "", n_boot: int = DEFAULT_N_BOOT, seed: int | None = DEFAULT_SEED,
                  level: float = DEFAULT_LEVEL, counts: np.ndarray | None = None, min_models: int = 3) -> LinearFit:
@@ -254,10 +263,7 @@ def fit_baseline(acc_ref, acc_shift, models: Sequence[str] | None = None, *, shi
     bs = bi = None
     if n_boot:
         if counts is None:
-            rng = np.random.default_rng(seed)
-            idx = rng.integers(0, len(keep), size=(n_boot, len(keep)))
-            c = np.zeros((n_boot, len(keep)), dtype=np.int32)
-            np.add.at(c, (np.arange(n_boot)[:, None], idx), 1)
+            c = _bootstrap_counts(n_boot, len(keep), seed)
         else:
             counts = np.asarray(counts)
             if counts.shape[1] != len(models):
@@ -392,18 +398,12 @@ def compute_effective_robustness(table: AccuracyTable, *, baseline_table: Accura
     shifts = make_shifts(shifts, datasets=datasets)
     base_models, rule = select_baseline(btab, baseline)
     models = list(models) if models is not None else table.models
-
-    counts = None
-    if n_boot and base_models:
-        rng = np.random.default_rng(seed)
-        idx = rng.integers(0, len(base_models), size=(n_boot, len(base_models)))
-        counts = np.zeros((n_boot, len(base_models)), dtype=np.int32)
-        np.add.at(counts, (np.arange(n_boot)[:, None], idx), 1)
+    counts = _bootstrap_counts(n_boot, len(base_models), seed) if n_boot and base_models else None
 
     fits: dict[str, LinearFit] = {}
     skipped: dict[str, str] = {}
     missing: dict[str, list[str]] = {}
-    rows = []
+    rows: list[dict] = []
     boot_er: dict[str, dict[str, np.ndarray]] = {}
     for s in shifts:
         xk, yk = s.x_key(protocol), s.y_key
@@ -421,36 +421,63 @@ def compute_effective_robustness(table: AccuracyTable, *, baseline_table: Accura
             skipped[s.name] = e.what
             continue
         fits[s.name] = fit
-        boot_er[s.name] = {}
-        xcol = table.acc[xk].to_dict() if xk in table.acc.columns else {}
-        ycol = table.acc[yk].to_dict() if yk in table.acc.columns else {}
-        ms = [m for m in models if np.isfinite(xcol.get(m, np.nan)) and np.isfinite(ycol.get(m, np.nan))]
-        lack = [m for m in models if np.isfinite(ycol.get(m, np.nan)) and not np.isfinite(xcol.get(m, np.nan))]
+        boot_er[s.name], lack = _score_shift(table, s, fit, models, level, rows, members=set(fit.models)
+                                             if btab is table else set())
         if lack:
             missing[s.name] = lack
-        if not ms:
-            continue
-        xa = np.array([xcol[m] for m in ms], dtype=float)
-        ya = np.array([ycol[m] for m in ms], dtype=float)
-        pred = fit.predict(xa)
-        er = ya - pred
-        lo = hi = np.full(len(ms), np.nan)
-        if fit.boot_slope is not None:
-            b = ya[None, :] - fit.predict_boot(xa)  # [B, M]
-            boot_er[s.name] = {m: b[:, j] for j, m in enumerate(ms)}
-            lo, hi = _interval(b, level)
-        members = set(fit.models) if btab is table else set()
-        for j, m in enumerate(ms):
-            rows.append({"model": m, "role": table.role(m), "shift": s.name, "label": s.label,
-                         "natural": s.natural, "x_key": xk, "y_key": yk, "acc_ref": float(xa[j]),
-                         "acc_shift": float(ya[j]), "predicted": float(pred[j]), "er": float(er[j]),
-                         "er_lo": float(lo[j]), "er_hi": float(hi[j]), "baseline_member": m in members})
-    cols = ["model", "role", "shift", "label", "natural", "x_key", "y_key", "acc_ref", "acc_shift",
-            "predicted", "er", "er_lo", "er_hi", "baseline_member"]
-    per_shift = pd.DataFrame(rows, columns=cols)
+    per_shift = pd.DataFrame(rows, columns=PER_SHIFT_COLUMNS)
+    nat = [s.name for s in shifts if s.natural and s.name in fits]
+    average = _averages(table, models, nat, rows, boot_er, n_boot, level)
+    proto = {"definition": "ER = acc_shift - 100*sigmoid(slope*logit(acc_ref/100) + intercept), percentage points",
+             "fit": "OLS of logit(acc_shift) on logit(acc_ref), accuracies as fractions",
+             "protocol": protocol, "baseline_rule": rule, "baseline_models": list(base_models),
+             "baseline_source": btab.source, "n_boot": int(n_boot), "seed": seed, "level": level,
+             "bootstrap": "resample baseline models with replacement (same draw for all shifts), percentile interval",
+             "natural_shifts": nat, "min_models": min_models,
+             "shifts": [{"name": s.name, "x": s.x_key(protocol), "y": s.y_key, "natural": s.natural} for s in shifts]}
+    return EffectiveRobustness(fits=fits, per_shift=per_shift, average=average, shifts=shifts, protocol=proto,
+                               skipped=skipped, missing=missing)
+
+
+PER_SHIFT_COLUMNS = ["model", "role", "shift", "label", "natural", "x_key", "y_key", "acc_ref", "acc_shift",
+                     "predicted", "er", "er_lo", "er_hi", "baseline_member"]
+
+
+def _score_shift(table: AccuracyTable, s: Shift, fit: LinearFit, models: Sequence[str], level: float, rows: list,
+                 members: set) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Append one row per model with both accuracies of shift ``s`` to ``rows``; return each
+    model's bootstrap ER replicates and the models with the shift but no reference accuracy."""
+    xk, yk = fit.x_key, fit.y_key
+    xcol = table.acc[xk].to_dict() if xk in table.acc.columns else {}
+    ycol = table.acc[yk].to_dict() if yk in table.acc.columns else {}
+    ms = [m for m in models if np.isfinite(xcol.get(m, np.nan)) and np.isfinite(ycol.get(m, np.nan))]
+    lack = [m for m in models if np.isfinite(ycol.get(m, np.nan)) and not np.isfinite(xcol.get(m, np.nan))]
+    boot: dict[str, np.ndarray] = {}
+    if not ms:
+        return boot, lack
+    xa = np.array([xcol[m] for m in ms], dtype=float)
+    ya = np.array([ycol[m] for m in ms], dtype=float)
+    pred = fit.predict(xa)
+    er = ya - pred
+    lo = hi = np.full(len(ms), np.nan)
+    if fit.boot_slope is not None:
+        b = ya[None, :] - fit.predict_boot(xa)  # [B, M]
+        boot = {m: b[:, j] for j, m in enumerate(ms)}
+        lo, hi = _interval(b, level)
+    for j, m in enumerate(ms):
+        rows.append({"model": m, "role": table.role(m), "shift": s.name, "label": s.label,
+                     "natural": s.natural, "x_key": xk, "y_key": yk, "acc_ref": float(xa[j]),
+                     "acc_shift": float(ya[j]), "predicted": float(pred[j]), "er": float(er[j]),
+                     "er_lo": float(lo[j]), "er_hi": float(hi[j]), "baseline_member": m in members})
+    return boot, lack
+
+
+def _averages(table: AccuracyTable, models: Sequence[str], nat: list[str], rows: list[dict],
+              boot_er: dict[str, dict[str, np.ndarray]], n_boot: int, level: float):
+    """Per model: the mean ER over the natural shifts it has, with its bootstrap interval."""
+    import pandas as pd
 
     avg_rows = []
-    nat = [s.name for s in shifts if s.natural and s.name in fits]
     er_of = {(r["model"], r["shift"]): r["er"] for r in rows}
     for m in models:
         have = [sn for sn in nat if (m, sn) in er_of]
@@ -464,15 +491,5 @@ def compute_effective_robustness(table: AccuracyTable, *, baseline_table: Accura
         avg_rows.append({"model": m, "role": table.role(m), "er_avg": float(np.mean(vals)), "er_avg_lo": lo,
                          "er_avg_hi": hi, "n_shifts": len(have), "shifts": ",".join(have),
                          "complete": len(have) == len(nat)})
-    average = pd.DataFrame(avg_rows, columns=["model", "role", "er_avg", "er_avg_lo", "er_avg_hi", "n_shifts",
-                                              "shifts", "complete"])
-    proto = {"definition": "ER = acc_shift - 100*sigmoid(slope*logit(acc_ref/100) + intercept), percentage points",
-             "fit": "OLS of logit(acc_shift) on logit(acc_ref), accuracies as fractions",
-             "protocol": protocol, "baseline_rule": rule, "baseline_models": list(base_models),
-             "baseline_source": btab.source, "n_boot": int(n_boot), "seed": seed, "level": level,
-             "bootstrap": "resample baseline models with replacement (same draw for all shifts), percentile interval",
-             "natural_shifts": nat, "min_models": min_models,
-             "shifts": [{"name": s.name, "x": s.x_key(protocol), "y": s.y_key, "natural": s.natural} for s in shifts]}
-    return EffectiveRobustness(fits=fits, per_shift=per_shift, average=average, shifts=shifts, protocol=proto,
-                               skipped=skipped, missing=missing)
-
+    return pd.DataFrame(avg_rows, columns=["model", "role", "er_avg", "er_avg_lo", "er_avg_hi", "n_shifts",
+                                           "shifts", "complete"])
