@@ -247,7 +247,6 @@ def _build(root: Path, params: dict, quick: bool, seed: int, workers: int | None
 
 
 def _build_stages(root, staging, pfile, params, sizes, seed, cs, inidx, assets, runner, log, t0) -> Path:
-    wnids = list(cs.wnids)
     all_files: dict[str, str] = {}
     records: dict[str, list] = {}
 
@@ -266,6 +265,17 @@ def _build_stages(root, staging, pfile, params, sizes, seed, cs, inidx, assets, 
         for k, v in recs.items():
             records.setdefault(k, []).extend(v)
 
+    on_folders = metadata.objectnet_folders(cs)
+    _image_stages(stage, staging, seed, sizes, list(cs.wnids), inidx, on_folders)
+    meta = _metadata_files(cs, inidx, on_folders, records)
+    all_files = _corpus_stage(staging, seed, sizes, all_files, records, meta, log)
+    for rel, data in meta.items():
+        all_files[rel] = write_bytes(staging, rel, data)
+    return _finish(root, staging, pfile, params, cs, assets, all_files, log, t0)
+
+
+def _image_stages(stage, staging: Path, seed: int, sizes: dict, wnids: list, inidx: dict, on_folders: dict) -> None:
+    """The image splits, one build stage each (jobs run on the runner's workers)."""
     S = staging
     stage("mini-train", lambda: [("job_folder", S, seed, "mini-train", w, w, sizes["mini-train"], "in_dist") for w in wnids])
     stage("mini-val", lambda: [("job_folder", S, seed, "mini-val", w, w, sizes["mini-val"], "in_dist") for w in wnids])
@@ -273,7 +283,6 @@ def _build_stages(root, staging, pfile, params, sizes, seed, cs, inidx, assets, 
     stage("mini-sketch", lambda: [("job_folder", S, seed, "mini-sketch", w, w, sizes["mini-sketch"], "sketch") for w in wnids])
     stage("mini-r", lambda: [("job_folder", S, seed, "mini-r", w, w, sizes["mini-r"], "rendition") for w in wnids])
 
-    on_folders = metadata.objectnet_folders(cs)
     clutter_pool = wnids + [e[2] for e in EXTRAS]
 
     def on_jobs():
@@ -299,7 +308,9 @@ def _build_stages(root, staging, pfile, params, sizes, seed, cs, inidx, assets, 
         lambda: [("job_corpus", S, seed, w, sizes["corpus"], sizes["corpus-text"], sizes["corpus-text-object"]) for w in wnids],
     )
 
-    # ---- metadata (cheap; always rewritten)
+
+def _metadata_files(cs, inidx: dict, on_folders: dict, records: dict) -> dict[str, bytes]:
+    """The metadata files (cheap; always rewritten)."""
     meta: dict[str, bytes] = {}
     meta.update(metadata.objectnet_meta(cs, on_folders))
     meta.update(metadata.video_meta("mini-vid", records.get("vid", []), VID_GROUPS, inidx, ytbb=False))
@@ -309,8 +320,12 @@ def _build_stages(root, staging, pfile, params, sizes, seed, cs, inidx, assets, 
         {"label": "shape", "images": [{"file": r["file"], "shape": r["shape"], "texture": r["texture"]} for r in cc]}
     )
     meta["classes.json"] = json_bytes({"name": CLASS_SET_NAME, "wnids": list(cs.wnids), "names": list(cs.names)})
+    return meta
 
-    # ---- corpus: planted near-duplicates, neutral names
+
+def _corpus_stage(staging: Path, seed: int, sizes: dict, all_files: dict, records: dict, meta: dict, log) -> dict:
+    """The corpus: planted near-duplicates, neutral names; returns the file listing without the
+    corpus's staging files (the corpus's metadata goes into ``meta``)."""
     st = _Stage(staging, "corpus")
     got = st.load()
     if got is None:
@@ -324,10 +339,11 @@ def _build_stages(root, staging, pfile, params, sizes, seed, cs, inidx, assets, 
         meta[k] = "".join(v).encode() if k.endswith(".jsonl") else v.encode()
     shutil.rmtree(staging / "corpus" / "_staging", ignore_errors=True)
     log("corpus finished")
+    return all_files
 
-    for rel, data in meta.items():
-        all_files[rel] = write_bytes(staging, rel, data)
 
+def _finish(root: Path, staging: Path, pfile: Path, params: dict, cs, assets, all_files: dict, log, t0) -> Path:
+    """Write FILES.txt and BUILD.json, then move the staged world into place."""
     counts = {}
     for rel in all_files:
         top = rel.split("/", 1)[0]
