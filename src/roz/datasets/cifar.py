@@ -188,13 +188,7 @@ def cifar10_dataset(root: Path, split: str = "test", format: str = "auto", on_ba
     return ds
 
 
-INFOS.append(DatasetInfo(
-    name="cifar-10",
-    factory=cifar10_dataset,
-    description="CIFAR-10 (binary or python release); class set cifar-10 (needs a head over CIFAR classes)",
-    layout=LAYOUT,
-    source="https://www.cs.toronto.edu/~kriz/cifar.html",
-    expected_counts={"total": [10000, 50000]},
-    paper_order=500,
-    tags=("cifar",),
-))
+INFOS.append(DatasetInfo("cifar-10", cifar10_dataset, layout=LAYOUT,
+                         description="CIFAR-10 (binary or python release); class set cifar-10 (needs a head over CIFAR classes)",
+                         source="https://www.cs.toronto.edu/~kriz/cifar.html",
+                         expected_counts={"total": [10000, 50000]}, paper_order=500, tags=("cifar",)))

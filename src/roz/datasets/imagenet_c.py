@@ -86,13 +86,7 @@ def imagenet_c_dataset(root: Path, corruption: str | None = None, severity: int 
     return ds
 
 
-INFOS.append(DatasetInfo(
-    name="imagenet-c",
-    factory=imagenet_c_dataset,
-    description="ImageNet-C (Hendrycks & Dietterich 2019), one corruption/severity cell; options corruption, severity",
-    layout=LAYOUT,
-    source="https://zenodo.org/record/2235448 (ImageNet-C tarballs per corruption group)",
-    expected_counts={"total": 50000, "per_class": 50, "n_classes": 1000},
-    paper_order=300,
-    tags=("synthetic", "corruption"),
-))
+INFOS.append(DatasetInfo("imagenet-c", imagenet_c_dataset, layout=LAYOUT,
+                         description="ImageNet-C (Hendrycks & Dietterich 2019), one corruption/severity cell; options corruption, severity",
+                         source="https://zenodo.org/record/2235448 (ImageNet-C tarballs per corruption group)",
+                         expected_counts={"total": 50000, "per_class": 50, "n_classes": 1000}, paper_order=300, tags=("synthetic", "corruption")))

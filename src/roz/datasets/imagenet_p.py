@@ -148,13 +148,7 @@ def imagenet_p_dataset(root: Path, perturbation: str | None = None, difficulty: 
     return ds
 
 
-INFOS.append(DatasetInfo(
-    name="imagenet-p",
-    factory=imagenet_p_dataset,
-    description="ImageNet-P perturbation sequences (Hendrycks & Dietterich 2019); options perturbation, difficulty",
-    layout=LAYOUT,
-    source="https://zenodo.org/record/3565846 (ImageNet-P)",
-    metrics=("flip_prob", "top5_dist"),
-    paper_order=310,
-    tags=("synthetic", "perturbation", "video"),
-))
+INFOS.append(DatasetInfo("imagenet-p", imagenet_p_dataset, layout=LAYOUT,
+                         description="ImageNet-P perturbation sequences (Hendrycks & Dietterich 2019); options perturbation, difficulty",
+                         source="https://zenodo.org/record/3565846 (ImageNet-P)",
+                         metrics=("flip_prob", "top5_dist"), paper_order=310, tags=("synthetic", "perturbation", "video")))
