@@ -55,8 +55,10 @@ def _imgs(d: Path, ext=(".png",)):
 
 def test_classes_and_registry(quick_world):
     from roz.datasets.classes import get_class_set, imagenet_1k
+    from roz.world import register
     from roz.world.concepts import roz_mini
 
+    register()  # the world registers its class set into the datasets layer
     cs = get_class_set("roz-mini")
     assert cs == roz_mini() and len(cs) >= 50
     in1k = imagenet_1k()
