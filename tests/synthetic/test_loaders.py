@@ -178,7 +178,9 @@ def test_typographic_filenames_and_protocols(tmp_path):
     rows = pd.DataFrame({"pred": [bi.written[0], bi.samples[1][1], 0, 0], "target": [s[1] for s in bi.samples],
                          "written_label": bi.written, "correct": [False, True, False, False],
                          "correct5": [True] * 4})
-    agg = bi.aggregate(rows)
+    from roz.metrics.typographic import aggregate_typographic  # what the engine adds to the dataset's scores
+
+    agg = {**bi.aggregate(rows), **aggregate_typographic(rows)}
     assert agg["attack_success_rate"] >= 25.0 and agg["accuracy"] >= 25.0
     with pytest.raises(DataError):
         create_dataset("typographic", tmp_path, candidates="nope")

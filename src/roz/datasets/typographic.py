@@ -36,7 +36,6 @@ import os
 import re
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from roz.datasets.base import EvalDataset, LabelSpace
@@ -126,19 +125,9 @@ class TypographicDataset(EvalDataset):
             m[r, self.written[i]] = True
         return m
 
-    def aggregate(self, rows) -> dict[str, float]:
-        out = super().aggregate(rows)
-        if "pred" in getattr(rows, "columns", ()):
-            from roz.metrics.typographic import typographic_scores
-
-            idx = rows["index"].to_numpy() if "index" in rows.columns else rows.index.to_numpy()
-            w = rows["written_label"].to_numpy() if "written_label" in rows.columns else \
-                np.asarray([self.written[int(i)] for i in idx])
-            t = rows["target"].to_numpy() if "target" in rows.columns else \
-                np.asarray([self.samples[int(i)][1] for i in idx])
-            s = typographic_scores(rows["pred"].to_numpy(), t, w)
-            out.update({"accuracy": s["accuracy"], "attack_success_rate": s["attack_success_rate"]})
-        return out
+    # accuracy and attack success rate: the engine scores every table with a written_label column
+    # (sample_meta adds it) with roz.metrics.typographic.aggregate_typographic; metrics sit above
+    # datasets, so this dataset does not call them itself.
 
     def metric_names(self) -> list[str]:
         return ["top1", "attack_success_rate"]
