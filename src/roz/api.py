@@ -23,6 +23,7 @@ from roz.engine.runner import run_units
 from roz.engine.store import ResultStore
 from roz.engine.validate import validate_config
 from roz.errors import ConfigError
+from roz.world import register as register_world
 
 
 def evaluate(model: str, dataset: str, root: str | Path, *, out: str | Path = "runs/eval", name: str | None = None,
@@ -35,6 +36,7 @@ def evaluate(model: str, dataset: str, root: str | Path, *, out: str | Path = "r
 
     Per-unit settings left at None take the defaults of ``roz.engine.units.Unit``; ``label`` is the
     dataset's display name (tells two custom datasets apart in one run directory)."""
+    register_world()  # ROZ-Mini's class set (its shipped models name it)
     entry = {k: v for k, v in dict(spec=model, name=name, classes=classes, templates=templates, role=role).items()
              if v is not None}
     data = {"name": dataset, "root": str(Path(root).expanduser().resolve()), "options": dataset_options or {},
@@ -49,6 +51,7 @@ def evaluate(model: str, dataset: str, root: str | Path, *, out: str | Path = "r
 def run(config: str | Path | dict, *, out: str | Path | None = None, force: bool = False,
         options: RunOptions | None = None, settings: dict | None = None, log=None) -> list[dict]:
     """Run every unit of a config (YAML path or dict); finished units are skipped."""
+    register_world()  # ROZ-Mini's class set (its shipped models name it)
     cfg = load_config(config) if not isinstance(config, dict) else dict(config)
     out = out or cfg.get("out")
     if not out:

@@ -296,8 +296,10 @@ def report_cmd(
 ):
     """Render a run into a self-contained HTML report (+ CSV, Parquet, LaTeX); no model is re-run."""
     from roz.report import build_report
+    from roz.world import register as register_world
 
     _check_baseline(baseline)
+    register_world()  # ROZ-Mini's shift set: a ROZ-Mini run gets its default shifts
     index = build_report(run_dir, out=out, baseline=baseline, baseline_models=baseline_models, protocol=str(protocol),
                          shifts=_kv(shift, "shift") or None, testbed_columns=_kv(testbed_column, "column") or None,
                          n_boot=bootstrap, seed=seed, level=level,

@@ -135,7 +135,7 @@ def test_val_on_r_classes(tmp_path):
 
 
 def test_val_on_a_classes_drops_other_classes(tmp_path):
-    root = fx.make_imagenet_r_a(tmp_path / "val", "a")
+    fx.make_imagenet_r_a(tmp_path / "val", "a")
     fx.write_image(tmp_path / "val" / fx.wnid(0) / "x.JPEG", 0)  # tench is not an ImageNet-A class
     ds = create_dataset("val-on-imagenet-a-classes", tmp_path)
     assert len(ds) == 5 and len(ds.labels) == 200

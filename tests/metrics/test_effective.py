@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from roz.errors import RozError
-from roz.metrics.effective import (IMAGENET_SHIFTS, MINI_SHIFTS, TESTBED_STANDARD_MODELS, AccuracyTable, Shift,
+from roz.metrics.effective import (IMAGENET_SHIFTS, TESTBED_STANDARD_MODELS, AccuracyTable, Shift,
                                    compute_effective_robustness, effective_robustness, fit_baseline, make_shifts)
 from roz.metrics.testbed import read_testbed
 
@@ -128,6 +128,11 @@ def test_fit_recovers_line_and_weighted_bootstrap_equals_refit():
 
 
 def test_mini_defaults_mapping_and_roles():
+    from roz.world import register
+    from roz.world.concepts import MINI_SHIFTS
+
+    register()  # ROZ-Mini's shift set lives with the world; metrics knows no ROZ-Mini names
+
     def role(i):
         return "standard" if i < 8 else ("zeroshot" if i == 8 else "zeroshot-auto")
     t = _toy(n=10, role_of=role)
@@ -213,3 +218,24 @@ def test_relative_from_store(tmp_path):
     assert r.paired and r.matched_by == "idx" and r.lo <= r.rr <= r.hi and r.rr > 0
     df = relative_table(st, [("clip-auto", "clip")], n_boot=200, seed=0)
     assert len(df) == 1 and df.rr.iloc[0] == pytest.approx(r.rr) and df.lo.iloc[0] == r.lo
+
+
+def test_metrics_know_no_world_names_until_registered():
+    """Metrics carry no ROZ-Mini names: a shift set comes from whoever registers it."""
+    import subprocess
+    import sys
+
+    code = ("from roz.metrics.shift_sets import IMAGENET_SHIFTS, make_shifts; import sys; "
+            "sys.exit(0 if make_shifts(None, datasets=['mini-val', 'mini-r']) == list(IMAGENET_SHIFTS) else 1)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    from roz.metrics.shift_sets import SHIFT_SETS, register_shift_set
+
+    mine = (Shift("toy-shifted", "toy-val", label="Toy"),)
+    register_shift_set("toy", mine)
+    try:
+        assert make_shifts(None, datasets=["toy-val", "toy-shifted"]) == list(mine)
+        assert make_shifts(None, datasets=["toy-val", "imagenet-val"]) == list(IMAGENET_SHIFTS)
+        with pytest.raises(RozError):
+            register_shift_set("bad", (Shift("a", "r1"), Shift("b", "r2")))
+    finally:
+        SHIFT_SETS._entries.pop("toy")

@@ -1,6 +1,5 @@
 import time
 
-import numpy as np
 import pytest
 
 from roz.overlap import OverlapDetector, evaluate_detection, find_overlap, world_detection

@@ -57,8 +57,8 @@ def test_tensor_and_pil_paths_agree():
 def test_alignment_boxes():
     boxes = hashing.alignment_boxes((0.03, 0.06))
     assert len(boxes) == 19 and boxes[0] == (0.0, 0.0, 1.0, 1.0)
-    for l, t, r, b in boxes[1:]:
-        assert (r - l) == pytest.approx(b - t) and 0.93 < r - l < 0.98
+    for left, t, r, b in boxes[1:]:
+        assert (r - left) == pytest.approx(b - t) and 0.93 < r - left < 0.98
     with pytest.raises(ValueError):
         hashing.alignment_boxes((0.7,))
 

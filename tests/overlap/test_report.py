@@ -44,7 +44,9 @@ def test_ground_truth_split_inference(world):
 
     truth = pd.DataFrame({"test_file": ["n1/a.png", "n1/a.png"], "corpus_file": ["images/x.png", "images/y.png"],
                           "split": ["mini-r", "mini-sketch"]})
-    mk = lambda name, root: EvalDataset(name=name, root=root, samples=[], labels=LabelSpace.singletons(["n1"], ["a"]))
+    def mk(name, root):
+        return EvalDataset(name=name, root=root, samples=[], labels=LabelSpace.singletons(["n1"], ["a"]))
+
     assert _infer_split(truth, mk("mini-sketch", world / "x")) == "mini-sketch"
     assert _infer_split(truth, mk("whatever", world / "mini-r")) == "mini-r"
     assert _infer_split(truth.iloc[:1], mk("whatever", world)) is None

@@ -55,8 +55,10 @@ def _imgs(d: Path, ext=(".png",)):
 
 def test_classes_and_registry(quick_world):
     from roz.datasets.classes import get_class_set, imagenet_1k
+    from roz.world import register
     from roz.world.concepts import roz_mini
 
+    register()  # the world registers its class set into the datasets layer
     cs = get_class_set("roz-mini")
     assert cs == roz_mini() and len(cs) >= 50
     in1k = imagenet_1k()
@@ -168,7 +170,7 @@ def test_corpus_and_planted_duplicates(quick_world):
     import numpy as np
 
     root = quick_world / "corpus"
-    rows = [json.loads(l) for l in (root / "captions.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (root / "captions.jsonl").read_text().splitlines()]
     assert rows and all(set(r) == {"file", "caption", "wnid", "style", "kind"} for r in rows)
     files = {p.name for p in (root / "images").iterdir()}
     assert {r["file"].split("/", 1)[1] for r in rows} == files

@@ -9,32 +9,30 @@ import pytest
 import torch
 
 from roz.models.checkpoint import load_state_dict, read_sidecar, sha256_file
-from roz.world import train as T
-from roz.world import train_baselines as B
-from roz.world import train_common as C
+from roz.world import train, train_baselines, train_clip, train_common
 
 N_CLASSES = 4
 
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
-    root = T.make_toy_world(tmp_path_factory.mktemp("toy-world"), n_classes=N_CLASSES, n_train=6, n_val=4,
+    root = train.make_toy_world(tmp_path_factory.mktemp("toy-world"), n_classes=N_CLASSES, n_train=6, n_val=4,
                             n_corpus=48)
     out = tmp_path_factory.mktemp("toy-ckpt")
     models: dict = {}
-    man = T.train_all(root, out, seed=0, quick=True, threads=1, log=lambda s: None, keep_models=models)
+    man = train.train_all(root, out, seed=0, quick=True, threads=1, log=lambda s: None, keep_models=models)
     return root, out, man, models
 
 
 def _inputs(n=3, seed=1):
-    return torch.rand(n, 3, C.IMAGE_SIZE, C.IMAGE_SIZE, generator=torch.Generator().manual_seed(seed))
+    return torch.rand(n, 3, train_common.IMAGE_SIZE, train_common.IMAGE_SIZE, generator=torch.Generator().manual_seed(seed))
 
 
 def test_quick_train_all_writes_a_valid_set(toy):
     root, out, man, _ = toy
-    assert set(man) == {T.CLIP_ARCH} | {s.name for s in T.BASELINES}
-    assert len(T.BASELINES) >= 8
-    assert T.verify_manifest(out, deep=True) == []
+    assert set(man) == {train.CLIP_ARCH} | {s.name for s in train.BASELINES}
+    assert len(train.BASELINES) >= 8
+    assert train.verify_manifest(out, deep=True) == []
     wnids = json.loads((root / "classes.json").read_text())["wnids"]
     for name, e in man.items():
         for k in ("file", "sha256", "bytes", "seed", "epochs", "train_seconds", "mini_val_top1", "code_version"):
@@ -46,13 +44,13 @@ def test_quick_train_all_writes_a_valid_set(toy):
         assert meta["classes"] == "roz-mini" and meta["extra"]["wnids"] == wnids
         pp = meta["preprocess"]
         assert (pp["input_size"], pp["resize_size"], pp["interpolation"]) == (64, 64, "bicubic")
-        if name == T.CLIP_ARCH:
+        if name == train.CLIP_ARCH:
             assert (meta["source"], meta["arch"], meta["role"]) == ("openclip", "roz-mini-clip", "zeroshot")
-            assert pp["mean"] == list(C.CLIP_MEAN) and pp["std"] == list(C.CLIP_STD)
+            assert pp["mean"] == list(train_common.CLIP_MEAN) and pp["std"] == list(train_common.CLIP_STD)
         else:
             assert meta["source"] in ("timm", "torchvision") and meta["role"] == "standard"
             assert "num_classes" not in meta["kwargs"]  # the adapters pass it from the class set
-            assert pp["mean"] == list(C.IMAGENET_MEAN) and pp["std"] == list(C.IMAGENET_STD)
+            assert pp["mean"] == list(train_common.IMAGENET_MEAN) and pp["std"] == list(train_common.IMAGENET_STD)
         # float16 on disk, float32 back
         sd = torch.load(out / e["file"], map_location="cpu", weights_only=True)
         assert all(v.dtype == torch.float16 for v in sd.values() if v.is_floating_point())
@@ -70,12 +68,12 @@ def test_reload_with_library_constructors_gives_identical_outputs(toy):
         sd = load_state_dict(out / e["file"], verify=meta["sha256"])
         mem = models[name].eval()
         if meta["source"] == "openclip":
-            open_clip.add_model_config(T.TC.CONFIG_DIR)
+            open_clip.add_model_config(train_clip.CONFIG_DIR)
             m = open_clip.create_model(meta["arch"], pretrained=None, **meta["kwargs"])
             m.load_state_dict(sd, strict=True)
             m.eval()
             tok = open_clip.get_tokenizer(meta["arch"])(["a photo of a goldfish.", 'the word "banana".'])
-            xn = C.normalize(x, meta["preprocess"]["mean"], meta["preprocess"]["std"])
+            xn = train_common.normalize(x, meta["preprocess"]["mean"], meta["preprocess"]["std"])
             with torch.no_grad():
                 assert torch.equal(m.encode_image(xn), mem.encode_image(xn))
                 assert torch.equal(m.encode_text(tok), mem.encode_text(tok))
@@ -87,7 +85,7 @@ def test_reload_with_library_constructors_gives_identical_outputs(toy):
                 m = torchvision.models.get_model(meta["arch"], weights=None, num_classes=N_CLASSES, **meta["kwargs"])
             m.load_state_dict(sd, strict=True)
             m.eval()
-            xn = C.normalize(x, meta["preprocess"]["mean"], meta["preprocess"]["std"])
+            xn = train_common.normalize(x, meta["preprocess"]["mean"], meta["preprocess"]["std"])
             with torch.no_grad():
                 y = m(xn)
                 assert y.shape == (len(x), N_CLASSES)
@@ -98,32 +96,32 @@ def test_model_adapter_loads_the_checkpoints(toy):
     adapters = pytest.importorskip("roz.models.adapters")
     root, out, man, models = toy
     x = _inputs()
-    base = next(s for s in T.BASELINES if s.source == "timm")
-    for name in (T.CLIP_ARCH, base.name):
+    base = next(s for s in train.BASELINES if s.source == "timm")
+    for name in (train.CLIP_ARCH, base.name):
         m = adapters.create_model(f"local:{out / man[name]['file']}", classes=str(root / "classes.json"))
         with torch.no_grad():
             y = m(x)
         assert y.shape == (len(x), N_CLASSES)
         if name == base.name:  # the adapter normalises inside: same logits as the raw model on normalised x
             with torch.no_grad():
-                ref = models[name].eval()(C.normalize(x, C.IMAGENET_MEAN, C.IMAGENET_STD))
+                ref = models[name].eval()(train_common.normalize(x, train_common.IMAGENET_MEAN, train_common.IMAGENET_STD))
             torch.testing.assert_close(y, ref, rtol=1e-5, atol=1e-5)
 
 
 def test_losses_decrease(toy):
     _, _, man, _ = toy
-    curve = man[T.CLIP_ARCH]["loss_curve"]
+    curve = man[train.CLIP_ARCH]["loss_curve"]
     assert len(curve) >= 2 and curve[-1] < curve[0]
-    x, y = C.load_split(toy[0], "mini-train", C.load_world_classes(toy[0]))
-    spec = next(s for s in T.BASELINES if s.arch == "resnet10t")
-    _, info = B.train_baseline(spec, x, y, N_CLASSES, seed=0, epochs=6, batch_size=8, log=lambda s: None)
+    x, y = train_common.load_split(toy[0], "mini-train", train_common.load_world_classes(toy[0]))
+    spec = next(s for s in train.BASELINES if s.arch == "resnet10t")
+    _, info = train_baselines.train_baseline(spec, x, y, N_CLASSES, seed=0, epochs=6, batch_size=8, log=lambda s: None)
     assert info["loss_curve"][-1] < info["loss_curve"][0]
 
 
 def test_training_is_deterministic_given_seed(toy):
-    x, y = C.load_split(toy[0], "mini-train", C.load_world_classes(toy[0]))
-    spec = next(s for s in T.BASELINES if s.arch == "resnet10t")
-    sds = [B.train_baseline(spec, x, y, N_CLASSES, seed=3, epochs=1, batch_size=8, log=lambda s: None)[0].state_dict()
+    x, y = train_common.load_split(toy[0], "mini-train", train_common.load_world_classes(toy[0]))
+    spec = next(s for s in train.BASELINES if s.arch == "resnet10t")
+    sds = [train_baselines.train_baseline(spec, x, y, N_CLASSES, seed=3, epochs=1, batch_size=8, log=lambda s: None)[0].state_dict()
            for _ in range(2)]
     assert all(torch.equal(sds[0][k], sds[1][k]) for k in sds[0])
 
@@ -132,26 +130,26 @@ def test_verify_manifest_reports_problems(toy, tmp_path):
     _, out, man, _ = toy
     d = tmp_path / "ck"
     shutil.copytree(out, d)
-    assert T.verify_manifest(d) == []
-    base = next(s.name for s in T.BASELINES)
+    assert train.verify_manifest(d) == []
+    base = next(s.name for s in train.BASELINES)
     f = d / man[base]["file"]
     f.write_bytes(f.read_bytes()[:-10] + b"0123456789")
     (d / "stray.pt").write_bytes(b"x")
-    (d / man[T.CLIP_ARCH]["file"]).unlink()
-    probs = T.verify_manifest(d)
+    (d / man[train.CLIP_ARCH]["file"]).unlink()
+    probs = train.verify_manifest(d)
     assert any("sha256" in p and base in p for p in probs)
     assert any("unlisted" in p and "stray.pt" in p for p in probs)
-    assert any("missing" in p and T.CLIP_ARCH in p for p in probs)
-    assert T.verify_manifest(tmp_path / "nowhere") != []
+    assert any("missing" in p and train.CLIP_ARCH in p for p in probs)
+    assert train.verify_manifest(tmp_path / "nowhere") != []
 
 
-@pytest.mark.skipif(not T.SHIPPED_DIR.is_dir(), reason="no shipped checkpoints in this checkout")
+@pytest.mark.skipif(not train.SHIPPED_DIR.is_dir(), reason="no shipped checkpoints in this checkout")
 def test_shipped_checkpoints_match_their_manifest():
-    assert T.verify_manifest(T.SHIPPED_DIR) == []
-    man = T.load_manifest(T.SHIPPED_DIR)
-    assert T.CLIP_ARCH in man and sum(e["role"] == "standard" for e in man.values()) >= 8
-    total = sum(p.stat().st_size for p in T.SHIPPED_DIR.iterdir() if p.is_file())
-    assert total <= T.SIZE_LIMIT_BYTES
+    assert train.verify_manifest(train.SHIPPED_DIR) == []
+    man = train.load_manifest(train.SHIPPED_DIR)
+    assert train.CLIP_ARCH in man and sum(e["role"] == "standard" for e in man.values()) >= 8
+    total = sum(p.stat().st_size for p in train.SHIPPED_DIR.iterdir() if p.is_file())
+    assert total <= train.SIZE_LIMIT_BYTES
     for name, e in man.items():
         assert not e.get("quick"), f"{name} is a quick (test) checkpoint"
         assert e["mini_val_top1"] > 100.0 / 66 * 1.5, name  # clearly above chance

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from roz.errors import RozError
-from roz.shifts.base import sample_generator, sample_seed
+from roz.seeding import sample_generator, sample_seed
 
 
 

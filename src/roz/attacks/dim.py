@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from roz.attacks.mim import MIM
-from roz.shifts.base import sample_generator, sample_seed
+from roz.seeding import sample_generator, sample_seed
 
 
 class DIM(MIM):

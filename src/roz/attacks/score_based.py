@@ -17,7 +17,7 @@ import torch
 
 from roz.attacks.base import margin
 from roz.attacks.bim import BIM
-from roz.shifts.base import sample_generator, sample_seed
+from roz.seeding import sample_generator, sample_seed
 
 
 class _ScoreBased(BIM):

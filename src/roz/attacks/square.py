@@ -22,7 +22,7 @@ import math
 import torch
 
 from roz.attacks.base import Attack, margin
-from roz.shifts.base import sample_generator
+from roz.seeding import sample_generator
 
 
 def p_selection(p_init: float, it: int, n_queries: int, rescale: bool = False) -> float:

@@ -29,8 +29,6 @@ from roz.datasets.images import check_decode, is_image_file, load_image
 from roz.datasets.policy import BadImagePolicy
 from roz.errors import DataError
 
-WNID_PATTERN = "n" + "[0-9]" * 8
-
 
 def is_wnid(name: str) -> bool:
     return len(name) == 9 and name[0] == "n" and name[1:].isdigit()
@@ -56,14 +54,6 @@ class LabelSpace:
     def singletons(cls, wnids, names) -> "LabelSpace":
         return cls([(w,) for w in wnids], list(names))
 
-    def all_wnids(self) -> list[str]:
-        seen, out = set(), []
-        for g in self.groups:
-            for w in g:
-                if w not in seen:
-                    seen.add(w)
-                    out.append(w)
-        return out
 
 
 @dataclass

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from roz.datasets.registry import create_dataset, dataset_info
 from roz.errors import DataError
 
 
@@ -38,7 +39,7 @@ class CheckResult:
 
     def report(self) -> str:
         head = f"{self.name} at {self.root}: {'OK' if self.ok else 'FAILED'}"
-        return "\n".join([head, *("  " + l for l in self.lines)])
+        return "\n".join([head, *("  " + line for line in self.lines)])
 
     def render(self):
         """The report as a rich ``Text`` (no markup parsing of paths / wnid lists)."""
@@ -58,11 +59,75 @@ def _fmt(n) -> str:
     return f"{n:,}" if isinstance(n, int) else str(n)
 
 
+def _check_video(ds, exp: dict, res: CheckResult, fails: list[str]) -> None:
+    """Anchor / frame counts of a video dataset (pm-k pairs) against the published ones."""
+    n = len(ds)
+    n_anchors = len(set(ds.anchors))
+    res.counts.update({"pairs": n, "anchors": n_anchors, "frames": len(set(ds.frames))})
+    derived = "derived" in str(ds.protocol.get("pmsets", ""))
+    res.lines.append(f"{_fmt(n_anchors)} anchors, {_fmt(len(set(ds.frames)))} frames "
+                     f"({_fmt(n)} anchor-frame pairs); "
+                     + ("every anchor frame is present (pm-sets derived from the frame files)" if derived
+                        else "every frame listed by the metadata is present"))
+    if "anchors" in exp and n_anchors != exp["anchors"]:
+        fails.append(f"found {_fmt(n_anchors)} anchors, the published dataset has {_fmt(exp['anchors'])}")
+    if "anchors_listed" in exp:
+        csv_p = Path(ds.root) / "metadata" / "ytbb_robustness_test_anchors_full.csv"
+        if csv_p.is_file():
+            with open(csv_p, newline="") as f:
+                listed = sum(1 for _ in csv.DictReader(f))
+            res.counts["anchors_listed"] = listed
+            if listed != exp["anchors_listed"]:
+                fails.append(f"the anchor list has {_fmt(listed)} anchors, the published one "
+                             f"{_fmt(exp['anchors_listed'])}")
+    if derived:
+        per = Counter(ds.anchors)
+        short = sum(1 for a, c in per.items() if c < 2 * 10 + 1)
+        if short:
+            res.lines.append(f"warning: {short} anchors have fewer than 20 neighbour frames on disk "
+                             "(video start/end, or missing frames)")
+
+
+def _check_images(ds, exp: dict, res: CheckResult, fails: list[str]) -> None:
+    """Image / class counts of an image dataset against the published ones."""
+    n = len(ds)
+    per_label = Counter(t for _, t in ds.samples)
+    by_wnid = all(len(g) == 1 for g in ds.labels.groups) and "objectnet" not in ds.name
+    names = [g[0] if by_wnid else ds.labels.names[i] for i, g in enumerate(ds.labels.groups)]
+    counts = {names[i]: per_label.get(i, 0) for i in range(len(ds.labels))}
+    res.counts.update({"total": n, "per_class": counts, "classes_with_images": sum(1 for c in counts.values() if c)})
+    res.lines.append(f"{_fmt(n)} images in {res.counts['classes_with_images']} of {len(counts)} classes")
+    if "total" in exp:
+        totals = exp["total"] if isinstance(exp["total"], (list, tuple)) else [exp["total"]]
+        if n not in totals:
+            fails.append(f"found {_fmt(n)} images, the published dataset has "
+                         f"{' or '.join(_fmt(t) for t in totals)}")
+    if "n_classes" in exp and res.counts["classes_with_images"] != exp["n_classes"]:
+        empty = [k for k, c in counts.items() if c == 0]
+        fails.append(f"{res.counts['classes_with_images']} classes have images, the published dataset has "
+                     f"{exp['n_classes']}" + (f" (empty: {empty[:10]})" if empty else ""))
+    if "per_class" in exp:
+        want = exp["per_class"]
+        bad = {k: c for k, c in counts.items() if c != (want if isinstance(want, int) else want.get(k, c))}
+        if bad:
+            show = ", ".join(f"{k}: {c}" for k, c in list(bad.items())[:20])
+            fails.append(f"{len(bad)} classes do not have the published count "
+                         f"({want if isinstance(want, int) else 'per class'}): {show}"
+                         + (" ..." if len(bad) > 20 else ""))
+    if isinstance(exp.get("classes"), str) and exp["classes"].startswith("timm:"):
+        from roz.datasets.imagenet import timm_synsets
+
+        pub = set(timm_synsets(exp["classes"].split(":", 1)[1]))
+        have = {g[0] for g in ds.labels.groups}
+        if have != pub:
+            fails.append(f"class folders differ from the published {len(pub)}: "
+                         f"{len(pub - have)} missing (e.g. {sorted(pub - have)[:5]}), "
+                         f"{len(have - pub)} unexpected (e.g. {sorted(have - pub)[:5]})")
+
+
 def check_dataset(name: str, root: str | Path, expected: dict | None = None, **options) -> CheckResult:
     """Check the copy of dataset ``name`` at ``root``; ``expected`` overrides the published counts
     (``{}`` checks only that it loads). Never raises for a bad copy: returns ``ok=False``."""
-    from roz.datasets.registry import create_dataset, dataset_info
-
     info = dataset_info(name)  # unknown names do raise
     exp = dict(info.expected_counts or {}) if expected is None else dict(expected)
     res = CheckResult(name=name, root=str(root), ok=True)
@@ -74,66 +139,10 @@ def check_dataset(name: str, root: str | Path, expected: dict | None = None, **o
         return res
     res.protocol = dict(ds.protocol)
     fails: list[str] = []
-    is_video = hasattr(ds, "anchors")
-    n = len(ds)
-    if is_video:
-        n_anchors = len(set(ds.anchors))
-        res.counts.update({"pairs": n, "anchors": n_anchors, "frames": len(set(ds.frames))})
-        derived = "derived" in str(ds.protocol.get("pmsets", ""))
-        res.lines.append(f"{_fmt(n_anchors)} anchors, {_fmt(len(set(ds.frames)))} frames "
-                         f"({_fmt(n)} anchor-frame pairs); "
-                         + ("every anchor frame is present (pm-sets derived from the frame files)" if derived
-                            else "every frame listed by the metadata is present"))
-        if "anchors" in exp and n_anchors != exp["anchors"]:
-            fails.append(f"found {_fmt(n_anchors)} anchors, the published dataset has {_fmt(exp['anchors'])}")
-        if "anchors_listed" in exp:
-            csv_p = Path(ds.root) / "metadata" / "ytbb_robustness_test_anchors_full.csv"
-            if csv_p.is_file():
-                with open(csv_p, newline="") as f:
-                    listed = sum(1 for _ in csv.DictReader(f))
-                res.counts["anchors_listed"] = listed
-                if listed != exp["anchors_listed"]:
-                    fails.append(f"the anchor list has {_fmt(listed)} anchors, the published one "
-                                 f"{_fmt(exp['anchors_listed'])}")
-        if derived:
-            per = Counter(ds.anchors)
-            short = sum(1 for a, c in per.items() if c < 2 * 10 + 1)
-            if short:
-                res.lines.append(f"warning: {short} anchors have fewer than 20 neighbour frames on disk "
-                                 "(video start/end, or missing frames)")
+    if hasattr(ds, "anchors"):
+        _check_video(ds, exp, res, fails)
     else:
-        per_label = Counter(t for _, t in ds.samples)
-        by_wnid = all(len(g) == 1 for g in ds.labels.groups) and "objectnet" not in ds.name
-        names = [g[0] if by_wnid else ds.labels.names[i] for i, g in enumerate(ds.labels.groups)]
-        counts = {names[i]: per_label.get(i, 0) for i in range(len(ds.labels))}
-        res.counts.update({"total": n, "per_class": counts, "classes_with_images": sum(1 for c in counts.values() if c)})
-        res.lines.append(f"{_fmt(n)} images in {res.counts['classes_with_images']} of {len(counts)} classes")
-        if "total" in exp:
-            totals = exp["total"] if isinstance(exp["total"], (list, tuple)) else [exp["total"]]
-            if n not in totals:
-                fails.append(f"found {_fmt(n)} images, the published dataset has "
-                             f"{' or '.join(_fmt(t) for t in totals)}")
-        if "n_classes" in exp and res.counts["classes_with_images"] != exp["n_classes"]:
-            empty = [k for k, c in counts.items() if c == 0]
-            fails.append(f"{res.counts['classes_with_images']} classes have images, the published dataset has "
-                         f"{exp['n_classes']}" + (f" (empty: {empty[:10]})" if empty else ""))
-        if "per_class" in exp:
-            want = exp["per_class"]
-            bad = {k: c for k, c in counts.items() if c != (want if isinstance(want, int) else want.get(k, c))}
-            if bad:
-                show = ", ".join(f"{k}: {c}" for k, c in list(bad.items())[:20])
-                fails.append(f"{len(bad)} classes do not have the published count "
-                             f"({want if isinstance(want, int) else 'per class'}): {show}"
-                             + (" ..." if len(bad) > 20 else ""))
-        if isinstance(exp.get("classes"), str) and exp["classes"].startswith("timm:"):
-            from roz.datasets.imagenet import timm_synsets
-
-            pub = set(timm_synsets(exp["classes"].split(":", 1)[1]))
-            have = {g[0] for g in ds.labels.groups}
-            if have != pub:
-                fails.append(f"class folders differ from the published {len(pub)}: "
-                             f"{len(pub - have)} missing (e.g. {sorted(pub - have)[:5]}), "
-                             f"{len(have - pub)} unexpected (e.g. {sorted(have - pub)[:5]})")
+        _check_images(ds, exp, res, fails)
     if "version" in ds.protocol:
         res.lines.append(f"version: {ds.protocol['version']}")
     if fails:

@@ -1,4 +1,4 @@
-"""CIFAR-10 in its released forms, and the ``cifar-10`` class set.
+"""CIFAR-10 in its released forms (the ``cifar-10`` class set is in :mod:`roz.datasets.classes`).
 
 * binary: ``cifar-10-batches-bin/{data_batch_1..5,test_batch}.bin`` -- records of 1 label byte +
   3072 pixel bytes (1024 R, 1024 G, 1024 B, row-major 32x32), and ``batches.meta.txt``;
@@ -26,24 +26,18 @@ import numpy as np
 from PIL import Image
 
 from roz.datasets.base import EvalDataset, LabelSpace
-from roz.datasets.classes import ClassSet, register_class_set
-from roz.datasets.registry import DatasetInfo, register_dataset
+from roz.datasets.classes import CIFAR10_CLASSES
+from roz.datasets.info import DatasetInfo
 from roz.errors import DataError
 
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+INFOS: list[DatasetInfo] = []  # this family's datasets; roz.datasets.registry registers them
+
 SPLITS = {"test": ("test_batch",), "train": tuple(f"data_batch_{i}" for i in range(1, 6))}
 RECORD = 1 + 3 * 32 * 32
 
 LAYOUT = ("  ROOT/cifar-10-batches-bin/{data_batch_1..5,test_batch}.bin + batches.meta.txt   (binary)\n"
           "  or ROOT/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}   (python pickles)\n"
           "  (ROOT may also be the cifar-10-batches-* folder itself)")
-
-
-def cifar10_class_set() -> ClassSet:
-    return ClassSet("cifar-10", CIFAR10_CLASSES, CIFAR10_CLASSES)
-
-
-register_class_set("cifar-10", cifar10_class_set)
 
 
 # ----------------------------------------------------------------------------- restricted unpickling
@@ -194,13 +188,7 @@ def cifar10_dataset(root: Path, split: str = "test", format: str = "auto", on_ba
     return ds
 
 
-register_dataset(DatasetInfo(
-    name="cifar-10",
-    factory=cifar10_dataset,
-    description="CIFAR-10 (binary or python release); class set cifar-10 (needs a head over CIFAR classes)",
-    layout=LAYOUT,
-    source="https://www.cs.toronto.edu/~kriz/cifar.html",
-    expected_counts={"total": [10000, 50000]},
-    paper_order=500,
-    tags=("cifar",),
-))
+INFOS.append(DatasetInfo("cifar-10", cifar10_dataset, layout=LAYOUT,
+                         description="CIFAR-10 (binary or python release); class set cifar-10 (needs a head over CIFAR classes)",
+                         source="https://www.cs.toronto.edu/~kriz/cifar.html",
+                         expected_counts={"total": [10000, 50000]}, paper_order=500, tags=("cifar",)))

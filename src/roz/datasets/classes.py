@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from roz.errors import DataError
+from roz.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -44,45 +45,36 @@ class ClassSet:
         return ClassSet(name or f"{self.name}[{len(wnids)}]", tuple(wnids), tuple(self.names[idx[w]] for w in wnids))
 
 
-_REGISTRY: dict[str, Callable[[], ClassSet]] = {}
+#: Class sets by name: a factory per name. Built in: imagenet-1k and cifar-10; higher layers add
+#: theirs with ``register_class_set`` (ROZ-Mini's roz-mini: :func:`roz.world.register`).
+CLASS_SETS: Registry[Callable[[], ClassSet]] = Registry("class set", DataError)
+
+#: CIFAR classes are not ImageNet classes: the cifar-10 class set uses the class names as ids.
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
 def register_class_set(name: str, factory: Callable[[], ClassSet]) -> None:
-    _REGISTRY[name] = factory
+    CLASS_SETS.register(name, factory)
 
 
 def list_class_sets() -> list[str]:
-    return sorted(_REGISTRY)
+    return CLASS_SETS.names()
 
 
 def get_class_set(name_or_path: str) -> ClassSet:
     """A registered class set by name, or a JSON file ``{"wnids": [...], "names": [...]}``
     (or a list of ``[wnid, name]`` pairs)."""
-    if name_or_path not in _REGISTRY:
-        _load_providers()
-    if name_or_path in _REGISTRY:
-        return _REGISTRY[name_or_path]()
+    if name_or_path in CLASS_SETS:
+        return CLASS_SETS.get(name_or_path)()
     p = Path(name_or_path)
     if p.suffix == ".json" and p.is_file():
         return load_class_set_file(p)
     raise DataError(
         f"unknown class set {name_or_path!r}",
-        hint=f"use one of {list_class_sets()} or a JSON file with 'wnids' and 'names' lists",
+        hint=f"use one of {list_class_sets()} or a JSON file with 'wnids' and 'names' lists"
+        + ("; roz-mini is registered by roz.world.register() (the api, cli and demo call it)"
+           if name_or_path == "roz-mini" else ""),
     )
-
-
-def _load_providers() -> None:
-    """Modules that register class sets on import (dataset families, the ROZ-Mini world)."""
-    import importlib
-
-    from roz.datasets.registry import list_datasets
-
-    list_datasets()
-    for mod in ("roz.world.concepts",):
-        try:
-            importlib.import_module(mod)
-        except ImportError:
-            pass
 
 
 def load_class_set_file(path: Path) -> ClassSet:
@@ -118,4 +110,13 @@ def imagenet_lemmas() -> dict[str, str]:
     return {w: info.label_name_to_description(w, detailed=False) for w in info.label_names()}
 
 
-register_class_set("imagenet-1k", imagenet_1k)
+def cifar10_class_set() -> ClassSet:
+    return ClassSet("cifar-10", CIFAR10_CLASSES, CIFAR10_CLASSES)
+
+
+def _register_builtin_class_sets() -> None:
+    register_class_set("imagenet-1k", imagenet_1k)
+    register_class_set("cifar-10", cifar10_class_set)
+
+
+CLASS_SETS.add_provider(_register_builtin_class_sets)

@@ -10,7 +10,9 @@ from pathlib import Path
 
 from roz.datasets.base import EvalDataset, LabelSpace, scan_class_folders
 from roz.datasets.classes import get_class_set
-from roz.datasets.registry import DatasetInfo, register_dataset
+from roz.datasets.info import DatasetInfo
+
+INFOS: list[DatasetInfo] = []  # this family's datasets; roz.datasets.registry registers them
 
 LAYOUT = "  ROOT/<wnid>/<image>   e.g. ROOT/n01440764/img_0001.JPEG (one folder per class, WordNet IDs)"
 
@@ -33,7 +35,7 @@ def _imagefolder(root: Path, **opts) -> EvalDataset:
     return wnid_folder_dataset("imagefolder", root, **opts)
 
 
-register_dataset(DatasetInfo(
+INFOS.append(DatasetInfo(
     name="imagefolder",
     factory=_imagefolder,
     description="any folder tree of images grouped by WordNet ID (custom test sets, ROZ-Mini splits)",

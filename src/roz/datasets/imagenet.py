@@ -28,8 +28,10 @@ from pathlib import Path
 from roz.datasets.base import EvalDataset, LabelSpace, is_wnid
 from roz.datasets.classes import imagenet_1k
 from roz.datasets.images import is_image_file
-from roz.datasets.registry import DatasetInfo, register_dataset
+from roz.datasets.info import DatasetInfo
 from roz.errors import DataError
+
+INFOS: list[DatasetInfo] = []  # this family's datasets; roz.datasets.registry registers them
 
 SOURCE = "https://image-net.org/download-images.php (ILSVRC2012 validation images + devkit t12)"
 LAYOUT = (
@@ -252,21 +254,21 @@ def _val_objectnet(root, objectnet_root=None, mappings=None, **o):
 
 
 _COMMON = dict(layout=LAYOUT, source=SOURCE)
-register_dataset(DatasetInfo(
+INFOS.append(DatasetInfo(
     name="imagenet-val", factory=_val, description="ImageNet ILSVRC2012 validation set, 1000-way",
     expected_counts={"total": 50000, "per_class": 50, "n_classes": 1000}, paper_order=0,
     tags=("natural", "imagenet"), **_COMMON))
-register_dataset(DatasetInfo(
+INFOS.append(DatasetInfo(
     name="val-on-imagenet-r-classes", factory=_val_r,
     description="ImageNet val restricted to the 200 ImageNet-R classes (images and logits)",
     expected_counts={"total": 10000, "per_class": 50, "n_classes": 200}, paper_order=31,
     tags=("natural", "imagenet", "restricted"), **_COMMON))
-register_dataset(DatasetInfo(
+INFOS.append(DatasetInfo(
     name="val-on-imagenet-a-classes", factory=_val_a,
     description="ImageNet val restricted to the 200 ImageNet-A classes (images and logits)",
     expected_counts={"total": 10000, "per_class": 50, "n_classes": 200}, paper_order=41,
     tags=("natural", "imagenet", "restricted"), **_COMMON))
-register_dataset(DatasetInfo(
+INFOS.append(DatasetInfo(
     name="val-on-objectnet-classes", factory=_val_objectnet,
     description="ImageNet val restricted to the 125 ImageNet classes mapped to ObjectNet "
                 "(option objectnet_root=PATH or mappings=PATH)",

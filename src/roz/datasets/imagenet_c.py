@@ -14,20 +14,14 @@ from pathlib import Path
 
 from roz.datasets.base import EvalDataset
 from roz.datasets.imagefolder import wnid_folder_dataset
-from roz.datasets.registry import DatasetInfo, register_dataset
+from roz.datasets.info import DatasetInfo
+from roz.datasets.release_names import CORRUPTION_GROUPS, CORRUPTIONS, EXTRA_CORRUPTIONS, SEVERITIES
 from roz.errors import DataError
 
-GROUPS = {
-    "noise": ("gaussian_noise", "shot_noise", "impulse_noise"),
-    "blur": ("defocus_blur", "glass_blur", "motion_blur", "zoom_blur"),
-    "weather": ("snow", "frost", "fog", "brightness"),
-    "digital": ("contrast", "elastic_transform", "pixelate", "jpeg_compression"),
-    "extra": ("speckle_noise", "gaussian_blur", "spatter", "saturate"),
-}
-BENCHMARK_CORRUPTIONS = tuple(c for g in ("noise", "blur", "weather", "digital") for c in GROUPS[g])
-EXTRA_CORRUPTIONS = GROUPS["extra"]
-ALL_CORRUPTIONS = BENCHMARK_CORRUPTIONS + EXTRA_CORRUPTIONS
-SEVERITIES = (1, 2, 3, 4, 5)
+INFOS: list[DatasetInfo] = []  # this family's datasets; roz.datasets.registry registers them
+
+GROUPS = {**CORRUPTION_GROUPS, "extra": EXTRA_CORRUPTIONS}
+ALL_CORRUPTIONS = CORRUPTIONS + EXTRA_CORRUPTIONS
 
 LAYOUT = ("  ROOT/<corruption>/<severity>/<wnid>/<image>   e.g. ROOT/gaussian_noise/3/n01440764/"
           "ILSVRC2012_val_00000293.JPEG\n  (15 corruptions + 4 extra, severities 1..5, 1000 wnid folders each)")
@@ -92,13 +86,7 @@ def imagenet_c_dataset(root: Path, corruption: str | None = None, severity: int 
     return ds
 
 
-register_dataset(DatasetInfo(
-    name="imagenet-c",
-    factory=imagenet_c_dataset,
-    description="ImageNet-C (Hendrycks & Dietterich 2019), one corruption/severity cell; options corruption, severity",
-    layout=LAYOUT,
-    source="https://zenodo.org/record/2235448 (ImageNet-C tarballs per corruption group)",
-    expected_counts={"total": 50000, "per_class": 50, "n_classes": 1000},
-    paper_order=300,
-    tags=("synthetic", "corruption"),
-))
+INFOS.append(DatasetInfo("imagenet-c", imagenet_c_dataset, layout=LAYOUT,
+                         description="ImageNet-C (Hendrycks & Dietterich 2019), one corruption/severity cell; options corruption, severity",
+                         source="https://zenodo.org/record/2235448 (ImageNet-C tarballs per corruption group)",
+                         expected_counts={"total": 50000, "per_class": 50, "n_classes": 1000}, paper_order=300, tags=("synthetic", "corruption")))

@@ -20,9 +20,11 @@ import torch
 
 from roz.datasets.base import EvalDataset, LabelSpace, is_wnid
 from roz.datasets.classes import get_class_set
-from roz.datasets.registry import DatasetInfo, register_dataset
+from roz.datasets.info import DatasetInfo
 from roz.errors import DataError
-from roz.shifts.perturbations import ALL_PERTURBATIONS, PERTURBATIONS, base_name, is_noise, n_frames
+from roz.datasets.release_names import ALL_PERTURBATIONS, PERTURBATIONS, base_name, is_noise, n_frames
+
+INFOS: list[DatasetInfo] = []  # this family's datasets; roz.datasets.registry registers them
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov")
 
@@ -146,14 +148,8 @@ def imagenet_p_dataset(root: Path, perturbation: str | None = None, difficulty: 
     return ds
 
 
-register_dataset(DatasetInfo(
-    name="imagenet-p",
-    factory=imagenet_p_dataset,
-    description="ImageNet-P perturbation sequences (Hendrycks & Dietterich 2019); options perturbation, difficulty",
-    layout=LAYOUT,
-    source="https://zenodo.org/record/3565846 (ImageNet-P)",
-    metrics=("flip_prob", "top5_dist"),
-    paper_order=310,
-    tags=("synthetic", "perturbation", "video"),
-    unit_kind="perturbation",  # frame sequences scored by flip probability (roz.engine.sequence_unit)
-))
+INFOS.append(DatasetInfo("imagenet-p", imagenet_p_dataset, layout=LAYOUT,
+                         description="ImageNet-P perturbation sequences (Hendrycks & Dietterich 2019); options perturbation, difficulty",
+                         source="https://zenodo.org/record/3565846 (ImageNet-P)",
+                         metrics=("flip_prob", "top5_dist"), paper_order=310, tags=("synthetic", "perturbation", "video"),
+                         unit_kind="perturbation"))  # frame sequences scored by flip probability

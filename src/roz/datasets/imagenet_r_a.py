@@ -15,8 +15,10 @@ from roz.datasets._util import descend, has_wnid_folders
 from roz.datasets.base import EvalDataset, LabelSpace, scan_class_folders
 from roz.datasets.classes import imagenet_1k
 from roz.datasets.imagenet import timm_synsets
-from roz.datasets.registry import DatasetInfo, register_dataset
+from roz.datasets.info import DatasetInfo
 from roz.errors import DataError
+
+INFOS: list[DatasetInfo] = []  # this family's datasets; roz.datasets.registry registers them
 
 INFO = {
     "imagenet-r": dict(total=30000, sub=("imagenet-r",), which="r",
@@ -55,7 +57,7 @@ def restricted_wnid_dataset(root: Path, name: str, on_bad_image: str = "fail") -
 
 
 for _name, _order in (("imagenet-r", 30), ("imagenet-a", 40)):
-    register_dataset(DatasetInfo(
+    INFOS.append(DatasetInfo(
         name=_name, factory=(lambda n: lambda root, **o: restricted_wnid_dataset(root, n, **o))(_name),
         description=f"{_name.replace('imagenet', 'ImageNet')}: 200 classes, 1000-way logits restricted to them",
         layout=_layout(_name), source=INFO[_name]["source"],

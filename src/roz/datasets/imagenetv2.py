@@ -13,8 +13,10 @@ from pathlib import Path
 from roz.datasets._util import descend, has_int_folders
 from roz.datasets.base import EvalDataset, LabelSpace, scan_class_folders
 from roz.datasets.classes import imagenet_1k
-from roz.datasets.registry import DatasetInfo, register_dataset
+from roz.datasets.info import DatasetInfo
 from roz.errors import DataError
+
+INFOS: list[DatasetInfo] = []  # this family's datasets; roz.datasets.registry registers them
 
 VARIANTS = {
     "matched-frequency": "imagenetv2-matched-frequency-format-val",
@@ -57,7 +59,7 @@ def _factory(variant):
 
 
 for _i, _v in enumerate(VARIANTS):
-    register_dataset(DatasetInfo(
+    INFOS.append(DatasetInfo(
         name=f"imagenetv2-{_v}", factory=_factory(_v),
         description=f"ImageNetV2 {_v} test set, 1000-way (label = int(folder))",
         layout=_layout(_v), source=SOURCE,

@@ -37,8 +37,10 @@ from roz.datasets._util import MetaEvalDataset, read_json
 from roz.datasets.base import EvalDataset, LabelSpace
 from roz.datasets.classes import imagenet_1k
 from roz.datasets.images import is_image_file
-from roz.datasets.registry import DatasetInfo, register_dataset
+from roz.datasets.info import DatasetInfo
 from roz.errors import DataError
+
+INFOS: list[DatasetInfo] = []  # this family's datasets; roz.datasets.registry registers them
 
 PROTOCOL = "objectnet-1.0-beta"
 MAPPING_FILES = ("folder_to_objectnet_label.json", "objectnet_to_imagenet_1k.json", "imagenet_to_labels.json")
@@ -71,9 +73,6 @@ class ObjectNetMapping:
     folder_to_label: dict[str, str]
     groups: dict[str, tuple[str, ...]]  # mapped ObjectNet label -> ImageNet wnids (file order)
     indices: dict[str, tuple[int, ...]]  # same, as ImageNet-1k indices
-
-    def folders_of(self, label: str) -> list[str]:
-        return [f for f, l in self.folder_to_label.items() if l == label]
 
 
 def find_mappings(root: Path) -> Path:
@@ -136,7 +135,7 @@ def objectnet_dataset(root: Path, mappings=None, border: int = 2, pre_cropped: b
     mdir = Path(mappings).expanduser() if mappings is not None else find_mappings(base)
     mp = load_objectnet_mapping(mdir)
     label_names = list(mp.groups)
-    pos = {l: i for i, l in enumerate(label_names)}
+    pos = {label: i for i, label in enumerate(label_names)}
     images = base / "images"
     samples, meta, n_unmapped, unknown = [], [], 0, []
     for entry in sorted(os.scandir(images), key=lambda e: e.name):
@@ -177,7 +176,7 @@ def objectnet_dataset(root: Path, mappings=None, border: int = 2, pre_cropped: b
     )
 
 
-register_dataset(DatasetInfo(
+INFOS.append(DatasetInfo(
     name="objectnet", factory=lambda root, **o: objectnet_dataset(root, **o),
     description="ObjectNet 1.0, testbed protocol objectnet-1.0-beta: 113 ImageNet-overlapping classes, "
                 "2-px border crop, mapped-class scoring (options: pre_cropped, border, mappings)",

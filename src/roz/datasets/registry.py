@@ -1,87 +1,50 @@
 """Dataset registry: one ``create_dataset(name, root, **options)`` entry point.
 
-Each dataset family lives in its own module and registers its names at import time with
-``register_dataset``; ``roz datasets`` lists them with their expected layout and source.
+Each dataset family lives in its own module and lists its datasets in ``INFOS``; this module
+registers the built-in families explicitly (on the first look-up) and ``register_dataset`` adds
+others. ``roz datasets`` lists them with their expected layout and source.
 """
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-from roz.datasets.base import EvalDataset
+from roz.datasets import (cifar, imagefolder, imagenet, imagenet_c, imagenet_p, imagenet_r_a, imagenetv2, objectnet,
+                          sketch, stylized, typographic, video)
+from roz.datasets.base import EvalDataset, LabelSpace
+from roz.datasets.classes import get_class_set
+from roz.datasets.info import DatasetInfo
 from roz.errors import DataError
+from roz.registry import Registry
 
-# Modules that register dataset families (imported lazily on first registry access).
-FAMILY_MODULES = [
-    "roz.datasets.imagefolder",
-    "roz.datasets.imagenet",
-    "roz.datasets.imagenetv2",
-    "roz.datasets.sketch",
-    "roz.datasets.imagenet_r_a",
-    "roz.datasets.objectnet",
-    "roz.datasets.video",
-    "roz.datasets.imagenet_c",
-    "roz.datasets.imagenet_p",
-    "roz.datasets.stylized",
-    "roz.datasets.typographic",
-    "roz.datasets.cifar",
-]
+__all__ = ["DATASETS", "DatasetInfo", "create_dataset", "dataset_info", "list_datasets", "register_dataset",
+           "restrict_label_space"]
 
+BUILTIN_FAMILIES = (imagefolder, imagenet, imagenetv2, sketch, imagenet_r_a, objectnet, video, imagenet_c, imagenet_p,
+                    stylized, typographic, cifar)
 
-@dataclass
-class DatasetInfo:
-    name: str
-    factory: Callable[..., EvalDataset]
-    description: str
-    layout: str  # the expected directory layout, shown in errors and `roz datasets`
-    source: str = ""  # where to download it
-    expected_counts: dict | None = None  # {"total": N, "per_class": {...}} or {"total": [N1, N2]}
-    metrics: tuple[str, ...] = ("top1", "top5")
-    paper_order: int = 100  # position in the paper's tables
-    unit_kind: str = "eval"  # the engine's unit kind for this dataset (roz.engine.kinds), e.g. "perturbation"
-    tags: tuple[str, ...] = field(default_factory=tuple)
-
-
-_REGISTRY: dict[str, DatasetInfo] = {}
-_loaded = False
+DATASETS: Registry[DatasetInfo] = Registry("dataset", DataError, hint="`roz datasets` lists the registered names")
 
 
 def register_dataset(info: DatasetInfo) -> None:
-    _REGISTRY[info.name] = info
+    DATASETS.register(info.name, info)
 
 
-def _load_families() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for mod in FAMILY_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name != mod:
-                raise
+def _register_builtin_families() -> None:
+    for family in BUILTIN_FAMILIES:
+        for info in family.INFOS:
+            register_dataset(info)
+
+
+DATASETS.add_provider(_register_builtin_families)
 
 
 def list_datasets() -> list[DatasetInfo]:
-    _load_families()
-    return sorted(_REGISTRY.values(), key=lambda d: (d.paper_order, d.name))
+    return sorted(DATASETS.values(), key=lambda d: (d.paper_order, d.name))
 
 
 def dataset_info(name: str) -> DatasetInfo:
-    _load_families()
-    if name not in _REGISTRY:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=3)
-        raise DataError(
-            f"unknown dataset {name!r}",
-            hint=(f"did you mean {', '.join(close)}? " if close else "") + "`roz datasets` lists the registered names",
-        )
-    return _REGISTRY[name]
+    return DATASETS.get(name)
 
 
 def create_dataset(name: str, root: str | Path, restrict_classes: str | None = None, decode: str = "roz",
@@ -99,8 +62,6 @@ def create_dataset(name: str, root: str | Path, restrict_classes: str | None = N
     ds = _create(name, root, **options)
     ds.set_decode(decode)
     if restrict_classes:
-        from roz.datasets.classes import get_class_set
-
         ds = restrict_label_space(ds, get_class_set(restrict_classes))
     return ds
 
@@ -112,8 +73,6 @@ def restrict_label_space(ds: EvalDataset, classes) -> EvalDataset:
     are their samples (counted in the protocol). Removing labels is only allowed for single-label
     datasets (multi-label ones keep their indices in their own metadata).
     """
-    from roz.datasets.base import LabelSpace
-
     keep = set(classes.wnids)
     groups = [tuple(w for w in g if w in keep) for g in ds.labels.groups]
     kept = [i for i, g in enumerate(groups) if g]

@@ -13,8 +13,10 @@ from pathlib import Path
 from roz.datasets._util import descend, has_wnid_folders
 from roz.datasets.base import EvalDataset, LabelSpace, scan_class_folders
 from roz.datasets.classes import imagenet_1k
-from roz.datasets.registry import DatasetInfo, register_dataset
+from roz.datasets.info import DatasetInfo
 from roz.errors import DataError
+
+INFOS: list[DatasetInfo] = []  # this family's datasets; roz.datasets.registry registers them
 
 RELEASE_TOTAL = 50889
 TESTBED_TOTAL = 50000
@@ -46,7 +48,7 @@ def sketch_dataset(root: Path, on_bad_image: str = "fail") -> EvalDataset:
     )
 
 
-register_dataset(DatasetInfo(
+INFOS.append(DatasetInfo(
     name="imagenet-sketch", factory=lambda root, **o: sketch_dataset(root, **o),
     description="ImageNet-Sketch, 1000-way (release 50,889 or testbed 50,000 images; recorded)",
     layout=LAYOUT, source=SOURCE,

@@ -13,8 +13,10 @@ from pathlib import Path
 
 from roz.datasets.base import EvalDataset, is_wnid
 from roz.datasets.imagefolder import wnid_folder_dataset
-from roz.datasets.registry import DatasetInfo, register_dataset
+from roz.datasets.info import DatasetInfo
 from roz.errors import DataError
+
+INFOS: list[DatasetInfo] = []  # this family's datasets; roz.datasets.registry registers them
 
 LAYOUT = ("  ROOT/<wnid>/<image>   e.g. ROOT/n01440764/ILSVRC2012_val_00000293.png\n"
           "  (or ROOT/val/<wnid>/... with split=val)")
@@ -37,13 +39,7 @@ def stylized_imagenet_dataset(root: Path, split: str | None = None, classes: str
                                protocol={"split": split or "root", "stylization": "AdaIN alpha=1 (released)"})
 
 
-register_dataset(DatasetInfo(
-    name="stylized-imagenet",
-    factory=stylized_imagenet_dataset,
-    description="Stylized-ImageNet (Geirhos et al. 2019): ImageNet images restyled with AdaIN",
-    layout=LAYOUT,
-    source="https://github.com/rgeirhos/Stylized-ImageNet (generate with bethgelab/stylize-datasets)",
-    expected_counts={"total": 50000, "per_class": 50, "n_classes": 1000},
-    paper_order=320,
-    tags=("synthetic", "style"),
-))
+INFOS.append(DatasetInfo("stylized-imagenet", stylized_imagenet_dataset, layout=LAYOUT,
+                         description="Stylized-ImageNet (Geirhos et al. 2019): ImageNet images restyled with AdaIN",
+                         source="https://github.com/rgeirhos/Stylized-ImageNet (generate with bethgelab/stylize-datasets)",
+                         expected_counts={"total": 50000, "per_class": 50, "n_classes": 1000}, paper_order=320, tags=("synthetic", "style")))

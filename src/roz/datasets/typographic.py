@@ -36,13 +36,14 @@ import os
 import re
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from roz.datasets.base import EvalDataset, LabelSpace
 from roz.datasets.images import is_image_file
-from roz.datasets.registry import DatasetInfo, register_dataset
+from roz.datasets.info import DatasetInfo
 from roz.errors import DataError
+
+INFOS: list[DatasetInfo] = []  # this family's datasets; roz.datasets.registry registers them
 
 PROTOCOLS = ("union", "full", "binary")
 _NAME_RE = re.compile(r"^label=(?P<label>.+?)_text=(?P<text>.+?)(?:[_-]\d+)?$")
@@ -124,19 +125,9 @@ class TypographicDataset(EvalDataset):
             m[r, self.written[i]] = True
         return m
 
-    def aggregate(self, rows) -> dict[str, float]:
-        out = super().aggregate(rows)
-        if "pred" in getattr(rows, "columns", ()):
-            from roz.metrics.typographic import typographic_scores
-
-            idx = rows["index"].to_numpy() if "index" in rows.columns else rows.index.to_numpy()
-            w = rows["written_label"].to_numpy() if "written_label" in rows.columns else \
-                np.asarray([self.written[int(i)] for i in idx])
-            t = rows["target"].to_numpy() if "target" in rows.columns else \
-                np.asarray([self.samples[int(i)][1] for i in idx])
-            s = typographic_scores(rows["pred"].to_numpy(), t, w)
-            out.update({"accuracy": s["accuracy"], "attack_success_rate": s["attack_success_rate"]})
-        return out
+    # accuracy and attack success rate: the engine scores every table with a written_label column
+    # (sample_meta adds it) with roz.metrics.typographic.aggregate_typographic; metrics sit above
+    # datasets, so this dataset does not call them itself.
 
     def metric_names(self) -> list[str]:
         return ["top1", "attack_success_rate"]
@@ -223,7 +214,7 @@ def _typographic(root: Path, **opts) -> TypographicDataset:
     return typographic_dataset(root, **opts)
 
 
-register_dataset(DatasetInfo(
+INFOS.append(DatasetInfo(
     name="typographic",
     factory=_typographic,
     description="real typographic-attack photos (label=X_text=Y.* names or annotations.json); "

@@ -45,8 +45,10 @@ from pathlib import Path
 from roz.datasets._util import fail_missing, read_json
 from roz.datasets.base import EvalDataset, LabelSpace
 from roz.datasets.classes import imagenet_1k
-from roz.datasets.registry import DatasetInfo, register_dataset
+from roz.datasets.info import DatasetInfo
 from roz.errors import DataError
+
+INFOS: list[DatasetInfo] = []  # this family's datasets; roz.datasets.registry registers them
 
 PM_K = 10
 # The 30 ImageNet-VID (ILSVRC2015 VID) class names, in the class-id order of the Vid-Robust
@@ -163,7 +165,7 @@ def _metadata_dir(root: Path, what: str) -> Path:
     raise DataError(f"{what}: no metadata/ folder with pmsets.json (or anchor_labels.json) under {root}")
 
 
-def _build(name, root, meta_dir, pairs, frame_labels, cmap, names, protocol, on_bad_image, check_files=True):
+def _build(name, root, pairs, frame_labels, cmap, names, protocol, on_bad_image, check_files=True):
     """pairs: [(anchor, frame, offset)] ; frame_labels(anchor, frame) -> video class ids."""
     labels, pos = _label_space(cmap, names)
     if check_files:
@@ -223,7 +225,7 @@ def vid_robust_dataset(root: Path, on_bad_image: str = "fail") -> VideoPmkDatase
     missing = sorted({f for _, f, _ in pairs if f not in labels})
     if missing:
         raise DataError(f"{name}: {len(missing)} frames of pmsets.json have no entry in labels.json (e.g. {missing[:3]})")
-    return _build(name, root, meta, pairs, lambda a, f: labels[f], cmap, names,
+    return _build(name, root, pairs, lambda a, f: labels[f], cmap, names,
                   {"pmsets": "metadata/pmsets.json", "frame_labels": "own (labels.json)",
                    "class_names": f"metadata/{names_file.name}" if names_file is not None
                    else ("ImageNet-VID class names" if names else "class ids")}, on_bad_image)
@@ -304,7 +306,7 @@ def ytbb_robust_dataset(root: Path, pmsets: str = "auto", on_bad_image: str = "f
         if anchors_missing:
             raise DataError(f"{name}: {len(anchors_missing)} anchors have no labels (e.g. {anchors_missing[:3]})")
         proto.update({"pmsets": "metadata/pmsets.json", "frame_labels": "anchor's labels (testbed)"})
-        return _build(name, root, meta, pairs, lambda a, f: labels[a], cmap, names, proto, on_bad_image)
+        return _build(name, root, pairs, lambda a, f: labels[a], cmap, names, proto, on_bad_image)
 
     # testbed metadata: reviewed anchors + original YTBB anchor labels
     if not names:
@@ -349,17 +351,17 @@ def ytbb_robust_dataset(root: Path, pmsets: str = "auto", on_bad_image: str = "f
     proto["pmsets"] = ("reviewed (metadata/pmk_labels.json)" if mode == "reviewed"
                        else f"derived-unreviewed (all frame files within +-{PM_K} of the anchor)")
     proto["frame_labels"] = "anchor's labels (testbed)"
-    return _build(name, root, meta, pairs, lambda a, f: anchor_labels[a], cmap, names, proto, on_bad_image,
+    return _build(name, root, pairs, lambda a, f: anchor_labels[a], cmap, names, proto, on_bad_image,
                   check_files=(mode == "reviewed"))
 
 
-register_dataset(DatasetInfo(
+INFOS.append(DatasetInfo(
     name="imagenet-vid-robust", factory=lambda root, **o: vid_robust_dataset(root, **o),
     description="ImageNet-Vid-Robust: 30 video classes, pm-0 / pm-10 over 1,109 anchors",
     layout=VID_LAYOUT, source=SOURCE, expected_counts={"anchors": 1109, "n_classes": 30},
     metrics=("pm0", "pm10"), paper_order=60, tags=("natural", "video"),
 ))
-register_dataset(DatasetInfo(
+INFOS.append(DatasetInfo(
     name="ytbb-robust", factory=lambda root, **o: ytbb_robust_dataset(root, **o),
     description="YTBB-Robust: 24 YouTube-BB classes, pm-0 / pm-10 (option pmsets=auto|metadata|reviewed|derived)",
     layout=YTBB_LAYOUT, source=SOURCE, expected_counts={"anchors_listed": 2529, "n_classes": 24},

@@ -22,22 +22,22 @@ noise of an accuracy use the per-sample paired bootstrap in :mod:`roz.metrics.re
 Baseline cells that are missing (NaN) or at 0 % / 100 % (logit undefined) are dropped from that
 shift's fit and listed in ``LinearFit.dropped``.
 
-Shifts are configurable: a :class:`Shift` names the shifted dataset and metric and the reference
-dataset it is compared to (and, for masked datasets, the class-restricted reference used when
-``protocol='class-restricted'``). Defaults exist for the real ImageNet names
-(:data:`IMAGENET_SHIFTS`) and for ROZ-Mini (:data:`MINI_SHIFTS`); :func:`make_shifts` builds a
-list from a plain ``{shift_dataset: reference_dataset}`` mapping.
+Shifts are configurable (:mod:`roz.metrics.shift_sets`): a :class:`Shift` names the shifted
+dataset and metric and the reference dataset it is compared to; the ImageNet shifts are built in
+and other worlds register their shift sets (ROZ-Mini: :func:`roz.world.register`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from roz.errors import RozError
+from roz.metrics.shift_sets import (IMAGENET_SHIFTS, SHIFT_SETS, Shift, key, make_shifts,  # noqa: F401  (re-exported)
+                                    register_shift_set)
 
 DEFAULT_N_BOOT = 1000
 DEFAULT_SEED = 0
@@ -54,11 +54,6 @@ class Protocol(StrEnum):
 PROTOCOLS = tuple(p.value for p in Protocol)  # plain strings (messages print them)
 
 # -- accuracy tables -------------------------------------------------------------------------------
-
-
-def key(dataset: str, metric: str = "top1") -> str:
-    """Column key of an accuracy table: ``"dataset:metric"``."""
-    return f"{dataset}:{metric}"
 
 
 @dataclass
@@ -122,120 +117,6 @@ def accuracy_table_from_store(store, metrics: Sequence[str] = ACCURACY_METRICS) 
     acc = pd.DataFrame.from_dict(rows, orient="index").sort_index(axis=1) if rows else pd.DataFrame()
     acc.index.name = "model"
     return AccuracyTable(acc=acc, roles=roles, n=n, source=str(store.root))
-
-
-# -- shifts ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Shift:
-    """One distribution shift: ``dataset``/``metric`` against ``reference``/``reference_metric``.
-
-    ``restricted_reference`` is the class-restricted reference dataset (ImageNet val on the
-    shift's classes) used under ``protocol='class-restricted'``. ``natural`` marks the shifts
-    averaged into the headline effective robustness. ``name`` is the display key (defaults to
-    the dataset, with ``:metric`` appended when the metric is not top1).
-    """
-
-    dataset: str
-    reference: str = "imagenet-val"
-    metric: str = "top1"
-    reference_metric: str = "top1"
-    restricted_reference: str | None = None
-    natural: bool = True
-    label: str = ""
-    name: str = ""
-
-    def __post_init__(self):
-        if not self.name:
-            object.__setattr__(self, "name", self.dataset if self.metric == "top1" else f"{self.dataset}:{self.metric}")
-        if not self.label:
-            object.__setattr__(self, "label", self.name)
-
-    @property
-    def y_key(self) -> str:
-        return key(self.dataset, self.metric)
-
-    def x_key(self, protocol: str = "standard") -> str:
-        if protocol == "class-restricted" and self.restricted_reference:
-            return key(self.restricted_reference, self.reference_metric)
-        return key(self.reference, self.reference_metric)
-
-    def x_label(self, protocol: str = "standard") -> str:
-        if protocol == "class-restricted" and self.restricted_reference:
-            return f"{self.restricted_reference} ({self.reference_metric})"
-        return f"{self.reference} ({self.reference_metric})"
-
-
-def _imagenet_shifts() -> tuple[Shift, ...]:
-    ref = "imagenet-val"
-    return (
-        Shift("imagenetv2-matched-frequency", ref, label="ImageNetV2"),
-        Shift("imagenet-sketch", ref, label="ImageNet-Sketch"),
-        Shift("imagenet-r", ref, restricted_reference="val-on-imagenet-r-classes", label="ImageNet-R"),
-        Shift("objectnet", ref, restricted_reference="val-on-objectnet-classes", label="ObjectNet"),
-        Shift("imagenet-a", ref, restricted_reference="val-on-imagenet-a-classes", label="ImageNet-A"),
-        Shift("imagenet-vid-robust", ref, metric="pm0", restricted_reference="val-on-imagenet-vid-robust-classes",
-              label="ImageNet-Vid-Robust (pm-0)"),
-        Shift("ytbb-robust", ref, metric="pm0", restricted_reference="val-on-ytbb-robust-classes",
-              label="YTBB-Robust (pm-0)"),
-        Shift("imagenetv2-threshold0.7", ref, natural=False, label="ImageNetV2 threshold-0.7"),
-        Shift("imagenetv2-top-images", ref, natural=False, label="ImageNetV2 top-images"),
-        Shift("imagenet-vid-robust", ref, metric="pm10", restricted_reference="val-on-imagenet-vid-robust-classes",
-              natural=False, label="ImageNet-Vid-Robust (pm-10)"),
-        Shift("ytbb-robust", ref, metric="pm10", restricted_reference="val-on-ytbb-robust-classes",
-              natural=False, label="YTBB-Robust (pm-10)"),
-    )
-
-
-#: The paper's shifts, in the paper's order: V2, Sketch, R, ObjectNet, A, then the video
-#: datasets (pm-0 vs ImageNet val top-1). Natural = averaged into the headline ER.
-IMAGENET_SHIFTS: tuple[Shift, ...] = _imagenet_shifts()
-
-#: ROZ-Mini: the same structure over the demo world's datasets, mini-val as reference.
-MINI_SHIFTS: tuple[Shift, ...] = (
-    Shift("mini-v2", "mini-val", label="Mini-V2"),
-    Shift("mini-sketch", "mini-val", label="Mini-Sketch"),
-    Shift("mini-r", "mini-val", label="Mini-R"),
-    Shift("mini-objectnet", "mini-val", label="Mini-ObjectNet"),
-    Shift("mini-a", "mini-val", label="Mini-A"),
-    Shift("mini-vid", "mini-val", metric="pm0", label="Mini-Vid (pm-0)"),
-    Shift("mini-ytbb", "mini-val", metric="pm0", label="Mini-YTBB (pm-0)"),
-    Shift("mini-vid", "mini-val", metric="pm10", natural=False, label="Mini-Vid (pm-10)"),
-    Shift("mini-ytbb", "mini-val", metric="pm10", natural=False, label="Mini-YTBB (pm-10)"),
-)
-
-
-def make_shifts(spec: Mapping[str, str] | Sequence[Shift] | None = None, *, datasets: Iterable[str] = ()) -> list[Shift]:
-    """Shifts from a ``{shift_dataset: reference_dataset}`` mapping, a list of :class:`Shift`,
-    or ``None`` (defaults: ROZ-Mini when ``mini-val`` is among ``datasets`` and ``imagenet-val``
-    is not, else the ImageNet shifts).
-
-    Mapping keys may carry a metric (``"mini-vid:pm0"``); values may carry a reference metric.
-    A known shift dataset keeps its default label / restricted reference / natural flag.
-    """
-    if spec is None:
-        ds = set(datasets)
-        return list(MINI_SHIFTS if ("mini-val" in ds and "imagenet-val" not in ds) else IMAGENET_SHIFTS)
-    if isinstance(spec, Mapping):
-        known = {(s.dataset, s.metric): s for s in (*IMAGENET_SHIFTS, *MINI_SHIFTS)}
-        out = []
-        for k, ref in spec.items():
-            ds, _, met = str(k).partition(":")
-            rds, _, rmet = str(ref).partition(":")
-            met, rmet = met or "top1", rmet or "top1"
-            base = known.get((ds, met))
-            if base is not None:
-                out.append(Shift(ds, rds, met, rmet, base.restricted_reference, base.natural, base.label))
-            else:
-                out.append(Shift(ds, rds, met, rmet))
-        return out
-    shifts = list(spec)
-    for s in shifts:
-        if not isinstance(s, Shift):
-            raise RozError(f"shift spec entries must be roz.metrics.effective.Shift, got {type(s).__name__}",
-                           hint="pass a {shift_dataset: reference_dataset} mapping or a list of Shift")
-    return shifts
 
 
 # -- math -----------------------------------------------------------------------------------------
@@ -360,6 +241,15 @@ def _weighted_ols(counts: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.
     return slope, intercept
 
 
+def _bootstrap_counts(n_boot: int, n_models: int, seed: int | None) -> np.ndarray:
+    """``[n_boot, n_models]`` multiplicities of resampling ``n_models`` models with replacement."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n_models, size=(n_boot, n_models))
+    counts = np.zeros((n_boot, n_models), dtype=np.int32)
+    np.add.at(counts, (np.arange(n_boot)[:, None], idx), 1)
+    return counts
+
+
 def fit_baseline(acc_ref, acc_shift, models: Sequence[str] | None = None, *, shift: str = "",
                  x_key: str = "", y_key: str = "", n_boot: int = DEFAULT_N_BOOT, seed: int | None = DEFAULT_SEED,
                  level: float = DEFAULT_LEVEL, counts: np.ndarray | None = None, min_models: int = 3) -> LinearFit:
@@ -383,10 +273,7 @@ def fit_baseline(acc_ref, acc_shift, models: Sequence[str] | None = None, *, shi
     bs = bi = None
     if n_boot:
         if counts is None:
-            rng = np.random.default_rng(seed)
-            idx = rng.integers(0, len(keep), size=(n_boot, len(keep)))
-            c = np.zeros((n_boot, len(keep)), dtype=np.int32)
-            np.add.at(c, (np.arange(n_boot)[:, None], idx), 1)
+            c = _bootstrap_counts(n_boot, len(keep), seed)
         else:
             counts = np.asarray(counts)
             if counts.shape[1] != len(models):
@@ -521,18 +408,12 @@ def compute_effective_robustness(table: AccuracyTable, *, baseline_table: Accura
     shifts = make_shifts(shifts, datasets=datasets)
     base_models, rule = select_baseline(btab, baseline)
     models = list(models) if models is not None else table.models
-
-    counts = None
-    if n_boot and base_models:
-        rng = np.random.default_rng(seed)
-        idx = rng.integers(0, len(base_models), size=(n_boot, len(base_models)))
-        counts = np.zeros((n_boot, len(base_models)), dtype=np.int32)
-        np.add.at(counts, (np.arange(n_boot)[:, None], idx), 1)
+    counts = _bootstrap_counts(n_boot, len(base_models), seed) if n_boot and base_models else None
 
     fits: dict[str, LinearFit] = {}
     skipped: dict[str, str] = {}
     missing: dict[str, list[str]] = {}
-    rows = []
+    rows: list[dict] = []
     boot_er: dict[str, dict[str, np.ndarray]] = {}
     for s in shifts:
         xk, yk = s.x_key(protocol), s.y_key
@@ -550,36 +431,63 @@ def compute_effective_robustness(table: AccuracyTable, *, baseline_table: Accura
             skipped[s.name] = e.what
             continue
         fits[s.name] = fit
-        boot_er[s.name] = {}
-        xcol = table.acc[xk].to_dict() if xk in table.acc.columns else {}
-        ycol = table.acc[yk].to_dict() if yk in table.acc.columns else {}
-        ms = [m for m in models if np.isfinite(xcol.get(m, np.nan)) and np.isfinite(ycol.get(m, np.nan))]
-        lack = [m for m in models if np.isfinite(ycol.get(m, np.nan)) and not np.isfinite(xcol.get(m, np.nan))]
+        boot_er[s.name], lack = _score_shift(table, s, fit, models, level, rows, members=set(fit.models)
+                                             if btab is table else set())
         if lack:
             missing[s.name] = lack
-        if not ms:
-            continue
-        xa = np.array([xcol[m] for m in ms], dtype=float)
-        ya = np.array([ycol[m] for m in ms], dtype=float)
-        pred = fit.predict(xa)
-        er = ya - pred
-        lo = hi = np.full(len(ms), np.nan)
-        if fit.boot_slope is not None:
-            b = ya[None, :] - fit.predict_boot(xa)  # [B, M]
-            boot_er[s.name] = {m: b[:, j] for j, m in enumerate(ms)}
-            lo, hi = _interval(b, level)
-        members = set(fit.models) if btab is table else set()
-        for j, m in enumerate(ms):
-            rows.append({"model": m, "role": table.role(m), "shift": s.name, "label": s.label,
-                         "natural": s.natural, "x_key": xk, "y_key": yk, "acc_ref": float(xa[j]),
-                         "acc_shift": float(ya[j]), "predicted": float(pred[j]), "er": float(er[j]),
-                         "er_lo": float(lo[j]), "er_hi": float(hi[j]), "baseline_member": m in members})
-    cols = ["model", "role", "shift", "label", "natural", "x_key", "y_key", "acc_ref", "acc_shift",
-            "predicted", "er", "er_lo", "er_hi", "baseline_member"]
-    per_shift = pd.DataFrame(rows, columns=cols)
+    per_shift = pd.DataFrame(rows, columns=PER_SHIFT_COLUMNS)
+    nat = [s.name for s in shifts if s.natural and s.name in fits]
+    average = _averages(table, models, nat, rows, boot_er, n_boot, level)
+    proto = {"definition": "ER = acc_shift - 100*sigmoid(slope*logit(acc_ref/100) + intercept), percentage points",
+             "fit": "OLS of logit(acc_shift) on logit(acc_ref), accuracies as fractions",
+             "protocol": protocol, "baseline_rule": rule, "baseline_models": list(base_models),
+             "baseline_source": btab.source, "n_boot": int(n_boot), "seed": seed, "level": level,
+             "bootstrap": "resample baseline models with replacement (same draw for all shifts), percentile interval",
+             "natural_shifts": nat, "min_models": min_models,
+             "shifts": [{"name": s.name, "x": s.x_key(protocol), "y": s.y_key, "natural": s.natural} for s in shifts]}
+    return EffectiveRobustness(fits=fits, per_shift=per_shift, average=average, shifts=shifts, protocol=proto,
+                               skipped=skipped, missing=missing)
+
+
+PER_SHIFT_COLUMNS = ["model", "role", "shift", "label", "natural", "x_key", "y_key", "acc_ref", "acc_shift",
+                     "predicted", "er", "er_lo", "er_hi", "baseline_member"]
+
+
+def _score_shift(table: AccuracyTable, s: Shift, fit: LinearFit, models: Sequence[str], level: float, rows: list,
+                 members: set) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Append one row per model with both accuracies of shift ``s`` to ``rows``; return each
+    model's bootstrap ER replicates and the models with the shift but no reference accuracy."""
+    xk, yk = fit.x_key, fit.y_key
+    xcol = table.acc[xk].to_dict() if xk in table.acc.columns else {}
+    ycol = table.acc[yk].to_dict() if yk in table.acc.columns else {}
+    ms = [m for m in models if np.isfinite(xcol.get(m, np.nan)) and np.isfinite(ycol.get(m, np.nan))]
+    lack = [m for m in models if np.isfinite(ycol.get(m, np.nan)) and not np.isfinite(xcol.get(m, np.nan))]
+    boot: dict[str, np.ndarray] = {}
+    if not ms:
+        return boot, lack
+    xa = np.array([xcol[m] for m in ms], dtype=float)
+    ya = np.array([ycol[m] for m in ms], dtype=float)
+    pred = fit.predict(xa)
+    er = ya - pred
+    lo = hi = np.full(len(ms), np.nan)
+    if fit.boot_slope is not None:
+        b = ya[None, :] - fit.predict_boot(xa)  # [B, M]
+        boot = {m: b[:, j] for j, m in enumerate(ms)}
+        lo, hi = _interval(b, level)
+    for j, m in enumerate(ms):
+        rows.append({"model": m, "role": table.role(m), "shift": s.name, "label": s.label,
+                     "natural": s.natural, "x_key": xk, "y_key": yk, "acc_ref": float(xa[j]),
+                     "acc_shift": float(ya[j]), "predicted": float(pred[j]), "er": float(er[j]),
+                     "er_lo": float(lo[j]), "er_hi": float(hi[j]), "baseline_member": m in members})
+    return boot, lack
+
+
+def _averages(table: AccuracyTable, models: Sequence[str], nat: list[str], rows: list[dict],
+              boot_er: dict[str, dict[str, np.ndarray]], n_boot: int, level: float):
+    """Per model: the mean ER over the natural shifts it has, with its bootstrap interval."""
+    import pandas as pd
 
     avg_rows = []
-    nat = [s.name for s in shifts if s.natural and s.name in fits]
     er_of = {(r["model"], r["shift"]): r["er"] for r in rows}
     for m in models:
         have = [sn for sn in nat if (m, sn) in er_of]
@@ -593,15 +501,5 @@ def compute_effective_robustness(table: AccuracyTable, *, baseline_table: Accura
         avg_rows.append({"model": m, "role": table.role(m), "er_avg": float(np.mean(vals)), "er_avg_lo": lo,
                          "er_avg_hi": hi, "n_shifts": len(have), "shifts": ",".join(have),
                          "complete": len(have) == len(nat)})
-    average = pd.DataFrame(avg_rows, columns=["model", "role", "er_avg", "er_avg_lo", "er_avg_hi", "n_shifts",
-                                              "shifts", "complete"])
-    proto = {"definition": "ER = acc_shift - 100*sigmoid(slope*logit(acc_ref/100) + intercept), percentage points",
-             "fit": "OLS of logit(acc_shift) on logit(acc_ref), accuracies as fractions",
-             "protocol": protocol, "baseline_rule": rule, "baseline_models": list(base_models),
-             "baseline_source": btab.source, "n_boot": int(n_boot), "seed": seed, "level": level,
-             "bootstrap": "resample baseline models with replacement (same draw for all shifts), percentile interval",
-             "natural_shifts": nat, "min_models": min_models,
-             "shifts": [{"name": s.name, "x": s.x_key(protocol), "y": s.y_key, "natural": s.natural} for s in shifts]}
-    return EffectiveRobustness(fits=fits, per_shift=per_shift, average=average, shifts=shifts, protocol=proto,
-                               skipped=skipped, missing=missing)
-
+    return pd.DataFrame(avg_rows, columns=["model", "role", "er_avg", "er_avg_lo", "er_avg_hi", "n_shifts",
+                                           "shifts", "complete"])

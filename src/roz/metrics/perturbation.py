@@ -32,7 +32,7 @@ import torch
 def _is_noise(name_or_flag) -> bool:
     if isinstance(name_or_flag, bool):
         return name_or_flag
-    from roz.shifts.perturbations import is_noise
+    from roz.datasets.release_names import is_noise
 
     return is_noise(str(name_or_flag))
 
@@ -73,17 +73,19 @@ def _seqs(x) -> list[np.ndarray]:
     return out
 
 
-def flip_probability_per_sequence(predictions, noise, step: int = 1) -> np.ndarray:
-    """Per-sequence flip rate; ``predictions``: ``[m, n]`` top-1 labels (or a list of 1-D arrays)."""
+def _per_sequence(sequences, noise, step: int, distance) -> np.ndarray:
+    """Mean ``distance(frame_a, frame_b)`` over each sequence's compared frame pairs (NaN: no pair)."""
     noise = _is_noise(noise)
     out = []
-    for seq in _seqs(predictions):
+    for seq in _seqs(sequences):
         pairs = _pairs(len(seq), noise, 1 if noise else step)
-        if not pairs:
-            out.append(float("nan"))
-            continue
-        out.append(float(np.mean([seq[a] != seq[b] for a, b in pairs])))
+        out.append(float(np.mean([distance(seq[a], seq[b]) for a, b in pairs])) if pairs else float("nan"))
     return np.asarray(out, dtype=np.float64)
+
+
+def flip_probability_per_sequence(predictions, noise, step: int = 1) -> np.ndarray:
+    """Per-sequence flip rate; ``predictions``: ``[m, n]`` top-1 labels (or a list of 1-D arrays)."""
+    return _per_sequence(predictions, noise, step, lambda a, b: a != b)
 
 
 def flip_probability(predictions, noise, step: int = 1) -> float:
@@ -94,15 +96,7 @@ def flip_probability(predictions, noise, step: int = 1) -> float:
 
 def top5_distance_per_sequence(top5, noise, step: int = 1) -> np.ndarray:
     """Per-sequence mean top-5 distance; ``top5``: ``[m, n, 5]`` class lists (best first)."""
-    noise = _is_noise(noise)
-    out = []
-    for seq in _seqs(top5):
-        pairs = _pairs(len(seq), noise, 1 if noise else step)
-        if not pairs:
-            out.append(float("nan"))
-            continue
-        out.append(float(np.mean([top5_distance_pair(seq[a], seq[b]) for a, b in pairs])))
-    return np.asarray(out, dtype=np.float64)
+    return _per_sequence(top5, noise, step, top5_distance_pair)
 
 
 def top5_distance(top5, noise, step: int = 1) -> float:
@@ -234,7 +228,7 @@ def mfr_table(records, baseline_model: str | None = None, perturbations: Sequenc
     """
     import pandas as pd
 
-    from roz.shifts.perturbations import ALL_PERTURBATIONS
+    from roz.datasets.release_names import ALL_PERTURBATIONS
 
     acc: dict[str, dict[str, list]] = {}
     for rec in records:

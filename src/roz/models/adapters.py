@@ -105,8 +105,6 @@ def _classes_from(option, sidecar: dict | None, default: str = "imagenet-1k") ->
         return base.subset(c, name=f"custom[{len(c)}]")
     if isinstance(c, ClassSet):
         return c
-    if c == "roz-mini":
-        import roz.world.concepts  # noqa: F401  (registers the class set)
     return get_class_set(c)
 
 

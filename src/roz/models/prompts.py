@@ -10,8 +10,10 @@ Users can pass a text file with one template per line, ``{}`` standing for the c
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from roz.errors import RozError
+from roz.registry import Registry
 
 
 def _from_open_clip(name: str) -> tuple[str, ...]:
@@ -32,12 +34,19 @@ ROZ_TEMPLATES = (
     "a {}.",
 )
 
-TEMPLATE_SETS = {
-    "openai-80": lambda: _from_open_clip("openai-80"),
-    "simple": lambda: _from_open_clip("simple"),
-    "photo": lambda: ("a photo of a {}.",),
-    "roz": lambda: ROZ_TEMPLATES,
-}
+#: Template sets by name: a factory per name. Built in: openai-80, simple, photo;
+#: ``register_templates`` adds others.
+TEMPLATE_SETS: Registry[Callable[[], tuple[str, ...]]] = Registry("template set", RozError)
+
+
+def register_templates(name: str, factory: Callable[[], tuple[str, ...]]) -> None:
+    TEMPLATE_SETS.register(name, factory)
+
+
+register_templates("openai-80", lambda: _from_open_clip("openai-80"))
+register_templates("simple", lambda: _from_open_clip("simple"))
+register_templates("photo", lambda: ("a photo of a {}.",))
+register_templates("roz", lambda: ROZ_TEMPLATES)
 
 
 def get_templates(name_or_path: str | list | tuple) -> tuple[str, ...]:
@@ -45,11 +54,11 @@ def get_templates(name_or_path: str | list | tuple) -> tuple[str, ...]:
     if isinstance(name_or_path, (list, tuple)):
         out = tuple(str(t) for t in name_or_path)
     elif name_or_path in TEMPLATE_SETS:
-        out = TEMPLATE_SETS[name_or_path]()
+        out = TEMPLATE_SETS.get(name_or_path)()
     else:
         p = Path(name_or_path)
         if not p.is_file():
-            known = ", ".join(sorted(TEMPLATE_SETS))
+            known = ", ".join(sorted(TEMPLATE_SETS.names()))
             raise RozError(
                 f"unknown template set {name_or_path!r} (and no such file); known sets: {known}",
                 hint=f"pass one of {known}, or the path of a text file with one template per line "

@@ -55,10 +55,6 @@ DEFAULT_THRESHOLDS = {("phash", "ncc"): 0.94, ("dhash", "ncc"): 0.94, ("phash", 
 COLUMNS = ["test_index", "test_file", "corpus_index", "corpus_file", "similarity", "hamming", "is_duplicate", "ok"]
 
 
-def hamming_to_similarity(bits: float) -> float:
-    return 1.0 - float(bits) / hashing.HASH_BITS
-
-
 def _standardize(thumbs: np.ndarray, pool: int = 1) -> np.ndarray:
     """uint8[..., 32, 32, 3] -> float32[..., 3072], zero mean, unit L2 norm over all pixels *and*
     channels jointly (invariant to a global brightness gain/offset, but colour casts still

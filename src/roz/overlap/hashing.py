@@ -164,8 +164,8 @@ def alignment_boxes(crops: Sequence[float] = ()) -> list[tuple[float, float, flo
             raise ValueError(f"alignment crop fractions must be in (0, 0.5), got {c}")
         for fx in (0.0, 0.5, 1.0):
             for fy in (0.0, 0.5, 1.0):
-                l, t = fx * c, fy * c
-                boxes.append((l, t, 1.0 - (c - l), 1.0 - (c - t)))
+                left, t = fx * c, fy * c
+                boxes.append((left, t, 1.0 - (c - left), 1.0 - (c - t)))
     return boxes
 
 
@@ -174,9 +174,9 @@ def thumbnails_pil(img: Image.Image, boxes=((0.0, 0.0, 1.0, 1.0),)) -> np.ndarra
     g = _to_rgb(img)
     W, H = g.size
     out = np.empty((len(boxes), PHASH_SIZE, PHASH_SIZE, 3), dtype=np.uint8)
-    for a, (l, t, r, b) in enumerate(boxes):
+    for a, (left, t, r, b) in enumerate(boxes):
         out[a] = np.asarray(g.resize((PHASH_SIZE, PHASH_SIZE), THUMB_FILTER,
-                                     box=(l * W, t * H, r * W, b * H)))
+                                     box=(left * W, t * H, r * W, b * H)))
     return out
 
 

@@ -8,9 +8,9 @@ sample is shifted identically whatever its batch, shard or worker (batched == pe
 
 from __future__ import annotations
 
-import hashlib
-
 import torch
+
+from roz.seeding import sample_generator, sample_seed  # noqa: F401  (re-exported for callers of roz.shifts.base)
 
 
 class Shift:
@@ -34,15 +34,3 @@ class Shift:
 
     def spec(self) -> dict:
         return {"name": self.name, **self.params()}
-
-
-def sample_seed(run_seed: int, index: int, salt: str = "") -> int:
-    """A 63-bit seed for one sample, stable across batches, shards, workers and machines."""
-    h = hashlib.blake2b(f"{run_seed}:{index}:{salt}".encode(), digest_size=8).digest()
-    return int.from_bytes(h, "little") & ((1 << 63) - 1)
-
-
-def sample_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
-    g = torch.Generator(device=device)
-    g.manual_seed(int(seed))
-    return g

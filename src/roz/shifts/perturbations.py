@@ -50,35 +50,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from roz.datasets.release_names import (ALL_PERTURBATIONS, EXTRA_PERTURBATIONS,  # noqa: F401  (re-exported)
+                                        NOISE_PERTURBATIONS, PERTURBATIONS, base_name, is_noise, n_frames)
 from roz.shifts.base import Shift
 
-PERTURBATIONS = ("gaussian_noise", "shot_noise", "motion_blur", "zoom_blur", "snow", "brightness",
-                 "translate", "rotate", "tilt", "scale")
-EXTRA_PERTURBATIONS = ("speckle_noise", "gaussian_blur", "shear")
-ALL_PERTURBATIONS = PERTURBATIONS + EXTRA_PERTURBATIONS
-NOISE_PERTURBATIONS = ("gaussian_noise", "shot_noise", "speckle_noise")
 
 REF_SIZE = 224  # frame width the reference's pixel parameters are defined for
 
 _GAUSSIAN_STD = {1: 0.03, 2: 0.05, 3: 0.08}
 _SHOT_RATE = {1: 300.0, 2: 120.0, 3: 60.0}
 _SPECKLE_STD = {1: 0.05, 2: 0.10, 3: 0.15}
-
-
-def is_noise(name: str) -> bool:
-    """Noise sequences are i.i.d. draws: their flip probability compares every frame with frame 0."""
-    return base_name(name) in NOISE_PERTURBATIONS
-
-
-def base_name(name: str) -> str:
-    """``gaussian_noise_2`` -> ``gaussian_noise`` (released difficulty folders)."""
-    if name[-2:] in ("_2", "_3") and name[:-2] in ALL_PERTURBATIONS:
-        return name[:-2]
-    return name
-
-
-def n_frames(name: str) -> int:
-    return 41 if base_name(name) == "translate" else 31
 
 
 def _check(name: str, difficulty: int) -> None:
@@ -254,28 +235,8 @@ def _frames_arg(name: str, frames) -> list[int]:
     return out
 
 
-def perturbation_sequence(x: torch.Tensor, name: str, seeds: torch.Tensor, difficulty: int = 1,
-                          crop: tuple[int, int] | None = None, frames: Sequence[int] | None = None,
-                          quantize: bool = True) -> torch.Tensor:
-    """The ImageNet-P sequence of every image in ``x`` [B, 3, H, W] in [0, 1].
-
-    Returns ``[B, T, 3, h, w]`` (``T = len(frames)``, default all ``n_frames(name)`` frames;
-    ``(h, w) = crop`` or ``(H, W)``). ``seeds`` gives one seed per sample (noise draws, snow layer).
-    """
-    _check(name, difficulty)
-    if x.ndim != 4 or x.shape[1] != 3:
-        raise ValueError(f"{name}: expected a batch [B, 3, H, W], got shape {tuple(x.shape)}")
-    if seeds.shape[0] != x.shape[0]:
-        raise ValueError(f"{name}: {seeds.shape[0]} seeds for a batch of {x.shape[0]}")
-    idx = _frames_arg(name, frames)
-    seeds_l = [int(s) for s in seeds.detach().cpu().tolist()]
-    geometric = name in ("translate", "rotate", "tilt", "scale", "shear", "zoom_blur")
-    src = x if geometric else centre_crop(x, crop)
-    out_w = crop[1] if crop is not None else x.shape[-1]
-    r = out_w / REF_SIZE  # pixel parameters are defined for 224-px frames
-    H, W = src.shape[-2:]
-    dev = x.device
-
+def _noise_frames(name: str, src: torch.Tensor, idx: list, seeds_l: list, difficulty: int, dev) -> list:
+    """Frames ``idx`` of a noise sequence: frame 0 clean, then i.i.d. draws per sample and frame."""
     def noise_frame(t: int, draw) -> torch.Tensor:
         if t == 0:
             return src
@@ -297,7 +258,14 @@ def perturbation_sequence(x: torch.Tensor, name: str, seeds: torch.Tensor, diffi
         for t in idx:
             n = noise_frame(t, lambda i, g: torch.randn(src.shape[1:], generator=g)) if t else None
             out.append(src if t == 0 else src * (1 + std * n))
-    elif name == "motion_blur":
+    return out
+
+
+def _frames(name: str, src: torch.Tensor, idx: list, seeds_l: list, r: float, dev) -> list:
+    """Frames ``idx`` of a non-noise sequence (``r``: frame width / 224 for pixel parameters)."""
+    H, W = src.shape[-2:]
+    out = []
+    if name == "motion_blur":
         radius, sigma = max(1, int(round(10 * r))), 3 * r
         for t in idx:
             out.append(_motion_blur(src, radius, sigma, (t - 30) * 4.0))
@@ -337,6 +305,34 @@ def perturbation_sequence(x: torch.Tensor, name: str, seeds: torch.Tensor, diffi
     elif name == "gaussian_blur":
         for t in idx:
             out.append(_gaussian_blur(src, (0.25 + 0.035 * t) * r))
+    return out
+
+
+def perturbation_sequence(x: torch.Tensor, name: str, seeds: torch.Tensor, difficulty: int = 1,
+                          crop: tuple[int, int] | None = None, frames: Sequence[int] | None = None,
+                          quantize: bool = True) -> torch.Tensor:
+    """The ImageNet-P sequence of every image in ``x`` [B, 3, H, W] in [0, 1].
+
+    Returns ``[B, T, 3, h, w]`` (``T = len(frames)``, default all ``n_frames(name)`` frames;
+    ``(h, w) = crop`` or ``(H, W)``). ``seeds`` gives one seed per sample (noise draws, snow layer).
+    """
+    _check(name, difficulty)
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise ValueError(f"{name}: expected a batch [B, 3, H, W], got shape {tuple(x.shape)}")
+    if seeds.shape[0] != x.shape[0]:
+        raise ValueError(f"{name}: {seeds.shape[0]} seeds for a batch of {x.shape[0]}")
+    idx = _frames_arg(name, frames)
+    seeds_l = [int(s) for s in seeds.detach().cpu().tolist()]
+    geometric = name in ("translate", "rotate", "tilt", "scale", "shear", "zoom_blur")
+    src = x if geometric else centre_crop(x, crop)
+    out_w = crop[1] if crop is not None else x.shape[-1]
+    r = out_w / REF_SIZE  # pixel parameters are defined for 224-px frames
+    dev = x.device
+
+    if name in NOISE_PERTURBATIONS:
+        out = _noise_frames(name, src, idx, seeds_l, difficulty, dev)
+    else:
+        out = _frames(name, src, idx, seeds_l, r, dev)
     seq = torch.stack([o.to(x.dtype) for o in out], dim=1)
     if geometric:
         seq = centre_crop(seq, crop)

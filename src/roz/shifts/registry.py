@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from roz.errors import RozError
+from roz.registry import Registry
 
 SHIFT_KINDS = ("corruption", "typographic", "stylize", "perturbation")
 
@@ -101,32 +104,58 @@ def _parse_perturbation(spec: str, rest: str) -> list[dict]:
     return [{"name": "perturbation", "perturbation": n, "difficulty": d, **extra} for n in names for d in diffs]
 
 
+def _corruption(opts: dict, dataset):
+    from roz.shifts.corruptions import Corruption
+
+    return Corruption(opts["corruption"], int(opts["severity"]), jpeg_roundtrip=bool(opts.get("jpeg_roundtrip", False)))
+
+
+def _typographic(opts: dict, dataset):
+    from roz.shifts.typographic import Typographic
+
+    if dataset is None:
+        raise RozError("the typographic shift needs a dataset (it writes wrong class names)")
+    return Typographic(list(dataset.labels.names), **opts)
+
+
+def _stylize(opts: dict, dataset):
+    from roz.shifts.stylize import AdaINStylize
+
+    return AdaINStylize(**opts)
+
+
+def _perturbation(opts: dict, dataset):
+    """A sequence generator ([B,3,H,W] -> [B,T,3,H,W]), run by engine.sequence_unit."""
+    from roz.shifts.perturbations import PerturbationSequence
+
+    try:
+        return PerturbationSequence(str(opts["perturbation"]), int(opts.get("difficulty", 1)),
+                                    quantize=bool(opts.get("quantize", True)))
+    except (KeyError, ValueError) as e:
+        raise RozError(f"bad perturbation shift {dict(name='perturbation', **opts)}: {e}") from None
+
+
+#: Shift kinds: ``factory(options, dataset) -> Shift``. Built in: the four kinds of SHIFT_KINDS;
+#: ``register_shift_kind`` adds one (``create_shift`` builds it; spec strings of the built-in grammar
+#: stay those of SHIFT_KINDS, other kinds are passed as dicts).
+SHIFT_FACTORIES: Registry[Callable[[dict, object], object]] = Registry(
+    "shift kind", RozError, hint=f"shifts: {', '.join(SHIFT_KINDS)}; e.g. corruption:fog:3")
+
+
+def register_shift_kind(name: str, factory: Callable[[dict, object], object]) -> None:
+    SHIFT_FACTORIES.register(name, factory)
+
+
+for _name, _factory in (("corruption", _corruption), ("typographic", _typographic), ("stylize", _stylize),
+                        ("perturbation", _perturbation)):
+    register_shift_kind(_name, _factory)
+
+
 def create_shift(d: dict, dataset=None):
     """A ``Shift`` instance from a shift dict; ``dataset`` supplies class names where needed."""
     if not d:
         return None
     kind = d["name"]
-    opts = {k: v for k, v in d.items() if k != "name"}
-    if kind == "corruption":
-        from roz.shifts.corruptions import Corruption
-
-        return Corruption(opts["corruption"], int(opts["severity"]), jpeg_roundtrip=bool(opts.get("jpeg_roundtrip", False)))
-    if kind == "typographic":
-        from roz.shifts.typographic import Typographic
-
-        if dataset is None:
-            raise RozError("the typographic shift needs a dataset (it writes wrong class names)")
-        return Typographic(list(dataset.labels.names), **opts)
-    if kind == "stylize":
-        from roz.shifts.stylize import AdaINStylize
-
-        return AdaINStylize(**opts)
-    if kind == "perturbation":  # a sequence generator ([B,3,H,W] -> [B,T,3,H,W]), run by engine.sequence_unit
-        from roz.shifts.perturbations import PerturbationSequence
-
-        try:
-            return PerturbationSequence(str(opts["perturbation"]), int(opts.get("difficulty", 1)),
-                                        quantize=bool(opts.get("quantize", True)))
-        except (KeyError, ValueError) as e:
-            raise RozError(f"bad perturbation shift {d}: {e}") from None
-    raise RozError(f"shift {kind!r} cannot be applied as a per-image transform")
+    if kind not in SHIFT_FACTORIES:
+        raise RozError(f"shift {kind!r} cannot be applied as a per-image transform")
+    return SHIFT_FACTORIES.get(kind)({k: v for k, v in d.items() if k != "name"}, dataset)

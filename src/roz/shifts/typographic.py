@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from roz.datasets.classes import get_class_set
 from roz.shifts.base import Shift
 
 
@@ -96,11 +97,7 @@ class Typographic(Shift):
         n_words = PRESETS[preset]["n_words"] if n_words is None else n_words
         size = PRESETS[preset]["size"] if size is None else size
         self.preset = preset
-        if preset in ("cifar10-t",) and label_names == "cifar-10":
-            import roz.datasets.cifar  # noqa: F401  (registers the class set)
         if isinstance(label_names, str):
-            from roz.datasets.classes import get_class_set
-
             label_names = get_class_set(label_names).names
         self.label_names = [str(n) for n in label_names]
         self.candidates = [i for i, n in enumerate(self.label_names) if is_single_word(n)]
@@ -162,9 +159,9 @@ class Typographic(Shift):
         rng.integers(1 << 30)  # decorrelate positions from the class draw
         px = max(4, int(round(self.size * min(H, W))))
         font = _font(self.font_path, px)
-        l, t, r, b = font.getbbox(text)
+        left, t, r, b = font.getbbox(text)
         pad = int(round(self.box_pad * px)) if self.box else 0
-        w, h = (r - l) + 2 * pad, (b - t) + 2 * pad
+        w, h = (r - left) + 2 * pad, (b - t) + 2 * pad
         if w > W or h > H:
             return None
         placed: list[tuple[int, int, int, int]] = []
@@ -186,7 +183,7 @@ class Typographic(Shift):
         """``(text_mask, box_mask)`` float32 [H, W] in [0, 1] (anti-aliased text coverage)."""
         px = max(4, int(round(self.size * min(H, W))))
         font = _font(self.font_path, px)
-        l, t, _, _ = font.getbbox(text)
+        left, t, _, _ = font.getbbox(text)
         pad = int(round(self.box_pad * px)) if self.box else 0
         tm = Image.new("L", (W, H), 0)
         bm = Image.new("L", (W, H), 0)
@@ -194,7 +191,7 @@ class Typographic(Shift):
         for x0, y0, x1, y1 in boxes:
             if self.box:
                 db.rectangle([x0, y0, x1 - 1, y1 - 1], fill=255)
-            dt.text((x0 + pad - l, y0 + pad - t), text, font=font, fill=255)
+            dt.text((x0 + pad - left, y0 + pad - t), text, font=font, fill=255)
         return np.asarray(tm, dtype=np.float32) / 255.0, np.asarray(bm, dtype=np.float32) / 255.0
 
     def apply_with_labels(self, x: torch.Tensor, seeds: torch.Tensor, targets: torch.Tensor

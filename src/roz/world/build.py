@@ -31,16 +31,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from roz.errors import DataError
 from roz.paths import roz_home
-from roz.world import splits
+from roz.world import metadata, splits
+from roz.world.files import json_bytes, load_sprites, write_bytes
 from roz.world.concepts import (
     CLASS_SET_NAME,
     CONCEPTS,
     EXTRAS,
-    OBJECTNET,
     VID_GROUPS,
     YTBB_GROUPS,
     imagenet_index,
@@ -126,33 +125,6 @@ def _lock(path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _json_bytes(obj, indent=2) -> bytes:
-    return (json.dumps(obj, indent=indent, ensure_ascii=False) + "\n").encode()
-
-
-def _write_bytes(root: Path, rel: str, data: bytes) -> str:
-    p = root / rel
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, p)
-    return hashlib.sha256(data).hexdigest()
-
-
-def _load_sprites(assets) -> dict:
-    from roz.world.assets import STYLES, assets_dir, file_key
-    from roz.world.render import load_sprite_cached
-
-    out = {}
-    items = [(c.codepoint, c.fluent) for c in CONCEPTS] + [(e[0], e[1]) for e in EXTRAS]
-    for cp, fl in items:
-        for style in STYLES:
-            p = assets.path(style, cp, fl)
-            sha = assets.files_sha.get(file_key(assets, p)) or hashlib.sha256(p.read_bytes()).hexdigest()
-            out[(style, cp)] = load_sprite_cached(p, sha, assets_dir() / "sprites", extra_dirs=assets.sprite_dirs())
-    return out
-
-
 class _Runner:
     """Runs jobs inline or on one pool of forked workers (created on first use, after the
     sprites are loaded, so workers inherit them)."""
@@ -191,7 +163,7 @@ class _Stage:
             return None
 
     def save(self, files, records):
-        _write_bytes(self.path.parent, self.path.name, json.dumps({"files": files, "records": records}).encode())
+        write_bytes(self.path.parent, self.path.name, json.dumps({"files": files, "records": records}).encode())
 
 
 def _merge(results):
@@ -247,7 +219,7 @@ def _build(root: Path, params: dict, quick: bool, seed: int, workers: int | None
     cs = roz_mini()
     inidx = imagenet_index()
     splits.SPRITES.clear()
-    splits.SPRITES.update(_load_sprites(assets))
+    splits.SPRITES.update(load_sprites(assets))
     splits.NAMES.clear()
     splits.NAMES.update(dict(zip(cs.wnids, cs.names)))
     splits.CODEPOINT.clear()
@@ -275,7 +247,6 @@ def _build(root: Path, params: dict, quick: bool, seed: int, workers: int | None
 
 
 def _build_stages(root, staging, pfile, params, sizes, seed, cs, inidx, assets, runner, log, t0) -> Path:
-    wnids = list(cs.wnids)
     all_files: dict[str, str] = {}
     records: dict[str, list] = {}
 
@@ -294,6 +265,17 @@ def _build_stages(root, staging, pfile, params, sizes, seed, cs, inidx, assets, 
         for k, v in recs.items():
             records.setdefault(k, []).extend(v)
 
+    on_folders = metadata.objectnet_folders(cs)
+    _image_stages(stage, staging, seed, sizes, list(cs.wnids), inidx, on_folders)
+    meta = _metadata_files(cs, inidx, on_folders, records)
+    all_files = _corpus_stage(staging, seed, sizes, all_files, records, meta, log)
+    for rel, data in meta.items():
+        all_files[rel] = write_bytes(staging, rel, data)
+    return _finish(root, staging, pfile, params, cs, assets, all_files, log, t0)
+
+
+def _image_stages(stage, staging: Path, seed: int, sizes: dict, wnids: list, inidx: dict, on_folders: dict) -> None:
+    """The image splits, one build stage each (jobs run on the runner's workers)."""
     S = staging
     stage("mini-train", lambda: [("job_folder", S, seed, "mini-train", w, w, sizes["mini-train"], "in_dist") for w in wnids])
     stage("mini-val", lambda: [("job_folder", S, seed, "mini-val", w, w, sizes["mini-val"], "in_dist") for w in wnids])
@@ -301,7 +283,6 @@ def _build_stages(root, staging, pfile, params, sizes, seed, cs, inidx, assets, 
     stage("mini-sketch", lambda: [("job_folder", S, seed, "mini-sketch", w, w, sizes["mini-sketch"], "sketch") for w in wnids])
     stage("mini-r", lambda: [("job_folder", S, seed, "mini-r", w, w, sizes["mini-r"], "rendition") for w in wnids])
 
-    on_folders = _objectnet_folders(cs)
     clutter_pool = wnids + [e[2] for e in EXTRAS]
 
     def on_jobs():
@@ -327,22 +308,28 @@ def _build_stages(root, staging, pfile, params, sizes, seed, cs, inidx, assets, 
         lambda: [("job_corpus", S, seed, w, sizes["corpus"], sizes["corpus-text"], sizes["corpus-text-object"]) for w in wnids],
     )
 
-    # ---- metadata (cheap; always rewritten)
+
+def _metadata_files(cs, inidx: dict, on_folders: dict, records: dict) -> dict[str, bytes]:
+    """The metadata files (cheap; always rewritten)."""
     meta: dict[str, bytes] = {}
-    meta.update(_objectnet_meta(cs, on_folders))
-    meta.update(_video_meta("mini-vid", records.get("vid", []), VID_GROUPS, inidx, ytbb=False))
-    meta.update(_video_meta("mini-ytbb", records.get("ytbb", []), YTBB_GROUPS, inidx, ytbb=True))
+    meta.update(metadata.objectnet_meta(cs, on_folders))
+    meta.update(metadata.video_meta("mini-vid", records.get("vid", []), VID_GROUPS, inidx, ytbb=False))
+    meta.update(metadata.video_meta("mini-ytbb", records.get("ytbb", []), YTBB_GROUPS, inidx, ytbb=True))
     cc = sorted(records.get("cueconflict", []), key=lambda r: r["file"])
-    meta["mini-cueconflict/cueconflict.json"] = _json_bytes(
+    meta["mini-cueconflict/cueconflict.json"] = json_bytes(
         {"label": "shape", "images": [{"file": r["file"], "shape": r["shape"], "texture": r["texture"]} for r in cc]}
     )
-    meta["classes.json"] = _json_bytes({"name": CLASS_SET_NAME, "wnids": list(cs.wnids), "names": list(cs.names)})
+    meta["classes.json"] = json_bytes({"name": CLASS_SET_NAME, "wnids": list(cs.wnids), "names": list(cs.names)})
+    return meta
 
-    # ---- corpus: planted near-duplicates, neutral names
+
+def _corpus_stage(staging: Path, seed: int, sizes: dict, all_files: dict, records: dict, meta: dict, log) -> dict:
+    """The corpus: planted near-duplicates, neutral names; returns the file listing without the
+    corpus's staging files (the corpus's metadata goes into ``meta``)."""
     st = _Stage(staging, "corpus")
     got = st.load()
     if got is None:
-        cfiles, crecs = _finish_corpus(staging, seed, sizes, all_files, records.get("corpus", []))
+        cfiles, crecs = metadata.finish_corpus(staging, seed, sizes, all_files, records.get("corpus", []))
         st.save(cfiles, crecs)
     else:
         cfiles, crecs = got
@@ -352,10 +339,11 @@ def _build_stages(root, staging, pfile, params, sizes, seed, cs, inidx, assets, 
         meta[k] = "".join(v).encode() if k.endswith(".jsonl") else v.encode()
     shutil.rmtree(staging / "corpus" / "_staging", ignore_errors=True)
     log("corpus finished")
+    return all_files
 
-    for rel, data in meta.items():
-        all_files[rel] = _write_bytes(staging, rel, data)
 
+def _finish(root: Path, staging: Path, pfile: Path, params: dict, cs, assets, all_files: dict, log, t0) -> Path:
+    """Write FILES.txt and BUILD.json, then move the staged world into place."""
     counts = {}
     for rel in all_files:
         top = rel.split("/", 1)[0]
@@ -374,10 +362,10 @@ def _build_stages(root, staging, pfile, params, sizes, seed, cs, inidx, assets, 
         "versions": {"python": sys.version.split()[0], "numpy": np.__version__, "pillow": PIL.__version__},
         "build_seconds": round(time.time() - t0, 1),
     }
-    _write_bytes(staging, "FILES.txt", listing.encode())
+    write_bytes(staging, "FILES.txt", listing.encode())
     shutil.rmtree(staging / ".done", ignore_errors=True)
     pfile.unlink(missing_ok=True)
-    _write_bytes(staging, "BUILD.json", _json_bytes(build))
+    write_bytes(staging, "BUILD.json", json_bytes(build))
     if root.exists():
         old = root.parent / f".{root.name}.old{os.getpid()}"
         os.replace(root, old)
@@ -387,119 +375,6 @@ def _build_stages(root, staging, pfile, params, sizes, seed, cs, inidx, assets, 
         os.replace(staging, root)
     log(f"done: {root} ({len(all_files)} files)")
     return root
-
-
-# ------------------------------------------------------------------------------ metadata
-
-
-def _objectnet_folders(cs) -> dict[str, tuple[str, str]]:
-    out = {}
-    for w, n in zip(cs.wnids, cs.names):
-        if w in OBJECTNET:
-            out[w] = OBJECTNET[w]
-        else:
-            folder = "".join(ch if ch.isalnum() else "_" for ch in n.lower())
-            out[w] = (folder, n[0].upper() + n[1:])
-    return out
-
-
-def _objectnet_meta(cs, folders) -> dict[str, bytes]:
-    from roz.datasets.classes import imagenet_1k, imagenet_lemmas
-
-    lem = imagenet_lemmas()
-    inidx = imagenet_index()
-    f2l = {f: l for f, l in folders.values()}
-    f2l.update({e[2]: e[3] for e in EXTRAS})
-    by_label: dict[str, list[str]] = {}
-    for w, (_, lab) in folders.items():
-        by_label.setdefault(lab, []).append(w)
-    o2i = {lab: "; ".join(lem[w] for w in sorted(ws, key=inidx.get)) for lab, ws in sorted(by_label.items())}
-    in1k = imagenet_1k()
-    i2l = {str(i): lem[w] for i, w in enumerate(in1k.wnids)}
-    return {
-        "mini-objectnet/mappings/folder_to_objectnet_label.json": _json_bytes(dict(sorted(f2l.items()))),
-        "mini-objectnet/mappings/objectnet_to_imagenet_1k.json": _json_bytes(o2i),
-        "mini-objectnet/mappings/imagenet_to_labels.json": _json_bytes(i2l, indent=3),
-    }
-
-
-def _video_meta(split: str, recs: list, groups, inidx, ytbb: bool) -> dict[str, bytes]:
-    recs = sorted(recs, key=lambda r: r["anchor"])
-    pmsets = {r["anchor"]: [k for k in r["frames"] if k != r["anchor"]] for r in recs}
-    labels = {k: [r["coarse"]] for r in recs for k in r["frames"]}
-    cmap, rev = {}, {}
-    for gid, (_, members) in enumerate(groups):
-        idxs = sorted(inidx[w] for w in members)
-        rev[str(gid)] = idxs
-        for i in idxs:
-            cmap[str(i)] = gid
-    cmap = {k: cmap[k] for k in sorted(cmap, key=int)}
-    out = {
-        f"{split}/metadata/pmsets.json": _json_bytes(pmsets, indent=1),
-        f"{split}/metadata/labels.json": _json_bytes(dict(sorted(labels.items())), indent=1),
-        f"{split}/metadata/class_idx_map.json": _json_bytes(cmap),
-        f"{split}/metadata/rev_class_idx_map.json": _json_bytes(rev),
-        f"{split}/metadata/coarse_class_names.json": _json_bytes({str(g): n for g, (n, _) in enumerate(groups)}),
-    }
-    if ytbb:
-        names = [n for n, _ in groups]
-        ann = {
-            "labels": ["good", "unsure", "bad"] + names,
-            "annotations": [{"key": r["anchor"], "notes": "", "labels": [0, 3 + r["coarse"]]} for r in recs],
-        }
-        out[f"{split}/metadata/anchor_labels.json"] = json.dumps(ann).encode()
-        out[f"{split}/metadata/ytbb_class_index.json"] = _json_bytes({str(g): n for g, n in enumerate(names)}, indent=1)
-        csv = "ytid,time_ms,label\n" + "".join(f"{r['ytid']},{r['ms']},{r['coarse']}\n" for r in recs)
-        out[f"{split}/metadata/ytbb_robustness_test_anchors_full.csv"] = csv.encode()
-    return out
-
-
-def _finish_corpus(staging: Path, seed: int, sizes: dict, all_files: dict, recs: list):
-    """Plant near-duplicates of mini-r / mini-sketch test images, then give every corpus image a
-    neutral name (a shuffled running number) so names carry no hint of kind or origin."""
-    from roz.world import compose
-
-    items = []  # (sortkey, source path under staging or image, record)
-    for r in recs:
-        items.append({"src": r["staged"], "caption": r["caption"], "wnid": r["wnid"], "style": r["style"], "kind": r["kind"]})
-    cs = roz_mini()
-    names = dict(zip(cs.wnids, cs.names))
-    planted = []
-    staged_sha = {k: v for k, v in all_files.items() if k.startswith("corpus/_staging/")}
-    for split, frac in (("mini-r", sizes["dup-mini-r"]), ("mini-sketch", sizes["dup-mini-sketch"])):
-        test = sorted(k for k in all_files if k.startswith(split + "/"))
-        rng = splits.rng_for(seed, 0, f"dups/{split}")
-        pick = sorted(rng.choice(len(test), size=int(round(frac * len(test))), replace=False).tolist())
-        for j in pick:
-            rel = test[j]
-            wnid = rel.split("/")[1]
-            r2 = splits.rng_for(seed, j, f"dup/{split}")
-            img = compose.near_duplicate(Image.open(staging / rel).convert("RGB"), r2)
-            k = int(rel.rsplit("_", 1)[1].split(".")[0])
-            style = "openmoji-black" if split == "mini-sketch" else splits.R_STYLES[k % 3]
-            staged = f"corpus/_staging/dup_{split}_{wnid}_{k:04d}.png"
-            staged_sha[staged] = splits._write(staging, staged, img)
-            items.append({"src": staged, "caption": splits.caption_object(r2, style, names[wnid]), "wnid": wnid, "style": style, "kind": "object", "dup_of": (split, rel.split("/", 1)[1])})
-    order = sorted(range(len(items)), key=lambda i: hashlib.blake2b(f"{seed}:{items[i]['src']}".encode(), digest_size=8).digest())
-    files, lines = {}, []
-    for n, i in enumerate(order):
-        it = items[i]
-        fname = f"{n:06d}.png"
-        dst = staging / "corpus" / "images" / fname
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        src = staging / it["src"]
-        sha = staged_sha.get(it["src"])
-        if sha is None or not src.is_file():
-            data = src.read_bytes() if src.is_file() else dst.read_bytes()
-            sha = hashlib.sha256(data).hexdigest()
-        if src.is_file():
-            os.replace(src, dst)
-        files[f"corpus/images/{fname}"] = sha
-        lines.append(json.dumps({"file": f"images/{fname}", "caption": it["caption"], "wnid": it["wnid"], "style": it["style"], "kind": it["kind"]}, ensure_ascii=False) + "\n")
-        if "dup_of" in it:
-            planted.append({"corpus_file": f"images/{fname}", "split": it["dup_of"][0], "test_file": it["dup_of"][1]})
-    planted.sort(key=lambda d: d["corpus_file"])
-    return files, {"corpus/captions.jsonl": lines, "corpus/planted_duplicates.json": json.dumps(planted, indent=1) + "\n"}
 
 
 def main(argv=None) -> int:

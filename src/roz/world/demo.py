@@ -125,8 +125,10 @@ def run_demo(out: str | Path = "runs/demo", quick: bool = False, full: bool = Fa
     from roz import api
     from roz.engine.plan import plan_units
     from roz.engine.runner import RunOptions, run_units
+    from roz.world import register
     from roz.world.build import build_world
 
+    register()
     t0 = time.perf_counter()
     _log = log
     log = lambda m: _log(f"[{time.perf_counter() - t0:6.1f}s] {m}")  # noqa: E731

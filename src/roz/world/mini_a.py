@@ -32,6 +32,33 @@ def _to_indices(pred, wnids: list[str]) -> list[int]:
     return [idx.get(p, -1) if isinstance(p, str) else int(p) for p in pred]
 
 
+def _filter_batch(ids: list[int], wnids: list[str], seed: int, predict_fns, min_wrong: int, staging: Path,
+                  kept: list, hashes: dict) -> None:
+    """Draw the candidates ``ids``, keep (write) those at least ``min_wrong`` classifiers get wrong."""
+    import torch
+
+    from roz.world import compose, splits
+
+    imgs, labels = [], []
+    for i in ids:
+        w = wnids[i % len(wnids)]
+        rng = splits.rng_for(seed, i, "mini-a")
+        imgs.append(compose.in_dist(splits.sprite(splits.COLOR_STYLES[(i // len(wnids)) % 2], w), rng))
+        labels.append(i % len(wnids))
+    x = torch.from_numpy(np.stack([np.asarray(im, dtype=np.float32) / 255.0 for im in imgs])).permute(0, 3, 1, 2).contiguous()
+    wrong = np.zeros(len(ids), dtype=np.int64)
+    with torch.no_grad():
+        for fn in predict_fns:
+            pred = _to_indices(fn(x), wnids)
+            wrong += np.array([p != y for p, y in zip(pred, labels)], dtype=np.int64)
+    for j, i in enumerate(ids):
+        if wrong[j] >= min_wrong:
+            w = wnids[labels[j]]
+            rel = f"{w}/{w}_{i:06d}.png"
+            hashes[rel] = splits._write(staging, rel, imgs[j])
+            kept.append({"file": rel, "wnid": w, "n_wrong": int(wrong[j])})
+
+
 def build_mini_a(
     world_root: Path | str,
     predict_fns: Sequence[Callable],
@@ -48,12 +75,10 @@ def build_mini_a(
     ``[B, C]``, or wnid strings.  A candidate is kept when at least ``min_wrong`` of them
     (default: all) misclassify it.  Deterministic given the seed and the classifiers.
     """
-    import torch
-
-    from roz.world import compose, splits
-    from roz.world.build import _load_sprites
+    from roz.world import splits
     from roz.world.assets import ensure_assets
     from roz.world.concepts import CONCEPTS
+    from roz.world.files import load_sprites
 
     root = Path(world_root)
     try:
@@ -74,7 +99,7 @@ def build_mini_a(
             pass
 
     if not splits.SPRITES:
-        splits.SPRITES.update(_load_sprites(ensure_assets()))
+        splits.SPRITES.update(load_sprites(ensure_assets()))
     splits.CODEPOINT.update({c.wnid: c.codepoint for c in CONCEPTS})
 
     staging = root / f".mini-a.partial{os.getpid()}"
@@ -82,24 +107,7 @@ def build_mini_a(
     kept, hashes = [], {}
     for start in range(0, n_candidates, batch_size):
         ids = list(range(start, min(n_candidates, start + batch_size)))
-        imgs, labels = [], []
-        for i in ids:
-            w = wnids[i % len(wnids)]
-            rng = splits.rng_for(seed, i, "mini-a")
-            imgs.append(compose.in_dist(splits.sprite(splits.COLOR_STYLES[(i // len(wnids)) % 2], w), rng))
-            labels.append(i % len(wnids))
-        x = torch.from_numpy(np.stack([np.asarray(im, dtype=np.float32) / 255.0 for im in imgs])).permute(0, 3, 1, 2).contiguous()
-        wrong = np.zeros(len(ids), dtype=np.int64)
-        with torch.no_grad():
-            for fn in predict_fns:
-                pred = _to_indices(fn(x), wnids)
-                wrong += np.array([p != y for p, y in zip(pred, labels)], dtype=np.int64)
-        for j, i in enumerate(ids):
-            if wrong[j] >= min_wrong:
-                w = wnids[labels[j]]
-                rel = f"{w}/{w}_{i:06d}.png"
-                hashes[rel] = splits._write(staging, rel, imgs[j])
-                kept.append({"file": rel, "wnid": w, "n_wrong": int(wrong[j])})
+        _filter_batch(ids, wnids, seed, predict_fns, min_wrong, staging, kept, hashes)
     counts: dict[str, int] = {}
     for k in kept:
         counts[k["wnid"]] = counts.get(k["wnid"], 0) + 1

@@ -99,10 +99,10 @@ def _fit(text: str, max_w: int, max_h: int, bold: bool) -> tuple[int, int, int, 
     d = ImageDraw.Draw(Image.new("L", (1, 1)))
     for size in range(28, 5, -1):
         bb = d.multiline_textbbox((0, 0), text, font=font(size, bold), spacing=1, align="center")
-        l, t, r, b = (int(round(v)) for v in bb)
-        if r - l <= max_w and b - t <= max_h:
+        left, t, r, b = (int(round(v)) for v in bb)
+        if r - left <= max_w and b - t <= max_h:
             break
-    return size, l, t, r, b
+    return size, left, t, r, b
 
 
 def text_sprite(word: str, color: tuple, max_w: int, max_h: int, bold: bool = False) -> Image.Image:
@@ -113,7 +113,7 @@ def text_sprite(word: str, color: tuple, max_w: int, max_h: int, bold: bool = Fa
         k = max(1, len(parts) // 2)
         lines = [" ".join(parts[:k]), " ".join(parts[k:])]
     text = "\n".join(lines)
-    size, l, t, r, b = _fit(text, max_w, max_h, bold)
-    im = Image.new("RGBA", (r - l + 2, b - t + 2), (0, 0, 0, 0))
-    ImageDraw.Draw(im).multiline_text((1 - l, 1 - t), text, font=font(size, bold), fill=tuple(color) + (255,), spacing=1, align="center")
+    size, left, t, r, b = _fit(text, max_w, max_h, bold)
+    im = Image.new("RGBA", (r - left + 2, b - t + 2), (0, 0, 0, 0))
+    ImageDraw.Draw(im).multiline_text((1 - left, 1 - t), text, font=font(size, bold), fill=tuple(color) + (255,), spacing=1, align="center")
     return im

@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from roz.shifts.base import sample_seed
+from roz.seeding import sample_seed
 from roz.world import compose
+from roz.world.files import write_bytes
 
 # set by the build before jobs run (inherited by forked workers)
 SPRITES: dict[tuple[str, str], Image.Image] = {}
@@ -43,9 +44,7 @@ def _write(root: Path, rel: str, img: Image.Image, fmt: str = "PNG") -> str:
         img.save(buf, "PNG", compress_level=6)
     else:
         img.save(buf, "JPEG", quality=95)
-    from roz.world.build import _write_bytes
-
-    return _write_bytes(root, rel, buf.getvalue())
+    return write_bytes(root, rel, buf.getvalue())
 
 
 def _hexname(seed: int, *parts) -> str:
@@ -100,16 +99,23 @@ def job_cueconflict(root: Path, seed: int, wnid: str, n: int, pool: list[str]):
     return files, {"cueconflict": recs}
 
 
+def _video_frames(root: Path, rng, vid: int, wnid: str, nframes: int, split: str, key_of) -> tuple[dict, list]:
+    """Write one video's JPEG frames under ``<split>/<key_of(i)>``; the files and the keys in order."""
+    imgs = compose.frames(sprite(COLOR_STYLES[vid % 2], wnid), rng, nframes)
+    files, keys = {}, []
+    for i, img in enumerate(imgs):
+        key = key_of(i)
+        files[f"{split}/{key}"] = _write(root, f"{split}/{key}", img, "JPEG")
+        keys.append(key)
+    return files, keys
+
+
 def job_vid(root: Path, seed: int, vid: int, wnid: str, coarse: int, nframes: int):
     """ImageNet-Vid-Robust: ``val/ILSVRC2015_val_<8d>/<6d>.JPEG``."""
     rng = rng_for(seed, vid, "mini-vid")
     start = int(rng.integers(0, 400))
-    imgs = compose.frames(sprite(COLOR_STYLES[vid % 2], wnid), rng, nframes)
-    files, keys = {}, []
-    for i, img in enumerate(imgs):
-        key = f"val/ILSVRC2015_val_{vid:08d}/{start + i:06d}.JPEG"
-        files[f"mini-vid/{key}"] = _write(root, f"mini-vid/{key}", img, "JPEG")
-        keys.append(key)
+    files, keys = _video_frames(root, rng, vid, wnid, nframes, "mini-vid",
+                                lambda i: f"val/ILSVRC2015_val_{vid:08d}/{start + i:06d}.JPEG")
     anchor = keys[nframes // 2]
     return files, {"vid": [{"anchor": anchor, "frames": keys, "coarse": coarse, "wnid": wnid}]}
 
@@ -124,12 +130,7 @@ def job_ytbb(root: Path, seed: int, vid: int, wnid: str, coarse: int, nframes: i
     ms = int(rng.integers(2000, 400000))
     n0 = round(ms / 1000 * 15)
     half = nframes // 2
-    imgs = compose.frames(sprite(COLOR_STYLES[vid % 2], wnid), rng, nframes)
-    files, keys = {}, []
-    for i, img in enumerate(imgs):
-        key = f"{ytid}_{ms}/frame-{n0 - half + i}.jpg"
-        files[f"mini-ytbb/{key}"] = _write(root, f"mini-ytbb/{key}", img, "JPEG")
-        keys.append(key)
+    files, keys = _video_frames(root, rng, vid, wnid, nframes, "mini-ytbb", lambda i: f"{ytid}_{ms}/frame-{n0 - half + i}.jpg")
     return files, {"ytbb": [{"anchor": keys[half], "frames": keys, "coarse": coarse, "wnid": wnid, "ytid": ytid, "ms": ms}]}
 
 

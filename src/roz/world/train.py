@@ -38,9 +38,7 @@ from pathlib import Path
 import torch
 
 from roz.models.checkpoint import atomic_write_bytes, load_state_dict, read_sidecar, save_checkpoint, sha256_file
-from roz.world import train_baselines as B
-from roz.world import train_clip as TC
-from roz.world import train_common as C
+from roz.world import train_baselines, train_clip, train_common
 
 SHIPPED_DIR = Path(__file__).parent / "checkpoints"
 MANIFEST = "MANIFEST.json"
@@ -55,8 +53,8 @@ BASELINE_BATCH = 32  # small batches: more updates per CPU-second on short runs
 
 __all__ = ["train_all", "verify_manifest", "make_toy_world", "SHIPPED_DIR", "MANIFEST", "BASELINES",
            "CLIP_ARCH", "load_manifest"]
-BASELINES = B.BASELINES
-CLIP_ARCH = TC.CLIP_ARCH
+BASELINES = train_baselines.BASELINES
+CLIP_ARCH = train_clip.CLIP_ARCH
 
 
 def load_manifest(out_dir: str | os.PathLike) -> dict:
@@ -133,7 +131,7 @@ def train_all(world_root: str | os.PathLike, out_dir: str | os.PathLike, seed: i
     """
     log = log or (lambda s: print(s, file=sys.stderr, flush=True))
     old_threads = torch.get_num_threads()
-    C.set_threads(threads)
+    train_common.set_threads(threads)
     try:
         return _train_all(Path(world_root), Path(out_dir), seed, quick, only, clip_epochs, log, keep_models)
     finally:
@@ -150,11 +148,11 @@ def _train_all(world_root: Path, out_dir: Path, seed: int, quick: bool, only, cl
     todo = [n for n in names if not only or n in only]
     t_all = time.time()
 
-    classes = C.load_world_classes(world_root)
+    classes = train_common.load_world_classes(world_root)
     lim = 6 if quick else None
-    xtr, ytr = C.load_split(world_root, "mini-train", classes, limit_per_class=lim)
-    xva, yva = C.load_split(world_root, "mini-val", classes, limit_per_class=lim)
-    version = C.code_version()
+    xtr, ytr = train_common.load_split(world_root, "mini-train", classes, limit_per_class=lim)
+    xva, yva = train_common.load_split(world_root, "mini-val", classes, limit_per_class=lim)
+    version = train_common.code_version()
     if not only:  # a full run replaces the set: drop stale checkpoints and manifest
         with _manifest_lock(out_dir):
             for p in out_dir.glob("*.pt"):
@@ -166,76 +164,91 @@ def _train_all(world_root: Path, out_dir: Path, seed: int, quick: bool, only, cl
     world = {"name": classes.name, "root_name": world_root.name, "n_classes": len(classes.wnids),
              "n_mini_val": len(yva)}
 
+    ctx = {"world_root": world_root, "out_dir": out_dir, "seed": seed, "quick": quick, "log": log, "keep": keep,
+           "classes": classes, "train": (xtr, ytr), "val": (xva, yva), "common_extra": common_extra, "world": world}
     if CLIP_ARCH in todo:
-        cx, caps, _ = C.load_corpus(world_root, limit=64 if quick else None)
-        log(f"[clip] corpus {len(caps)} pairs, mini-val {len(yva)} images, {len(classes.wnids)} classes")
-        epochs = 3 if quick else (clip_epochs or CLIP_EPOCHS)
-        bs = 16 if quick else CLIP_BATCH
-        tok = TC.get_tokenizer()
-        probe = torch.arange(0, len(yva), 3)  # a third of mini-val, one template: a cheap progress probe
-
-        def probe_fn(m):
-            return TC.zero_shot_accuracy(m, tok, classes.names, xva[probe], yva[probe], templates=["photo"])["photo"]
-
-        model, info = TC.train_clip(cx, caps, epochs=epochs, seed=seed, batch_size=bs, lr=CLIP_LR, log=log,
-                                    eval_fn=None if quick else probe_fn, eval_every=max(1, len(caps) // bs))
-        del cx
-        C.round_to_half_(model)
-        # quick: one template (an 80-template head over every class is most of a quick run's time)
-        accs = TC.zero_shot_accuracy(model, tok, classes.names, xva, yva, templates=["photo"] if quick else None)
-        top1 = accs["photo"] if quick else accs[TC.PRIMARY_TEMPLATES]
-        log(f"[clip] mini-val zero-shot top-1 by template set: {accs}")
-        cfg = json.loads((TC.CONFIG_DIR / f"{CLIP_ARCH}.json").read_text())
-        extra = {**common_extra, "epochs": epochs, "steps": info["steps"], "batch_size": info["batch_size"],
-                 "lr": info["lr"], "weight_decay": info["weight_decay"],
-                 "train_seconds": round(info["train_seconds"], 1),
-                 "final_loss": _mean_tail(info["losses"]), "loss_curve": info["loss_curve"],
-                 "probe_curve": [a for _, a in info["evals"]], "mini_val_top1": top1,
-                 "mini_val_templates": "photo" if quick else TC.PRIMARY_TEMPLATES,
-                 "mini_val_top1_by_templates": accs, "params": C.n_params(model),
-                 "world": {**world, "n_corpus": len(caps)}, "config": cfg}
-        meta = {"source": "openclip", "arch": CLIP_ARCH, "kwargs": {}, "classes": C.CLASS_SET_NAME,
-                "role": "zeroshot", "templates": TC.PRIMARY_TEMPLATES,
-                "preprocess": C.preprocess_meta(C.CLIP_MEAN, C.CLIP_STD), "extra": extra}
-        path = _save(model, out_dir / f"{CLIP_ARCH}.pt", meta)
-        _update_manifest(out_dir, CLIP_ARCH, _entry(path, meta, {k: v for k, v in extra.items() if k != "wnids"}))
-        if keep is not None:
-            keep[CLIP_ARCH] = model
-        del model
-
+        _train_clip_model(ctx, clip_epochs)
     for spec in BASELINES:
-        if spec.name not in todo:
-            continue
-        epochs = 1 if quick else spec.epochs
-        idx = _first_per_class(ytr, None if quick else spec.per_class)
-        model, info = B.train_baseline(spec, xtr[idx], ytr[idx], len(classes.wnids), seed=seed, epochs=epochs,
-                                       batch_size=16 if quick else BASELINE_BATCH, log=log)
-        C.round_to_half_(model)
-        top1 = B.accuracy(model, xva, yva)
-        train_top1 = B.accuracy(model, xtr, ytr)
-        log(f"[{spec.name}] mini-val top-1 {top1:.2f} (mini-train {train_top1:.2f}) "
-            f"{info['train_seconds']:.0f}s, {C.n_params(model)} params")
-        kwargs = dict(spec.kwargs)
-        extra = {**common_extra, "epochs": epochs, "steps": info["steps"], "batch_size": info["batch_size"],
-                 "lr": info["lr"], "weight_decay": info["weight_decay"], "label_smoothing": info["label_smoothing"],
-                 "train_seconds": round(info["train_seconds"], 1), "final_loss": _mean_tail(info["losses"]),
-                 "loss_curve": info["loss_curve"], "mini_val_top1": top1, "mini_train_top1": train_top1,
-                 "params": C.n_params(model), "train_per_class": None if quick else spec.per_class,
-                 "world": {**world, "n_mini_train_used": info["n_train"]}}
-        meta = {"source": spec.source, "arch": spec.arch, "kwargs": kwargs, "classes": C.CLASS_SET_NAME,
-                "role": "standard", "preprocess": C.preprocess_meta(C.IMAGENET_MEAN, C.IMAGENET_STD), "extra": extra}
-        path = _save(model, out_dir / f"{spec.name}.pt", meta)
-        _update_manifest(out_dir, spec.name, _entry(path, meta, {"config": kwargs, "num_classes": len(classes.wnids),
-                                                                 **{k: v for k, v in extra.items() if k != "wnids"}}))
-        if keep is not None:
-            keep[spec.name] = model
-        del model
+        if spec.name in todo:
+            _train_baseline_model(ctx, spec)
 
     manifest = load_manifest(out_dir)
     total = sum(e["bytes"] for e in manifest.values())
     log(f"[roz-mini] trained {len(todo)} models in {time.time() - t_all:.0f}s; {len(manifest)} in {out_dir}, "
         f".pt bytes {total} ({total / 2**20:.2f} MiB)")
     return manifest
+
+
+def _train_clip_model(ctx: dict, clip_epochs) -> None:
+    """Train, round, score, save and register the tiny CLIP (``ctx``: what ``_train_all`` loaded)."""
+    world_root, out_dir, seed, quick, log, keep = (ctx[k] for k in ("world_root", "out_dir", "seed", "quick", "log", "keep"))
+    classes, (xva, yva), common_extra, world = ctx["classes"], ctx["val"], ctx["common_extra"], ctx["world"]
+    cx, caps, _ = train_common.load_corpus(world_root, limit=64 if quick else None)
+    log(f"[clip] corpus {len(caps)} pairs, mini-val {len(yva)} images, {len(classes.wnids)} classes")
+    epochs = 3 if quick else (clip_epochs or CLIP_EPOCHS)
+    bs = 16 if quick else CLIP_BATCH
+    tok = train_clip.get_tokenizer()
+    probe = torch.arange(0, len(yva), 3)  # a third of mini-val, one template: a cheap progress probe
+
+    def probe_fn(m):
+        return train_clip.zero_shot_accuracy(m, tok, classes.names, xva[probe], yva[probe], templates=["photo"])["photo"]
+
+    model, info = train_clip.train_clip(cx, caps, epochs=epochs, seed=seed, batch_size=bs, lr=CLIP_LR, log=log,
+                                eval_fn=None if quick else probe_fn, eval_every=max(1, len(caps) // bs))
+    del cx
+    train_common.round_to_half_(model)
+    # quick: one template (an 80-template head over every class is most of a quick run's time)
+    accs = train_clip.zero_shot_accuracy(model, tok, classes.names, xva, yva, templates=["photo"] if quick else None)
+    top1 = accs["photo"] if quick else accs[train_clip.PRIMARY_TEMPLATES]
+    log(f"[clip] mini-val zero-shot top-1 by template set: {accs}")
+    cfg = json.loads((train_clip.CONFIG_DIR / f"{CLIP_ARCH}.json").read_text())
+    extra = {**common_extra, "epochs": epochs, "steps": info["steps"], "batch_size": info["batch_size"],
+             "lr": info["lr"], "weight_decay": info["weight_decay"],
+             "train_seconds": round(info["train_seconds"], 1),
+             "final_loss": _mean_tail(info["losses"]), "loss_curve": info["loss_curve"],
+             "probe_curve": [a for _, a in info["evals"]], "mini_val_top1": top1,
+             "mini_val_templates": "photo" if quick else train_clip.PRIMARY_TEMPLATES,
+             "mini_val_top1_by_templates": accs, "params": train_common.n_params(model),
+             "world": {**world, "n_corpus": len(caps)}, "config": cfg}
+    meta = {"source": "openclip", "arch": CLIP_ARCH, "kwargs": {}, "classes": train_common.CLASS_SET_NAME,
+            "role": "zeroshot", "templates": train_clip.PRIMARY_TEMPLATES,
+            "preprocess": train_common.preprocess_meta(train_common.CLIP_MEAN, train_common.CLIP_STD), "extra": extra}
+    path = _save(model, out_dir / f"{CLIP_ARCH}.pt", meta)
+    _update_manifest(out_dir, CLIP_ARCH, _entry(path, meta, {k: v for k, v in extra.items() if k != "wnids"}))
+    if keep is not None:
+        keep[CLIP_ARCH] = model
+    del model
+
+
+def _train_baseline_model(ctx: dict, spec) -> None:
+    """Train, round, score, save and register one baseline (``ctx``: what ``_train_all`` loaded)."""
+    out_dir, seed, quick, log, keep = (ctx[k] for k in ("out_dir", "seed", "quick", "log", "keep"))
+    classes, (xtr, ytr), (xva, yva), common_extra, world = (ctx[k] for k in ("classes", "train", "val", "common_extra",
+                                                                              "world"))
+    epochs = 1 if quick else spec.epochs
+    idx = _first_per_class(ytr, None if quick else spec.per_class)
+    model, info = train_baselines.train_baseline(spec, xtr[idx], ytr[idx], len(classes.wnids), seed=seed, epochs=epochs,
+                                   batch_size=16 if quick else BASELINE_BATCH, log=log)
+    train_common.round_to_half_(model)
+    top1 = train_baselines.accuracy(model, xva, yva)
+    train_top1 = train_baselines.accuracy(model, xtr, ytr)
+    log(f"[{spec.name}] mini-val top-1 {top1:.2f} (mini-train {train_top1:.2f}) "
+        f"{info['train_seconds']:.0f}s, {train_common.n_params(model)} params")
+    kwargs = dict(spec.kwargs)
+    extra = {**common_extra, "epochs": epochs, "steps": info["steps"], "batch_size": info["batch_size"],
+             "lr": info["lr"], "weight_decay": info["weight_decay"], "label_smoothing": info["label_smoothing"],
+             "train_seconds": round(info["train_seconds"], 1), "final_loss": _mean_tail(info["losses"]),
+             "loss_curve": info["loss_curve"], "mini_val_top1": top1, "mini_train_top1": train_top1,
+             "params": train_common.n_params(model), "train_per_class": None if quick else spec.per_class,
+             "world": {**world, "n_mini_train_used": info["n_train"]}}
+    meta = {"source": spec.source, "arch": spec.arch, "kwargs": kwargs, "classes": train_common.CLASS_SET_NAME,
+            "role": "standard", "preprocess": train_common.preprocess_meta(train_common.IMAGENET_MEAN, train_common.IMAGENET_STD), "extra": extra}
+    path = _save(model, out_dir / f"{spec.name}.pt", meta)
+    _update_manifest(out_dir, spec.name, _entry(path, meta, {"config": kwargs, "num_classes": len(classes.wnids),
+                                                             **{k: v for k, v in extra.items() if k != "wnids"}}))
+    if keep is not None:
+        keep[spec.name] = model
+    del model
 
 
 # ----------------------------------------------------------------------------- verification
@@ -247,7 +260,7 @@ def rebuild(meta: dict) -> torch.nn.Module:
 
         import open_clip
 
-        TC.register_config()
+        train_clip.register_config()
         lg = logging.getLogger()
         old = lg.level
         lg.setLevel(logging.ERROR)
@@ -260,9 +273,11 @@ def rebuild(meta: dict) -> torch.nn.Module:
         n = len(meta["classes"])
     if n is None:
         from roz.datasets.classes import get_class_set
+        from roz.world import register
 
+        register()
         n = len(get_class_set(meta["classes"]))
-    return B.build_for(meta["source"], meta["arch"], meta.get("kwargs", {}), n)
+    return train_baselines.build_for(meta["source"], meta["arch"], meta.get("kwargs", {}), n)
 
 
 def verify_manifest(dir: str | os.PathLike = SHIPPED_DIR, deep: bool = False) -> list[str]:
@@ -310,8 +325,8 @@ def verify_manifest(dir: str | os.PathLike = SHIPPED_DIR, deep: bool = False) ->
             if meta.get("source") != e.get("source") or meta.get("arch") != e.get("arch"):
                 probs.append(f"{name}: sidecar source/arch disagree with the manifest")
             pp = meta.get("preprocess", {})
-            if pp.get("input_size") != C.IMAGE_SIZE or pp.get("resize_size") != C.IMAGE_SIZE:
-                probs.append(f"{name}: preprocess is not {C.IMAGE_SIZE}px in / no crop")
+            if pp.get("input_size") != train_common.IMAGE_SIZE or pp.get("resize_size") != train_common.IMAGE_SIZE:
+                probs.append(f"{name}: preprocess is not {train_common.IMAGE_SIZE}px in / no crop")
             if deep and not probs:
                 model = rebuild(meta)
                 model.load_state_dict(load_state_dict(f, verify=meta["sha256"]), strict=True)
@@ -354,7 +369,7 @@ def make_toy_world(root: str | os.PathLike, n_classes: int = 4, n_train: int = 1
 
     def draw(i: int) -> Image.Image:
         bg = tuple(rng.randint(200, 255) for _ in range(3))
-        im = Image.new("RGB", (C.IMAGE_SIZE, C.IMAGE_SIZE), bg)
+        im = Image.new("RGB", (train_common.IMAGE_SIZE, train_common.IMAGE_SIZE), bg)
         d = ImageDraw.Draw(im)
         r = rng.randint(12, 22)
         cx, cy = rng.randint(r, 63 - r), rng.randint(r, 63 - r)
@@ -373,7 +388,7 @@ def make_toy_world(root: str | os.PathLike, n_classes: int = 4, n_train: int = 1
         return im
 
     def word(i: int) -> Image.Image:
-        im = Image.new("RGB", (C.IMAGE_SIZE, C.IMAGE_SIZE), (255, 255, 255))
+        im = Image.new("RGB", (train_common.IMAGE_SIZE, train_common.IMAGE_SIZE), (255, 255, 255))
         d = ImageDraw.Draw(im)
         d.text((rng.randint(0, 8), rng.randint(10, 40)), cls[i][1][:10], fill=(0, 0, 0))
         return im

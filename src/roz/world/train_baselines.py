@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from roz.world import train_common as C
+from roz.world import train_common
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def accuracy(model, x_u8: torch.Tensor, y: torch.Tensor, bs: int = 500) -> float
     model.eval()
     correct = 0
     for i in range(0, len(x_u8), bs):
-        x = C.normalize(C.to_float(x_u8[i:i + bs]), C.IMAGENET_MEAN, C.IMAGENET_STD)
+        x = train_common.normalize(train_common.to_float(x_u8[i:i + bs]), train_common.IMAGENET_MEAN, train_common.IMAGENET_STD)
         correct += model(x).argmax(1).eq(y[i:i + bs]).sum().item()
     return round(100.0 * correct / max(1, len(y)), 2)
 
@@ -99,7 +99,7 @@ def recalibrate_bn(model: torch.nn.Module, x_u8: torch.Tensor, n: int = 2048, bs
     model.train()
     idx = torch.linspace(0, len(x_u8) - 1, min(n, len(x_u8))).long()
     for i in range(0, len(idx), bs):
-        model(C.normalize(C.to_float(x_u8[idx[i:i + bs]]), C.IMAGENET_MEAN, C.IMAGENET_STD))
+        model(train_common.normalize(train_common.to_float(x_u8[idx[i:i + bs]]), train_common.IMAGENET_MEAN, train_common.IMAGENET_STD))
     for m, mom in zip(bns, moms):
         m.momentum = mom
     model.eval()
@@ -117,7 +117,7 @@ def train_baseline(spec: BaselineSpec, x_u8: torch.Tensor, y: torch.Tensor, num_
     bs = min(batch_size, n)
     spe = max(1, -(-n // bs))
     total = spe * epochs
-    opt = torch.optim.AdamW(C.param_groups(model, spec.weight_decay), lr=spec.lr)
+    opt = torch.optim.AdamW(train_common.param_groups(model, spec.weight_decay), lr=spec.lr)
     gen = torch.Generator().manual_seed(seed)
     warm = max(1, int(warmup_frac * total))
     losses = []
@@ -130,10 +130,10 @@ def train_baseline(spec: BaselineSpec, x_u8: torch.Tensor, y: torch.Tensor, num_
             idx = perm[b * bs:(b + 1) * bs]
             if len(idx) < 2:  # BatchNorm needs >1 sample
                 continue
-            x = C.augment(C.to_float(x_u8[idx]), gen, flip=True)
-            x = C.normalize(x, C.IMAGENET_MEAN, C.IMAGENET_STD)
+            x = train_common.augment(train_common.to_float(x_u8[idx]), gen, flip=True)
+            x = train_common.normalize(x, train_common.IMAGENET_MEAN, train_common.IMAGENET_STD)
             for g in opt.param_groups:
-                g["lr"] = C.cosine_lr(step, total, spec.lr, warm)
+                g["lr"] = train_common.cosine_lr(step, total, spec.lr, warm)
             loss = F.cross_entropy(model(x), y[idx], label_smoothing=label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()

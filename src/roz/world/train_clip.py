@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from roz.world import train_common as C
+from roz.world import train_common
 
 CLIP_ARCH = "roz-mini-clip"
 CONFIG_DIR = Path(__file__).parents[1] / "models" / "configs"
@@ -82,7 +82,7 @@ def encode_images(model, x_u8: torch.Tensor, bs: int = 256) -> torch.Tensor:
     model.eval()
     out = []
     for i in range(0, len(x_u8), bs):
-        x = C.normalize(C.to_float(x_u8[i:i + bs]), C.CLIP_MEAN, C.CLIP_STD)
+        x = train_common.normalize(train_common.to_float(x_u8[i:i + bs]), train_common.CLIP_MEAN, train_common.CLIP_STD)
         out.append(model.encode_image(x, normalize=True))
     return torch.cat(out)
 
@@ -117,7 +117,7 @@ def train_clip(corpus_x: torch.Tensor, captions: list[str], *, epochs: int, seed
     total = steps_per_epoch * epochs
     if max_steps is not None:
         total = min(total, max_steps)
-    opt = torch.optim.AdamW(C.param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.98), eps=1e-6)
+    opt = torch.optim.AdamW(train_common.param_groups(model, weight_decay), lr=lr, betas=(0.9, 0.98), eps=1e-6)
     loss_fn = open_clip.ClipLoss()
     gen = torch.Generator().manual_seed(seed)
     warm = max(1, int(warmup_frac * total))
@@ -131,10 +131,10 @@ def train_clip(corpus_x: torch.Tensor, captions: list[str], *, epochs: int, seed
             if step >= total:
                 break
             idx = perm[b * bs:(b + 1) * bs]
-            x = C.augment(C.to_float(corpus_x[idx]), gen, flip=False)
-            x = C.normalize(x, C.CLIP_MEAN, C.CLIP_STD)
+            x = train_common.augment(train_common.to_float(corpus_x[idx]), gen, flip=False)
+            x = train_common.normalize(x, train_common.CLIP_MEAN, train_common.CLIP_STD)
             for g in opt.param_groups:
-                g["lr"] = C.cosine_lr(step, total, lr, warm)
+                g["lr"] = train_common.cosine_lr(step, total, lr, warm)
             img_f, txt_f, scale = model(x, tokens[idx])[:3]
             loss = loss_fn(img_f, txt_f, scale)
             opt.zero_grad(set_to_none=True)

@@ -44,6 +44,7 @@ from typing import Callable
 
 import torch
 
+from roz.datasets.release_names import CORRUPTIONS, EXTRA_CORRUPTIONS, SEVERITIES
 from roz.errors import RozError
 from roz.shifts.base import Shift
 from roz.shifts.corruptions import blur, digital, noise, spatter as _spatter, weather
@@ -56,14 +57,6 @@ CPU_CHUNK_VALUES = 4 * 3 * 224 * 224  # on CPU, corrupt ~4 ImageNet-sized images
 CPU_THREAD_CHUNK_BY_NAME = {"fog": 8}  # fog's fractal is cheaper in bigger batches
 CPU_THREAD_CHUNK = 4  # images per thread for the corruptions in THREADED_ON_CPU
 
-CORRUPTIONS: tuple[str, ...] = (
-    "gaussian_noise", "shot_noise", "impulse_noise",
-    "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
-    "snow", "frost", "fog", "brightness",
-    "contrast", "elastic_transform", "pixelate", "jpeg_compression",
-)
-EXTRA_CORRUPTIONS: tuple[str, ...] = ("gaussian_blur", "saturate", "spatter", "speckle_noise")
-SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)
 
 # On the CPU these run a few images per thread with single-threaded torch ops (measured faster,
 # bench/corruption_speed.py); the rest run batched with torch's intra-op threads.
