@@ -73,15 +73,10 @@ def _execute(cfg: dict, out, *, force: bool, options: RunOptions | None, setting
     units = plan_units(conf)
     if (Path(out) / "run.json").is_file():  # refuse to mix results on other contents of a dataset
         check_same_contents(units, ResultStore(out, create=False).units(skip_broken=True), force)
-    return run_units(units, out, opts, force=force, executor=str(opts.executor), config=cfg, log=log)
+    return run_units(units, out, opts, force=force, executor=str(opts.executor), config=cfg, log=log,
+                     worker_setup=(register_world,))
 
 
 def results(run_dir: str | Path):
     """The metrics table of a run directory (pandas), in the paper's dataset order."""
-    store = ResultStore(run_dir, create=False)
-    df = store.metrics_table()
-    if df.empty:
-        return df
-    order = {u["dataset"]["name"]: u["dataset"].get("paper_order", 100) for u in store.units()}
-    df["_o"] = df["dataset"].map(order)
-    return df.sort_values(["_o", "dataset", "shift", "attack", "model"]).drop(columns="_o").reset_index(drop=True)
+    return ResultStore(run_dir, create=False).metrics_table(paper_order=True)

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from roz.datasets.classes import get_class_set
+from roz.engine.sequence_unit import sequence_metrics
 from roz.datasets.cifar import RestrictedUnpickler, restricted_load
 from roz.datasets.classes import CIFAR10_CLASSES
 from roz.datasets.imagenet_c import imagenet_c_cells
@@ -70,9 +71,10 @@ def test_imagenet_p_videos(tmp_path, class_file):
     seq_a = [[0, 1, 2, 3, 4]] * 4
     seq_b = [[0, 1, 2, 3, 4], [1, 0, 2, 3, 4], [0, 1, 2, 3, 4], [0, 1, 2, 3, 4]]
     rows = pd.DataFrame({"frame_top5": [seq_a, seq_b], "correct": [True, False], "correct5": [True, True]})
-    agg = ds.aggregate(rows)
+    rows["ok"] = True
+    agg = sequence_metrics(rows, ds.perturbation, ds.difficulty)
     assert agg["flip_prob"] == pytest.approx((0 + 2 / 3) / 2) and agg["top1"] == 50.0
-    assert noisy.aggregate(rows)["flip_prob"] == pytest.approx((0 + 1 / 3) / 2)
+    assert sequence_metrics(rows, noisy.perturbation, noisy.difficulty)["flip_prob"] == pytest.approx((0 + 1 / 3) / 2)
     # a broken video
     bad = tmp_path / "rotate" / WNIDS[0] / "broken.mp4"
     bad.write_bytes(b"not a video at all")

@@ -5,7 +5,7 @@ Each sample is one sequence: ``__getitem__`` decodes every frame with PyAV and r
 ``[T, 3, H, W]`` (T = 31, 41 for translate). The engine flattens a batch of sequences to
 ``[B*T, 3, H, W]``, runs the model, keeps the per-frame top-5 label lists ``[B, T, 5]`` (column
 ``frame_top5`` of the per-sample table) and ``aggregate`` computes the flip probability and top-5
-distance with ``roz.metrics.perturbation`` (noise perturbations against the first frame).
+distance with ``roz.metrics.perturbation`` (computed by the engine's sequence units) (noise perturbations against the first frame).
 
 Difficulty 2 and 3 of the noise perturbations are the released folders ``<noise>_2`` and
 ``<noise>_3``; for the other perturbations the difficulty is the frame stride of the metric.
@@ -85,18 +85,6 @@ class ImageNetPDataset(EvalDataset):
     @property
     def noise(self) -> bool:
         return is_noise(self.perturbation)
-
-    def aggregate(self, rows) -> dict[str, float]:
-        """FP and T5D from a ``frame_top5`` column (per sample: ``[T, 5]`` label lists), plus
-        top-1/top-5 of the frames (``correct`` / ``correct5`` if the engine scores frame 0)."""
-        from roz.metrics.perturbation import perturbation_scores
-
-        out = {}
-        if "frame_top5" in getattr(rows, "columns", ()):
-            out.update(perturbation_scores(list(rows["frame_top5"]), self.perturbation, self.difficulty))
-        base = super().aggregate(rows) if "correct" in getattr(rows, "columns", ()) else {"n": len(rows)}
-        out.update({k: v for k, v in base.items() if k not in out})
-        return out
 
     def metric_names(self) -> list[str]:
         return ["flip_prob", "top5_dist"]

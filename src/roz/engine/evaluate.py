@@ -13,7 +13,7 @@ import torch
 
 from roz.engine.batches import Progress, autocast_for, make_loader
 from roz.engine.kinds import UnitContext, UnitResult, skipped_paths
-from roz.shifts.base import sample_seed
+from roz.seeding import sample_seed
 
 DEFAULT_PART_SIZE = 2048
 

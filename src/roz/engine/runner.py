@@ -150,12 +150,15 @@ def _run_local(todo: list[Unit], store: ResultStore, opts: RunOptions, forced: s
 
 def run_units(units: list[Unit], run_dir, opts: RunOptions | None = None, force: bool = False,
               executor: str = "local", config: dict | None = None, log=None, *,
-              force_unit: set[str] | frozenset[str] | None = None, raise_failures: bool = True) -> list[dict]:
+              force_unit: set[str] | frozenset[str] | None = None, raise_failures: bool = True,
+              worker_setup: tuple = ()) -> list[dict]:
     """Run every unit not yet (intact) in the store; return all units' records (finished ones included).
 
     ``force`` recomputes every unit, ``force_unit`` the units with these ids. Failed units are
     recorded and the others still run; then the failure is raised (see the module doc), or with
-    ``raise_failures=False`` the returned list's ``.failures`` holds them.
+    ``raise_failures=False`` the returned list's ``.failures`` holds them. ``worker_setup``:
+    module-level functions each Ray worker calls before its unit (the layers above register their
+    names this way, e.g. ``roz.world.register`` for ROZ-Mini's class set).
     """
     opts = opts or RunOptions()
     store = ResultStore(run_dir, config=config)
@@ -177,7 +180,7 @@ def run_units(units: list[Unit], run_dir, opts: RunOptions | None = None, force:
         log(f"{len(units)} units, {len(units) - len(todo)} already done, {len(todo)} to run")
     errors: dict = {}
     if executor == "ray" and todo:
-        _run_ray(todo, str(run_dir), opts, forced)
+        _run_ray(todo, str(run_dir), opts, forced, tuple(worker_setup))
     elif executor == "local":
         errors = _run_local(todo, store, opts, forced, log)
     elif executor != "ray":
@@ -198,7 +201,7 @@ def _collect(units: list[Unit], store: ResultStore, raise_failures: bool, errors
     return out
 
 
-def _run_ray(units: list[Unit], run_dir: str, opts: RunOptions, forced: set) -> None:
+def _run_ray(units: list[Unit], run_dir: str, opts: RunOptions, forced: set, setup: tuple = ()) -> None:
     try:
         import ray
     except ImportError:
@@ -210,6 +213,8 @@ def _run_ray(units: list[Unit], run_dir: str, opts: RunOptions, forced: set) -> 
     @ray.remote(num_gpus=gpus)
     def _task(u, force):
         torch.set_num_threads(1)
+        for fn in setup:  # a fresh worker process has none of the driver's registrations
+            fn()
         return _attempt(u, ResultStore(run_dir), opts, ModelCache(), force, True)
 
     ray.get([_task.remote(u, u.unit_id in forced) for u in units])

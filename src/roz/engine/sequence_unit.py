@@ -37,7 +37,7 @@ from roz.engine.batches import Progress, autocast_for, collate_images, collate_s
 from roz.engine.kinds import UnitContext, UnitResult, dataset_kind, skipped_paths
 from roz.errors import RozError
 from roz.metrics.perturbation import perturbation_scores, top5_from_logits
-from roz.shifts.base import sample_seed
+from roz.seeding import sample_seed
 from roz.shifts.perturbations import PerturbationSequence, is_noise, n_frames
 
 SEED_SALT = "perturbation"
@@ -95,7 +95,7 @@ def run(ctx: UnitContext) -> UnitResult:
                 ledger.add(scorer.rows(xs, y, idx, ok))
                 bar.advance(len(idx))
     table = ledger.finish()
-    metrics = sequence_metrics(table.to_pandas(), name, difficulty, ds if gen is None else None)
+    metrics = sequence_metrics(table.to_pandas(), name, difficulty)
     return UnitResult(table, metrics, protocol={"sequence": proto}, skipped=skipped_paths(table))
 
 
@@ -140,14 +140,12 @@ class _SequenceScorer:
         return rows
 
 
-def sequence_metrics(df, perturbation: str, difficulty: int = 1, ds=None) -> dict:
-    """``flip_prob`` (fraction), ``top5_dist``, ``n``, frame-0 ``top1``/``top5`` (percent), ``n_skipped``."""
+def sequence_metrics(df, perturbation: str, difficulty: int = 1) -> dict:
+    """``flip_prob`` (fraction), ``top5_dist``, ``n``, frame-0 ``top1``/``top5`` (percent), ``n_skipped``:
+    the same scores for released videos and generated sequences (``roz.metrics.perturbation``)."""
     good = df[df["ok"]] if len(df) else df
-    if ds is not None and hasattr(ds, "aggregate"):
-        m = dict(ds.aggregate(good)) if len(good) else {"flip_prob": float("nan"), "top5_dist": float("nan"), "n": 0}
-    else:
-        m = perturbation_scores(list(good["frame_top5"]), perturbation, difficulty) if len(good) else \
-            {"flip_prob": float("nan"), "top5_dist": float("nan"), "n": 0}
+    m = perturbation_scores(list(good["frame_top5"]), perturbation, difficulty) if len(good) else \
+        {"flip_prob": float("nan"), "top5_dist": float("nan"), "n": 0}
     if len(good):
         m.setdefault("top1", 100.0 * float(good["correct"].mean()))
         m.setdefault("top5", 100.0 * float(good["correct5"].mean()))

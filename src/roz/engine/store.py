@@ -365,12 +365,14 @@ class ResultStore:
         return self.read_artifact("overlap")
 
     # -- tables -------------------------------------------------------------------------------
-    def metrics_table(self):
-        """One row per finished unit: identity columns + one column per metric (pandas)."""
+    def metrics_table(self, paper_order: bool = False):
+        """One row per finished unit: identity columns + one column per metric (pandas);
+        ``paper_order``: datasets in the paper's order (then dataset, shift, attack, model)."""
         import pandas as pd
 
-        rows = []
+        rows, order = [], {}
         for u in self.units():
+            order[u["dataset"]["name"]] = u["dataset"].get("paper_order", 100)
             shift = u.get("shift") or {}
             attack = u.get("attack") or {}
             rows.append({
@@ -384,7 +386,11 @@ class ResultStore:
                                                       else f"[{attack['eps_space']}]")) if attack else "",
                 **{k: v for k, v in u.get("metrics", {}).items() if isinstance(v, (int, float))},
             })
-        return pd.DataFrame(rows)
+        df = pd.DataFrame(rows)
+        if not paper_order or df.empty:
+            return df
+        df["_o"] = df["dataset"].map(order)
+        return df.sort_values(["_o", "dataset", "shift", "attack", "model"]).drop(columns="_o").reset_index(drop=True)
 
 
 def _label(d: dict) -> str:

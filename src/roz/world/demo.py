@@ -122,9 +122,10 @@ def demo_config(world: Path, out: Path, models: list[dict], quick: bool, full: b
 
 def run_demo(out: str | Path = "runs/demo", quick: bool = False, full: bool = False, world: str | Path | None = None,
              force: bool = False, log=print, checkpoints: str | Path | None = None) -> dict:
-    from roz import api
+    from roz.engine.options import RunOptions, default_device
     from roz.engine.plan import plan_units
-    from roz.engine.runner import RunOptions, run_units
+    from roz.engine.runner import run_units
+    from roz.engine.store import ResultStore
     from roz.world import register
     from roz.world.build import build_world
 
@@ -142,9 +143,7 @@ def run_demo(out: str | Path = "runs/demo", quick: bool = False, full: bool = Fa
     units = plan_units(cfg)
     # The video splits are scored as whole pm-sets: never subsample them.
     units = [u if u.dataset.display not in VIDEO else _unlimited(u) for u in units]
-    import torch
-
-    opts = RunOptions(batch_size=128, workers=0, device="cuda" if torch.cuda.is_available() else "cpu")
+    opts = RunOptions(batch_size=128, workers=0, device=default_device())
     run_units(units, out, opts, force=force, config=cfg, log=log)
     log(f"evaluation done ({time.perf_counter() - t0:.1f} s)")
     overlap = _overlap(world, out, log)
@@ -155,7 +154,7 @@ def run_demo(out: str | Path = "runs/demo", quick: bool = False, full: bool = Fa
     _redirect(report, index)
     log(f"report: {report}  (total {time.perf_counter() - t0:.1f} s)")
     return {"out": out, "report": report, "overlap": overlap, "seconds": time.perf_counter() - t0,
-            "results": api.results(out)}
+            "results": ResultStore(out, create=False).metrics_table(paper_order=True)}
 
 
 def _unlimited(u):

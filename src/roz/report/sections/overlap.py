@@ -4,10 +4,9 @@ re-scored on the full set, the clean part and the overlap only (Radford et al. 2
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
+from roz.errors import RozError
 from roz.report import html as H
 from roz.report.sections.base import Section, ci_text
 
@@ -23,14 +22,13 @@ def read_overlap(run_dir) -> tuple[object | None, str | None]:
     as the demo writes from :func:`roz.overlap.report.overlap_report`): ``(data, None)``;
     ``(None, None)`` when there is none, ``(None, why)`` when it cannot be read.
 
-    The only place the report reads it: switching to a store API changes this function only."""
-    p = Path(run_dir) / OVERLAP_FILE
-    if not p.is_file():
-        return None, None
+    Read through the store (``ResultStore.read_overlap``), like every run-directory artefact."""
+    from roz.engine.store import ResultStore
+
     try:
-        return json.loads(p.read_text()), None
-    except (OSError, ValueError) as e:
-        return None, f"{OVERLAP_FILE} could not be read ({e})"
+        return ResultStore(run_dir, create=False).read_overlap(), None
+    except RozError as e:
+        return None, f"the overlap results could not be read ({e.what})"
 
 
 def overlap_splits(data) -> tuple[list[dict] | None, str | None]:
@@ -96,7 +94,7 @@ class Overlap(Section):
     def absent(self, ctx):
         why = _load(ctx.root)[1]  # read again: cheap, and only when absent
         return H.absent((why + "; " if why else "") + "run the overlap analysis (roz.overlap.overlap_report) and "
-                        f"write its summary to {OVERLAP_FILE} in the run directory")
+                        "store its summary with ResultStore(run_dir).write_overlap(summary)")
 
     def to_json(self, splits, ctx):
         return {"overlap": {sp["split"]: {"n_duplicates": sp["n_duplicates"],
