@@ -150,7 +150,7 @@ def test_overlap_unreadable_or_partial(tmp_path):
         st.write_unit(_unit(f"u{i}", m, "standard", "mini-val", {"top1": acc}), None)
     (tmp_path / "r" / "overlap.json").write_text("{not json" + EVIL)
     sec = _section(build_report(tmp_path / "r", formats=("png",)).read_text(), "overlap")
-    assert "absent: overlap.json could not be read" in sec and "roz.overlap.overlap_report" in sec
+    assert "absent: the overlap results could not be read" in sec and "roz.overlap.overlap_report" in sec
     assert EVIL not in sec
     data = overlap_json()
     data["imagenet-r"]["accuracy"] = []

@@ -43,9 +43,7 @@ class DatasetRef:
     label: str | None = None  # display name (e.g. mini-r for an imagefolder root)
     fingerprint: str | None = None  # hash of the root's file list, sizes, mtimes (set at planning; not in the id)
 
-    @property
-    def display(self) -> str:
-        return self.label or self.name
+    display = property(lambda self: self.label or self.name, doc="the name results show: label, else the registry name")
 
 
 @dataclass(frozen=True)
