@@ -110,7 +110,8 @@ def create_shift(d: dict, dataset=None):
     if kind == "corruption":
         from roz.shifts.corruptions import Corruption
 
-        return Corruption(opts["corruption"], int(opts["severity"]), jpeg_roundtrip=bool(opts.get("jpeg_roundtrip", False)))
+        return Corruption(opts["corruption"], int(opts["severity"]), jpeg_roundtrip=bool(opts.get("jpeg_roundtrip", False)),
+                          frost_textures=str(opts.get("frost_textures", "reference")))
     if kind == "typographic":
         from roz.shifts.typographic import Typographic
 
