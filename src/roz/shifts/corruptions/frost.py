@@ -67,7 +67,7 @@ def _reference_textures() -> tuple[torch.Tensor, ...] | None:
         return None
     out = []
     for name in _FILES:
-        with Image.open(os.path.join(root, name)) as img:  # same pixels as cv2.imread (tested)
+        with Image.open(os.path.join(root, name)) as img:  # same pixels as the reference's cv2.imread
             rgb = img.convert("RGB")
         out.append(torch.frombuffer(bytearray(rgb.tobytes()), dtype=torch.uint8)
                    .reshape(rgb.height, rgb.width, 3).permute(2, 0, 1).float() / 255)
@@ -153,7 +153,7 @@ def crop_draws(seeds: torch.Tensor, sizes: list[tuple[int, int]], H: int, W: int
 
 def frost(x: torch.Tensor, severity: int, seeds: torch.Tensor, textures: str = "reference") -> torch.Tensor:
     a, b = FROST[severity - 1]
-    B, _, H, W = x.shape
+    H, W = x.shape[-2:]
     check_textures(textures)
     texs = [_rescaled(textures, i, H, W, str(x.device)) for i in range(len(_FILES))]
     draws = crop_draws(seeds, [tuple(t.shape[-2:]) for t in texs], H, W)
