@@ -21,6 +21,12 @@ class Head(StrEnum):
     SUBSET = "subset"
 
 
+# 2: a library model's pixels come from the library's own eval transform minus Normalize
+# (roz.models.transforms); results computed with ROZ's earlier tensor transform are not reused.
+# ROZ checkpoints (``local:``) keep the transform their sidecar states, so their ids do not change.
+LIBRARY_PREPROCESS_VERSION = 2
+
+
 @dataclass(frozen=True)
 class ModelRef:
     spec: str
@@ -78,6 +84,8 @@ class Unit:
             d.pop("amp", None)
         d["model"].pop("name", None)
         d["model"].pop("role", None)
+        if not self.model.spec.startswith("local:"):  # library models: their pixels changed with v2
+            d["model"]["preprocess_version"] = LIBRARY_PREPROCESS_VERSION
         d["extra"] = []  # a removed, always-empty field: kept in the hash so existing unit ids stay valid
         if self.limit is not None:  # the draw changed from evenly spaced: limited units get new ids
             d["limit_draw"] = "stratified-random"
