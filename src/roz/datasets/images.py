@@ -10,7 +10,10 @@ Two named decoders (the dataset option ``decode``, recorded in the dataset proto
   keep their stored colour), 16-bit values clipped by PIL.
 
 Truncated, zero-byte or non-image files raise ``DataError`` naming the file under both (the
-caller decides fail vs skip).
+caller decides fail vs skip), and so do images over the decompression-bomb limit: Pillow's
+``Image.MAX_IMAGE_PIXELS`` (ROZ never disables it), or the dataset option ``max_image_pixels``.
+Pillow itself only warns between 1x and 2x its limit; ROZ treats anything over it as a bad image
+and checks the size from the header, before any pixel is decoded.
 """
 
 from __future__ import annotations
@@ -55,6 +58,36 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV
 
 
+# Pillow's own default (Image.MAX_IMAGE_PIXELS at import): used if a library set the global to None.
+PILLOW_MAX_PIXELS = int(1024 * 1024 * 1024 // 4 // 3)
+
+
+def default_max_pixels() -> int:
+    return Image.MAX_IMAGE_PIXELS or PILLOW_MAX_PIXELS
+
+
+def check_max_pixels(limit) -> int | None:
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+        raise DataError(f"max_image_pixels must be a positive integer, got {limit!r}",
+                        hint="dataset option max_image_pixels=N (width x height); leave it out for Pillow's "
+                             f"limit of {default_max_pixels():,} pixels")
+    return limit
+
+
+def _check_size(im: Image.Image, path: Path, limit: int | None) -> None:
+    limit = limit or default_max_pixels()
+    w, h = im.size
+    if w * h > limit:
+        raise DataError(f"image {path} is {w}x{h} = {w * h:,} pixels, over the decompression-bomb limit of "
+                        f"{limit:,} pixels", hint=_BOMB_HINT)
+
+
+_BOMB_HINT = ("a decompression bomb or a huge image; skip it with --on-bad-image skip, or if it is genuine raise the "
+              "limit deliberately with the dataset option max_image_pixels=N (recorded in the protocol)")
+
+
 def check_decode(decode: str) -> str:
     if decode not in DECODERS:
         raise DataError(f"unknown image decoder {decode!r}",
@@ -62,16 +95,22 @@ def check_decode(decode: str) -> str:
     return decode
 
 
-def load_image(path: str | Path, decode: str = "roz") -> Image.Image:
-    """Decode ``path`` to RGB with the named decoder (see ``DECODERS``); DataError if unreadable."""
+def load_image(path: str | Path, decode: str = "roz", max_pixels: int | None = None) -> Image.Image:
+    """Decode ``path`` to RGB with the named decoder (see ``DECODERS``); DataError if unreadable
+    or over ``max_pixels`` pixels (default: Pillow's ``Image.MAX_IMAGE_PIXELS``)."""
     check_decode(decode)
     path = Path(path)
+    if max_pixels and Image.MAX_IMAGE_PIXELS and max_pixels > Image.MAX_IMAGE_PIXELS:
+        # a deliberately raised limit must also pass Pillow's own check in Image.open (2x its global);
+        # raised for this process only, never disabled
+        Image.MAX_IMAGE_PIXELS = max_pixels
     try:
         if path.stat().st_size == 0:
             raise DataError(f"zero-byte image file: {path}", hint="re-download or remove it, or pass --on-bad-image skip")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # PIL's EXIF/palette chatter is not actionable here
             with Image.open(path) as im:
+                _check_size(im, path, max_pixels)
                 im.load()  # forces full decode: truncated files fail here, not later in a worker
                 if decode == "testbed":
                     return im.convert("RGB")
@@ -81,7 +120,9 @@ def load_image(path: str | Path, decode: str = "roz") -> Image.Image:
         raise
     except FileNotFoundError:
         raise DataError(f"image file not found: {path}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+    except Image.DecompressionBombError as e:  # over 2x Pillow's global limit: refused in Image.open
+        raise DataError(f"image {path} is over the decompression-bomb limit: {e}", hint=_BOMB_HINT) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise DataError(
             f"cannot decode image {path}: {type(e).__name__}: {e}",
             hint="the file is truncated or not an image; re-download it, or pass --on-bad-image skip",
