@@ -18,6 +18,7 @@ and checks the size from the header, before any pixel is decoded.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from pathlib import Path
 
@@ -88,6 +89,23 @@ _BOMB_HINT = ("a decompression bomb or a huge image; skip it with --on-bad-image
               "limit deliberately with the dataset option max_image_pixels=N (recorded in the protocol)")
 
 
+_RAISE_LOCK = threading.Lock()
+
+
+def _open(path: Path, max_pixels: int | None) -> Image.Image:
+    """``Image.open``; a deliberately raised limit must also pass Pillow's own check there (at 2x its
+    global), so the global is raised for that call only and restored: other datasets keep theirs."""
+    if not (max_pixels and Image.MAX_IMAGE_PIXELS and max_pixels > Image.MAX_IMAGE_PIXELS):
+        return Image.open(path)
+    with _RAISE_LOCK:
+        before = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = max_pixels
+        try:
+            return Image.open(path)  # reads the header only; the size check below uses our limit
+        finally:
+            Image.MAX_IMAGE_PIXELS = before
+
+
 def check_decode(decode: str) -> str:
     if decode not in DECODERS:
         raise DataError(f"unknown image decoder {decode!r}",
@@ -100,16 +118,12 @@ def load_image(path: str | Path, decode: str = "roz", max_pixels: int | None = N
     or over ``max_pixels`` pixels (default: Pillow's ``Image.MAX_IMAGE_PIXELS``)."""
     check_decode(decode)
     path = Path(path)
-    if max_pixels and Image.MAX_IMAGE_PIXELS and max_pixels > Image.MAX_IMAGE_PIXELS:
-        # a deliberately raised limit must also pass Pillow's own check in Image.open (2x its global);
-        # raised for this process only, never disabled
-        Image.MAX_IMAGE_PIXELS = max_pixels
     try:
         if path.stat().st_size == 0:
             raise DataError(f"zero-byte image file: {path}", hint="re-download or remove it, or pass --on-bad-image skip")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # PIL's EXIF/palette chatter is not actionable here
-            with Image.open(path) as im:
+            with _open(path, max_pixels) as im:
                 _check_size(im, path, max_pixels)
                 im.load()  # forces full decode: truncated files fail here, not later in a worker
                 if decode == "testbed":
@@ -121,7 +135,8 @@ def load_image(path: str | Path, decode: str = "roz", max_pixels: int | None = N
     except FileNotFoundError:
         raise DataError(f"image file not found: {path}") from None
     except Image.DecompressionBombError as e:  # over 2x Pillow's global limit: refused in Image.open
-        raise DataError(f"image {path} is over the decompression-bomb limit: {e}", hint=_BOMB_HINT) from None
+        raise DataError(f"image {path} is over the decompression-bomb limit of {max_pixels or default_max_pixels():,} "
+                        f"pixels (Pillow: {e})", hint=_BOMB_HINT) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise DataError(
             f"cannot decode image {path}: {type(e).__name__}: {e}",
