@@ -36,6 +36,15 @@ def test_an_image_over_the_limit_is_a_data_error_naming_the_limit(tmp_path, monk
     assert load_image(_png(tmp_path / "small.png", 10, 10)).size == (10, 10)  # at the limit: fine
 
 
+def test_overlap_hashing_applies_the_same_limit(tmp_path, monkeypatch):
+    from roz.overlap.hashing import open_image_fast
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(DataError, match="over the decompression-bomb limit of 100 pixels"):
+        open_image_fast(_png(tmp_path / "big.png", 12, 12))
+    assert open_image_fast(_png(tmp_path / "ok.png", 10, 10)).size == (10, 10)
+
+
 def test_the_limit_can_be_raised_deliberately_and_is_recorded(tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
     path = _png(tmp_path / "n01440764" / "big.png", 20, 20)

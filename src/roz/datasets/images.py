@@ -77,7 +77,8 @@ def check_max_pixels(limit) -> int | None:
     return limit
 
 
-def _check_size(im: Image.Image, path: Path, limit: int | None) -> None:
+def check_pixels(im: Image.Image, path: Path, limit: int | None = None) -> None:
+    """DataError if the opened (header-only) image ``im`` is over ``limit`` pixels (default Pillow's)."""
     limit = limit or default_max_pixels()
     w, h = im.size
     if w * h > limit:
@@ -124,7 +125,7 @@ def load_image(path: str | Path, decode: str = "roz", max_pixels: int | None = N
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # PIL's EXIF/palette chatter is not actionable here
             with _open(path, max_pixels) as im:
-                _check_size(im, path, max_pixels)
+                check_pixels(im, path, max_pixels)
                 im.load()  # forces full decode: truncated files fail here, not later in a worker
                 if decode == "testbed":
                     return im.convert("RGB")
