@@ -73,10 +73,16 @@ def _options():
     return RunOptions(progress=sys.stderr.isatty())
 
 
+def _visible(text) -> str:
+    """User-supplied text as printable characters: control characters (terminal escape sequences,
+    newlines) are shown as ``\\xNN`` / ``\\n`` escapes, never sent to the terminal."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(text))
+
+
 def _cell(v) -> str:
     if isinstance(v, float):
         return "" if v != v else f"{v:.2f}"
-    return str(v)
+    return _visible(v)
 
 
 def _print_table(df, title: str = "") -> None:
@@ -85,10 +91,10 @@ def _print_table(df, title: str = "") -> None:
         console.print(Text("no finished units", style="yellow"))
         return
     df = df[[c for c in df.columns if not (df[c].astype(str).isin(["", "nan", "None"]).all())]]
-    cells = [[str(c) for c in df.columns]] + [[_cell(v) for v in r] for r in df.itertuples(index=False)]
+    cells = [[_visible(c) for c in df.columns]] + [[_cell(v) for v in r] for r in df.itertuples(index=False)]
     widths = [max(len(row[i]) for row in cells) for i in range(len(df.columns))]
     if console.is_terminal and sum(widths) + 3 * len(widths) + 1 <= console.width:
-        t = Table(title=Text(title) if title else None)
+        t = Table(title=Text(_visible(title)) if title else None)
         for c in df.columns:
             t.add_column(Text(str(c)), justify="right" if df[c].dtype.kind in "fi" else "left", no_wrap=True)
         for row in cells[1:]:
@@ -97,7 +103,7 @@ def _print_table(df, title: str = "") -> None:
         return
     numeric = [df[c].dtype.kind in "fi" for c in df.columns]
     if title:
-        print(title)
+        print(_visible(title))
     for row in cells:
         print("  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(row, widths, numeric)).rstrip())
 

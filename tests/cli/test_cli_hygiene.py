@@ -121,3 +121,14 @@ def test_cli_starts_without_torch_and_prints_version():
     assert r.stdout.split() == ["False", "False"], r.stderr  # `roz --help` stays fast: choices come from light modules
     r = subprocess.run([sys.executable, "-m", "roz.cli", "--version"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.startswith("roz ")
+
+
+def test_control_characters_in_names_never_reach_the_terminal(clifx, tmp_path, roz_cli):
+    """A model name carrying terminal escape sequences and a newline is printed escaped, on one line."""
+    out = tmp_path / "run"
+    hostile = "a\x1b[31mRED\x1b]0;title\x07\nsecond"
+    code, printed, err = roz_cli("eval", "-m", clifx["model"], "-d", "imagefolder", "-r", clifx["data"], "-o", out,
+                                 "--name", hostile, "--limit", "4", "--workers", "0")
+    assert code == 0, err
+    assert "\x1b" not in printed and "\x07" not in printed
+    assert any("a\\x1b[31mRED" in line and "\\nsecond" in line for line in printed.splitlines())
