@@ -117,7 +117,7 @@ def _synthetic_shifts(ref: str) -> tuple[Shift, ...]:
 
 
 #: Adversarial shifts as the ImageNet testbed measured them (PGD on ImageNet val): dataset key ->
-#: (norm, eps in [0, 1] pixel units). :mod:`roz.metrics.testbed_attacks` holds their full settings.
+#: (norm, eps in [0, 1] pixel units). :mod:`roz.metrics.testbed_pgd` holds their full settings.
 ADVERSARIAL_SHIFTS: dict[str, tuple[str, float]] = {
     "pgd-linf-0.5/255": ("Linf", 0.5 / 255), "pgd-linf-2/255": ("Linf", 2 / 255),
     "pgd-l2-0.1": ("L2", 0.1), "pgd-l2-0.5": ("L2", 0.5),

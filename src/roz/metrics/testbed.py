@@ -14,7 +14,7 @@ Column choices (documented in docs/metrics.md, overridable with ``columns=``):
 * The video datasets map ``<ds>_pm0`` / ``<ds>_pm10`` to metrics ``pm0`` / ``pm10``; their
   class-restricted reference is ``val-on-<ds>-classes``.
 * ``stylized_imagenet`` / ``greyscale`` -> ``stylized-imagenet`` / ``greyscale``; the PGD columns
-  -> ``pgd-linf-0.5/255`` ... (settings in :mod:`roz.metrics.testbed_attacks`).
+  -> ``pgd-linf-0.5/255`` ... (settings in :mod:`roz.metrics.testbed_pgd`).
 * ImageNet-C (with the default mapping): ``imagenet-c-<corruption>`` is the mean over severities
   1-5 of ``imagenet-c.<corruption>.<s>_in-memory`` — glass blur has only ``_on-disk`` columns
   and uses those — and ``imagenet-c`` is the mean of the 19 corruptions (NaN where any cell is
@@ -38,12 +38,12 @@ from roz.datasets.release_names import CORRUPTIONS, EXTRA_CORRUPTIONS, SEVERITIE
 from roz.errors import DataError
 from roz.metrics.effective import TESTBED_STANDARD_MODELS, AccuracyTable, key
 from roz.metrics.shift_sets import IMAGENET_C_MEAN, corruption_key
-from roz.metrics.testbed_attacks import TESTBED_ATTACKS
+from roz.metrics.testbed_pgd import TESTBED_PGD
 
 #: The name that means the testbed table shipped with ROZ (``--baseline testbed``).
 SHIPPED_NAME = "testbed"
-#: The shipped copy: robustness_top1s.csv of modestyachts/imagenet-testbed at commit 0170eec
-#: (2023-08-05), gzip-compressed; credit and licence in roz/data/README.md.
+#: The shipped copy: robustness_top1s.csv of modestyachts/imagenet-testbed (last changed in commit
+#: f4083a2, 2021-09-15), gzip-compressed; credit and licence in roz/data/README.md.
 SHIPPED_TABLE = "data/robustness_top1s.csv.gz"
 #: Which ImageNet-C variant feeds the derived columns: ``in-memory`` (the testbed's default
 #: here; glass blur falls back to ``on-disk``, its only variant) or ``on-disk`` (the released JPEGs).
@@ -70,7 +70,7 @@ TESTBED_COLUMNS: dict[str, str] = {
     "val-on-ytbb-robust-classes": key("val-on-ytbb-robust-classes"),
     "stylized_imagenet": key("stylized-imagenet"),
     "greyscale": key("greyscale"),
-    **{a.column: key(a.shift) for a in TESTBED_ATTACKS.values()},
+    **{a.column: key(a.shift) for a in TESTBED_PGD.values()},
 }
 
 

@@ -40,7 +40,7 @@ TESTBED_PGD_DIFFERENCES = (
 
 
 @dataclass(frozen=True)
-class TestbedAttack:
+class PgdSetting:
     """One testbed PGD setting: ``norm``, ``eps`` and ``step_size`` in [0, 1] pixel units."""
 
     column: str
@@ -60,13 +60,13 @@ class TestbedAttack:
                 "early_stop": False, "loss": "ce"}
 
 
-def _attack(column: str, shift: str, steps: int, step_size: float) -> TestbedAttack:
+def _attack(column: str, shift: str, steps: int, step_size: float) -> PgdSetting:
     norm, eps = ADVERSARIAL_SHIFTS[shift]
-    return TestbedAttack(column, shift, norm, eps, steps, step_size)
+    return PgdSetting(column, shift, norm, eps, steps, step_size)
 
 
 #: Testbed column -> its setting (values from the testbed's ``pgd_attack_params``).
-TESTBED_ATTACKS: dict[str, TestbedAttack] = {
+TESTBED_PGD: dict[str, PgdSetting] = {
     "pgd.linf.eps0.5": _attack("pgd.linf.eps0.5", "pgd-linf-0.5/255", 100, 5.88235294117647e-05),
     "pgd.linf.eps2": _attack("pgd.linf.eps2", "pgd-linf-2/255", 100, 0.0002352941176470588),
     "pgd.l2.eps0.1": _attack("pgd.l2.eps0.1", "pgd-l2-0.1", 100, 0.01),
@@ -74,13 +74,13 @@ TESTBED_ATTACKS: dict[str, TestbedAttack] = {
 }
 
 
-def testbed_attack(shift_or_column: str) -> TestbedAttack:
+def pgd_setting(shift_or_column: str) -> PgdSetting:
     """The testbed setting of a shift name (``pgd-linf-2/255``) or testbed column (``pgd.linf.eps2``)."""
-    for a in TESTBED_ATTACKS.values():
+    for a in TESTBED_PGD.values():
         if shift_or_column in (a.shift, a.column):
             return a
     raise RozError(f"{shift_or_column!r} is not a testbed attack",
-                   hint=f"known: {', '.join(a.shift for a in TESTBED_ATTACKS.values())}")
+                   hint=f"known: {', '.join(a.shift for a in TESTBED_PGD.values())}")
 
 
 def check_attack_unit(shift_or_column: str, attack: Mapping) -> tuple[str, list[str]]:
@@ -90,7 +90,7 @@ def check_attack_unit(shift_or_column: str, attack: Mapping) -> tuple[str, list[
     parameter differences that remain (steps, step size, label source, clipping). Raises
     :class:`RozError` when the norm, ε space or ε differ: such a point is not on this line.
     """
-    tb = testbed_attack(shift_or_column)
+    tb = pgd_setting(shift_or_column)
     norm = str(attack.get("norm", "Linf"))  # every ROZ attack is L-inf (Attack.params records it)
     if norm.lower() != tb.norm.lower():
         raise RozError(f"attack unit has norm {norm}, the testbed line {tb.shift} is {tb.norm}",
