@@ -27,7 +27,6 @@ import math
 from dataclasses import dataclass
 from typing import Mapping
 
-from roz.attacks.base import eps_label
 from roz.errors import RozError
 from roz.metrics.shift_sets import ADVERSARIAL_SHIFTS
 
@@ -90,6 +89,8 @@ def check_attack_unit(shift_or_column: str, attack: Mapping) -> tuple[str, list[
     parameter differences that remain (steps, step size, label source, clipping). Raises
     :class:`RozError` when the norm, ε space or ε differ: such a point is not on this line.
     """
+    from roz.attacks.base import eps_label  # here, not at the top: reading a baseline table needs no torch
+
     tb = pgd_setting(shift_or_column)
     norm = str(attack.get("norm", "Linf"))  # every ROZ attack is L-inf (Attack.params records it)
     if norm.lower() != tb.norm.lower():
