@@ -289,18 +289,29 @@ def test_imagenet_c_mean_columns(testbed):
         variant = "on-disk" if c == "glass_blur" else "in-memory"
         per[c] = np.mean([float(rows[m][f"imagenet-c.{c}.{s}_{variant}"]) for s in range(1, 6)])
         assert testbed.value(m, f"imagenet-c-{c}:top1") == pytest.approx(per[c], abs=1e-9)
-    assert testbed.value(m, "imagenet-c:top1") == pytest.approx(np.mean(list(per.values())), abs=1e-9)
-    used = testbed.derived["imagenet-c:top1"]
+    assert testbed.value(m, "imagenet-c-mean:top1") == pytest.approx(np.mean(list(per.values())), abs=1e-9)
+    used = testbed.derived["imagenet-c-mean:top1"]
     assert len(used) == 95 and sorted(c for c in used if c.endswith("_on-disk")) == [
         f"imagenet-c.glass_blur.{s}_on-disk" for s in range(1, 6)]
     res = compute_effective_robustness(testbed, n_boot=0, models=[m])
-    assert res.protocol["derived_columns"]["imagenet-c:top1"] == used  # recorded with the result
+    assert res.protocol["derived_columns"]["imagenet-c-mean:top1"] == used  # recorded with the result
     assert "in-memory" in " ".join(res.protocol["derived_columns"]["imagenet-c-fog:top1"])
     for name in ["imagenet-c"] + [f"imagenet-c-{c}" for c in per]:
         assert math.isfinite(res.er(m, name)), name
         assert res.fits[name].n_models >= 70
     # a model missing a cell gets no mean (the testbed's skipna=False), and the released-JPEG variant differs
-    assert math.isnan(testbed.value("vit_b_32_clip_zeroshot", "imagenet-c:top1"))
+    assert math.isnan(testbed.value("vit_b_32_clip_zeroshot", "imagenet-c-mean:top1"))
     disk = read_testbed("testbed", corruption_variant="on-disk")
     assert disk.derived["imagenet-c-fog:top1"][0] == "imagenet-c.fog.1_on-disk"
     assert disk.value(m, "imagenet-c-fog:top1") != pytest.approx(per["fog"], abs=1e-6)
+
+
+def test_a_runs_single_imagenet_c_cell_is_not_the_mean():
+    """A run's ``imagenet-c`` column is one released (corruption, severity) cell: never scored as the mean."""
+    t = _toy(n=6)
+    t.acc["imagenet-val:top1"] = t.acc["mini-val:top1"]
+    t.acc["imagenet-c:top1"] = t.acc["mini-r:top1"]
+    res = compute_effective_robustness(t, n_boot=0)
+    assert "imagenet-c" not in res.fits and "imagenet-c" not in res.skipped
+    t.acc["imagenet-c-mean:top1"] = t.acc["mini-r:top1"]
+    assert compute_effective_robustness(t, n_boot=0).fits["imagenet-c"].y_key == "imagenet-c-mean:top1"

@@ -96,7 +96,9 @@ def _imagenet_shifts() -> tuple[Shift, ...]:
 
 #: The ImageNet-C mean of a table: the mean over the 19 corruptions (15 benchmark + 4 extra) of
 #: each corruption's mean over severities 1-5 (imported baseline tables say which columns feed it).
-IMAGENET_C_MEAN = "imagenet-c"
+#: The shift is named ``imagenet-c``; its column is ``imagenet-c-mean`` because a run's own
+#: ``imagenet-c`` column holds one released (corruption, severity) cell, not the mean.
+IMAGENET_C_MEAN = "imagenet-c-mean"
 
 
 def corruption_key(corruption: str) -> str:
@@ -110,7 +112,8 @@ def _synthetic_shifts(ref: str) -> tuple[Shift, ...]:
     return (
         Shift("stylized-imagenet", ref, natural=False, kind="synthetic", label="Stylized-ImageNet"),
         Shift("greyscale", ref, natural=False, kind="synthetic", label="Greyscale ImageNet val"),
-        Shift(IMAGENET_C_MEAN, ref, natural=False, kind="synthetic", label="ImageNet-C (mean)", definition=mean),
+        Shift(IMAGENET_C_MEAN, ref, natural=False, kind="synthetic", label="ImageNet-C (mean)", definition=mean,
+              name="imagenet-c"),
         *(Shift(corruption_key(c), ref, natural=False, kind="synthetic", label=f"ImageNet-C {c}",
                 definition=f"{c}: mean top-1 over severities 1-5") for c in CORRUPTIONS + EXTRA_CORRUPTIONS),
     )

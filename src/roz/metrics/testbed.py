@@ -17,7 +17,7 @@ Column choices (documented in docs/metrics.md, overridable with ``columns=``):
   -> ``pgd-linf-0.5/255`` ... (settings in :mod:`roz.metrics.testbed_pgd`).
 * ImageNet-C (with the default mapping): ``imagenet-c-<corruption>`` is the mean over severities
   1-5 of ``imagenet-c.<corruption>.<s>_in-memory`` — glass blur has only ``_on-disk`` columns
-  and uses those — and ``imagenet-c`` is the mean of the 19 corruptions (NaN where any cell is
+  and uses those — and ``imagenet-c-mean`` (shift ``imagenet-c``) is the mean of the 19 corruptions (NaN where any cell is
   missing, like the testbed's ``skipna=False``). The columns used are listed in the table's
   ``derived`` (and so in the effective-robustness protocol). With ``keep_unmapped=True`` the raw
   columns are kept under their own names.
