@@ -267,8 +267,9 @@ def datasets_check(name: str = typer.Argument(..., help="Registered dataset name
 
 def _check_baseline(baseline: str) -> None:
     from roz.errors import ConfigError
+    from roz.metrics.testbed import SHIPPED_NAME
 
-    if baseline == "run" or baseline.startswith(("http://", "https://")):
+    if baseline in ("run", SHIPPED_NAME) or baseline.startswith(("http://", "https://")):
         return
     p = Path(baseline).expanduser()
     if p.is_dir():
@@ -277,14 +278,16 @@ def _check_baseline(baseline: str) -> None:
                           hint="to compare with another run's models, pass --baseline run on a run directory that "
                                "holds them, or a CSV exported with `roz results RUN --csv FILE`")
     if not p.is_file():
-        raise ConfigError(f"--baseline {baseline}: no such file; expected 'run' or a testbed-format CSV file or URL")
+        raise ConfigError(f"--baseline {baseline}: no such file; expected 'run', 'testbed' (the shipped ImageNet "
+                          "testbed table) or a testbed-format CSV file or URL")
 
 
 @app.command("report")
 def report_cmd(
     run_dir: Path = typer.Argument(..., help="A run directory."),
     out: Optional[Path] = typer.Option(None, help="Output folder (default RUN_DIR/report)."),
-    baseline: str = typer.Option("run", help="'run' (the run's standard models) or a testbed-format CSV path/URL."),
+    baseline: str = typer.Option("run", help="'run' (the run's standard models), 'testbed' (the shipped ImageNet "
+                                 "testbed table) or a testbed-format CSV path/URL."),
     baseline_models: Optional[str] = typer.Option(None, help="Baseline selector: role:standard, testbed-standard, models:a,b."),
     protocol: Protocol = typer.Option(Protocol.STANDARD, help="standard or class-restricted (val on the shift's "
                                       "classes as the reference)."),
