@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.roz-installed
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: demo test lint install bench clean
+.PHONY: demo test test-fast lint install bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -19,6 +19,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadfile tests
+
+# the same suite without the end-to-end subprocess tests marked slow (demo, kill-and-resume, Ray, concurrency)
+test-fast: $(STAMP)
+	$(PY) -m pytest -n 2 --dist loadfile -m "not slow" tests
 
 lint: $(STAMP)
 	$(VENV)/bin/lint-imports --no-cache

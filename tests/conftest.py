@@ -1,4 +1,6 @@
-"""Test-wide settings: offline, deterministic, a private ROZ_HOME, few threads (2 cores, -n 2)."""
+"""The one conftest: test-wide settings (offline, deterministic, a private ROZ_HOME, few threads on
+2 cores with -n 2) and the shared fixtures, which live in ``tests/support`` (importable as
+``support`` through pytest's ``pythonpath`` setting in pyproject.toml)."""
 
 import os
 import tempfile
@@ -13,6 +15,14 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 torch.set_num_threads(1)
+
+pytest_plugins = [
+    "support.fixtures",
+    "support.attacks_fixtures",
+    "support.overlap_fixtures",
+    "support.report_fixtures",
+    "support.synthetic_fixtures",
+]
 
 
 @pytest.fixture(autouse=True)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "foundation"))
-import tinymodels  # noqa: E402
+from support import tinymodels
 
 from roz import api  # noqa: E402
 from roz.attacks import DEFAULT_EPS_GRID, DEFAULT_SURROGATE  # noqa: E402

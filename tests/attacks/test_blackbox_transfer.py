@@ -63,7 +63,7 @@ class _Guard(torch.nn.Module):
 
 @pytest.mark.parametrize("name", ["transfer-fgsm", "transfer-bim", "transfer-mim", "transfer-dim"])
 def test_transfer_never_queries_target_gradients(name, tiny, tiny24):
-    from attacks_fixtures import make_data
+    from support.attacks_fixtures import make_data
 
     import copy
 

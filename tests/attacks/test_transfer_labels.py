@@ -46,7 +46,7 @@ def test_same_size_but_different_classes_is_an_error(tiny, data):
 
 
 def test_wnid_map_attacks_the_true_label_through_the_surrogate(tiny, tiny24, data):
-    from attacks_fixtures import make_data
+    from support.attacks_fixtures import make_data
 
     x, y = make_data(16, seed=5, size=24)
     idx = torch.arange(16)

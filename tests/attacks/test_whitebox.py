@@ -35,7 +35,7 @@ def test_robust_acc_monotone_and_vanishes(tiny, data, name):
 
 
 def test_pgd_at_least_as_strong_as_torchattacks(tiny):
-    from attacks_fixtures import make_data
+    from support.attacks_fixtures import make_data
 
     x, y = make_data(192, seed=11)
     idx = torch.arange(192)

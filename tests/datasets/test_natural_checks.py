@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-import natural_fixtures as fx
+from support import natural_fixtures as fx
 from roz.datasets.checks import check_dataset
 
 

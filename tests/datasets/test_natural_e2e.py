@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-import natural_fixtures as fx
+from support import natural_fixtures as fx
 
 EIGHT = ["imagenet-val", "imagenetv2-matched-frequency", "imagenet-sketch", "imagenet-r", "imagenet-a",
          "objectnet", "imagenet-vid-robust", "ytbb-robust"]

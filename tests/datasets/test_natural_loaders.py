@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-import natural_fixtures as fx
+from support import natural_fixtures as fx
 from roz.datasets.registry import create_dataset, dataset_info, list_datasets
 from roz.errors import DataError
 

@@ -4,6 +4,8 @@ rows equal a run on its own."""
 
 from __future__ import annotations
 
+import pytest
+
 import re
 import subprocess
 import sys
@@ -14,9 +16,10 @@ import yaml
 
 from roz import api
 from roz.engine.runner import RunOptions
-from tinymodels import store_rows
+from support.tinymodels import store_rows
 
 
+@pytest.mark.slow
 def test_two_processes_one_run_dir(seqfx, tmp_path):
     run = tmp_path / "run"
     cfg = {"out": str(run), "models": [{"spec": seqfx["model"], "name": "a"}, {"spec": seqfx["model_b"], "name": "b"}],

@@ -15,7 +15,7 @@ import yaml
 
 from roz import api
 from roz.engine.runner import RunOptions
-from tinymodels import store_rows
+from support.tinymodels import store_rows
 
 
 def _cfg(tmp_path, seqfx, out, kind):
@@ -35,6 +35,7 @@ CASES = {"perturbation": ("62", 2, 2),  # parts of 62 // 31 = 2 sequences: 4 par
          "attack": ("2", 6, 2)}  # the clean unit's 4 parts, then 2 of the attack unit's 4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", sorted(CASES))
 def test_kind_resumes_after_kill(seqfx, tmp_path, kind):
     part_size, kill_after, left = CASES[kind]

@@ -5,7 +5,7 @@ import os
 
 import pandas as pd
 import pytest
-import tinymodels
+from support import tinymodels
 
 from roz import api
 from roz.engine.plan import plan_units

@@ -15,7 +15,7 @@ from roz.metrics.perturbation import mfr_table
 from roz.shifts.perturbations import PERTURBATIONS
 from roz.shifts.registry import create_shift, parse_shift
 
-from .conftest import write_video
+from support.videofixtures import write_video
 
 
 def _hand_fp(seqs, noise: bool) -> float:

@@ -6,7 +6,7 @@ from PIL import ImageEnhance
 from roz.overlap import hashing
 from roz.overlap.index import CosineIndex, HammingIndex
 
-from overlap_fixtures import random_image
+from support.overlap_fixtures import random_image
 
 
 def test_dct_matrix_orthonormal():

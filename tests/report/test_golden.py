@@ -1,7 +1,7 @@
 """The report's numbers and tables are those of the code before the section refactor.
 
 Golden files (tests/report/golden/): written by the pre-refactor ``roz.report.build`` (commit
-a69d23f) on the fixture run of ``conftest.make_run``:
+a69d23f) on the fixture run of ``report_fixtures.make_run``:
 
 * ``<table>.csv``, ``headline.tex``, ``summary.txt``, ``report.json`` (its two absolute run
   paths replaced by ``RUN_DIR``): ``build_report(run, out)`` with the default options;
@@ -32,7 +32,7 @@ from roz.report.sections.corruptions import corruption_data
 GOLDEN = Path(__file__).parent / "golden"
 TABLES = ("headline", "effective_robustness", "er_average", "fits", "relative", "metrics", "corruptions",
           "perturbations", "attacks", "typographic", "overlap")
-# conftest.make_run: corruption top1 = base - drop * severity / 3 at severities 1 and 3
+# report_fixtures.make_run: corruption top1 = base - drop * severity / 3 at severities 1 and 3
 CORRUPTION_BASE = {"resnet50": 76.1, "clip-rn50": 59.8}
 CORRUPTION_DROP = {"gaussian_noise": 30.0, "fog": 15.0}
 

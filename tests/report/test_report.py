@@ -12,7 +12,7 @@ from roz.engine.store import ResultStore
 from roz.errors import RozError
 from roz.report import build_report
 
-from .conftest import EVIL, MODELS, _unit, overlap_json, write_overlap
+from support.report_fixtures import EVIL, MODELS, _unit, overlap_json, write_overlap
 
 SECTIONS = ("headline", "figures", "fits", "relative", "corruptions", "perturbations", "attacks", "typographic",
             "overlap", "datasets", "config", "downloads", "protocol")

@@ -10,7 +10,7 @@ from roz.report import build_report, sections
 from roz.report import html as H
 from roz.report.sections.base import Section
 
-from .conftest import EVIL
+from support.report_fixtures import EVIL
 
 
 class UnitCount(Section):

@@ -11,8 +11,9 @@ import pytest
 CKPT = Path(__file__).resolve().parents[2] / "src" / "roz" / "world" / "checkpoints"
 
 
-@pytest.mark.skipif(not (CKPT / "MANIFEST.json").is_file(), reason="no shipped checkpoints")
+@pytest.mark.slow
 def test_demo_quick(tmp_path):
+    assert (CKPT / "MANIFEST.json").is_file(), "the shipped ROZ-Mini checkpoints are part of the repository"
     env = dict(os.environ)
     real = Path(os.environ.get("ROZ_REAL_HOME", Path.home() / ".cache" / "roz"))
     if "ROZ_ASSETS" not in env and (real / "assets" / "MANIFEST.json").is_file():

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tinymodels import store_rows
+from support.tinymodels import store_rows
 
 pytest.importorskip("ray")
 
@@ -26,6 +26,7 @@ def _config(tmp_path, fx, out, executor):
     return p
 
 
+@pytest.mark.slow
 def test_ray_executor_matches_local(fx, tmp_path):
     runs = {}
     for ex in ("local", "ray"):

@@ -9,7 +9,7 @@ encoded class followed by classes 0, 1, 2, 3 (minus the encoded one).
 
 Metadata is written in each dataset's own format; where a real file is small and public
 (ObjectNet mappings, video class maps, YTBB class index, anchor-label vocabulary) it is copied
-from tests/data/reference (see its README) so the loaders are exercised on the real format.
+from tests/support/data/reference (see its README) so the loaders are exercised on the real format.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from torch import nn
 from roz.datasets.classes import imagenet_1k
 from roz.engine.labelspace import LabelMap
 
-REFERENCE = Path(__file__).resolve().parents[1] / "data" / "reference"  # small real metadata, in the repo
+REFERENCE = Path(__file__).resolve().parent / "data" / "reference"  # small real metadata, in the repo
 SIZE = 16
 
 

@@ -1,8 +1,6 @@
-"""Fixture trees for the synthetic-shift loaders (tiny images, generated on the fly)."""
+"""Fixture trees for the synthetic-shift loaders and shifts (tiny images, generated on the fly)."""
 
 from __future__ import annotations
-
-from videofixtures import write_video  # noqa: F401  (re-exported for the tests)
 
 import json
 from pathlib import Path

@@ -6,10 +6,11 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 import yaml
 
 from roz.engine.store import ResultStore
-from tinymodels import store_rows
+from support.tinymodels import store_rows
 
 
 def _config(tmp_path, fx, out):
@@ -20,6 +21,7 @@ def _config(tmp_path, fx, out):
     return p
 
 
+@pytest.mark.slow
 def test_kill_and_resume(fx, tmp_path):
     env = {**os.environ, "ROZ_FAULT_KILL_AFTER_PARTS": "3"}
     ref = tmp_path / "ref"

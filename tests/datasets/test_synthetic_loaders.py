@@ -19,7 +19,8 @@ from roz.datasets.imagenet_p import decode_video, imagenet_p_perturbations
 from roz.datasets.registry import create_dataset
 from roz.errors import DataError
 
-from .conftest import WNIDS, write_image, write_video
+from support.synthetic_fixtures import WNIDS, write_image
+from support.videofixtures import write_video
 
 
 def _to_tensor(img):

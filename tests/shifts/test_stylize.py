@@ -8,7 +8,7 @@ import torch
 from roz.errors import ModelError
 from roz.shifts.stylize import Stylize, build_decoder, build_vgg, load_adain
 
-from .conftest import write_image
+from support.synthetic_fixtures import write_image
 
 WIDTHS = (4, 8, 8, 16)
 

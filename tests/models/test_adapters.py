@@ -28,7 +28,7 @@ def _manual_preds(model, ds):
 @pytest.mark.parametrize("family", ["openclip", "timm", "hf"])
 def test_roundtrip_and_eval(fx, tmp_path, family):
     if family == "hf":
-        import tinymodels
+        from support import tinymodels
 
         d = tinymodels.hf_clip_dir(tmp_path)
         spec, kw = f"hf:{d}", {"classes": str(tmp_path / "cls.json"), "templates": "simple"}
@@ -111,7 +111,7 @@ def test_partial_and_wrong_weights(fx, tmp_path):
 
 
 def test_degraded_hf_tokenizer_fails_loudly(tmp_path):
-    import tinymodels
+    from support import tinymodels
 
     d = tinymodels.hf_clip_dir(tmp_path)
     # simulate the offline fallback: a vocabulary that lost (almost) every token

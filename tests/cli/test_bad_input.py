@@ -40,7 +40,7 @@ def test_unknown_dataset_suggests(tmp_path):
 
 
 def _bad_tree(root):
-    import tinymodels
+    from support import tinymodels
 
     tinymodels.make_imagefolder(root, n=3)
     (root / "n01440764" / "zero.JPEG").write_bytes(b"")
