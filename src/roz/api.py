@@ -49,6 +49,7 @@ def evaluate(model: str, dataset: str, root: str | Path, *, out: str | Path = "r
 
 
 def run(config: str | Path | dict, *, out: str | Path | None = None, force: bool = False,
+        force_unit: set[str] | None = None,
         options: RunOptions | None = None, settings: dict | None = None, log=None) -> list[dict]:
     """Run every unit of a config (YAML path or dict); finished units are skipped."""
     register_world()  # ROZ-Mini's class set (its shipped models name it)
@@ -56,10 +57,11 @@ def run(config: str | Path | dict, *, out: str | Path | None = None, force: bool
     out = out or cfg.get("out")
     if not out:
         raise ConfigError("no output directory: set 'out' in the config or pass --out")
-    return _execute(cfg, out, force=force, options=options, settings=settings, log=log)
+    return _execute(cfg, out, force=force, options=options, settings=settings, log=log, force_unit=force_unit)
 
 
-def _execute(cfg: dict, out, *, force: bool, options: RunOptions | None, settings: dict | None, log) -> list[dict]:
+def _execute(cfg: dict, out, *, force: bool, options: RunOptions | None, settings: dict | None, log,
+             force_unit: set[str] | None = None) -> list[dict]:
     base = {k: v for k, v in asdict(options).items() if k in SETTING_NAMES} if options is not None else {}
     given = {k: v for k, v in (settings or {}).items() if v is not None}
     unknown = sorted(set(given) - set(SETTING_NAMES))
@@ -74,6 +76,7 @@ def _execute(cfg: dict, out, *, force: bool, options: RunOptions | None, setting
     if (Path(out) / "run.json").is_file():  # refuse to mix results on other contents of a dataset
         check_same_contents(units, ResultStore(out, create=False).units(skip_broken=True), force)
     return run_units(units, out, opts, force=force, executor=str(opts.executor), config=cfg, log=log,
+                     force_unit=force_unit,
                      worker_setup=(register_world,))
 
 

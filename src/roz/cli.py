@@ -136,7 +136,7 @@ def eval_cmd(
     head: Optional[Head] = typer.Option(None, help="Zero-shot head on class-restricted datasets: full (mask) or "
                                         "subset [default: full]."),
     seed: Optional[int] = typer.Option(None, help="Seed of every random choice (shifts, attacks) [default: 0]."),
-    limit: Optional[int] = typer.Option(None, help="Evaluate N samples evenly spaced over the dataset (recorded)."),
+    limit: Optional[int] = typer.Option(None, help="Evaluate N samples: a seeded, class-stratified random draw (the draw is recorded)."),
     on_bad_image: Optional[BadImagePolicy] = typer.Option(None, help="fail or skip (skipped files are listed in the "
                                                           "result) [default: fail]."),
     full_logits: Optional[bool] = typer.Option(None, "--full-logits/--top5-logits",
@@ -165,6 +165,8 @@ def run_cmd(
     batch_size: Optional[int] = BATCH, workers: Optional[int] = WORKERS, device: Optional[str] = DEVICE,
     amp: Optional[bool] = AMP, part_size: Optional[int] = PART,
     force: bool = typer.Option(False, help="Recompute finished units (also: accept changed dataset contents)."),
+    force_unit: Optional[List[str]] = typer.Option(None, "--force-unit",
+                                                   help="Recompute only this unit (its id; repeatable)."),
 ):
     """Run a whole matrix from a config; finished units are skipped, interrupted ones resume.
 
@@ -174,7 +176,7 @@ def run_cmd(
 
     cfg = load_config(config)
     target = out or cfg.get("out")
-    api.run(cfg, out=out, force=force, options=_options(), log=_log,
+    api.run(cfg, out=out, force=force, force_unit=set(force_unit or ()), options=_options(), log=_log,
             settings=_settings(batch_size=batch_size, workers=workers, device=device, amp=amp, part_size=part_size,
                                executor=executor))
     _print_table(api.results(target).drop(columns=["unit_id"]), title=str(target))

@@ -81,3 +81,24 @@ def test_label_tells_two_custom_datasets_apart(clifx, tmp_path, roz_cli):
     assert names == ["mine-a", "mine-b"]
     code, printed, _ = roz_cli("results", out)
     assert code == 0 and "mine-a" in printed and "mine-b" in printed
+
+
+def test_force_unit_flag_recomputes_only_that_unit(clifx, tmp_path, roz_cli):
+    import yaml
+
+    out = tmp_path / "run"
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(yaml.safe_dump({"out": str(out), "models": [{"spec": clifx["model"], "name": "tiny"}],
+                                   "datasets": [{"name": "imagefolder", "root": str(clifx["data"])}],
+                                   "shifts": ["none", "corruption:fog:1"], "workers": 0}))
+    code, _, err = roz_cli("run", cfg)
+    assert code == 0, err
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "units").glob("*.json")}
+    target = sorted(before)[0][: -len(".json")]
+    code, _, err = roz_cli("run", cfg, "--force-unit", target)
+    assert code == 0, err
+    after = {p.name: p.stat().st_mtime_ns for p in (out / "units").glob("*.json")}
+    changed = [n for n in before if after[n] != before[n]]
+    assert changed == [f"{target}.json"]
+    code, _, err = roz_cli("run", cfg, "--force-unit", "no-such-unit")
+    assert code == 2 and "no-such-unit" in err
