@@ -46,9 +46,15 @@ def _same(got: pd.DataFrame, want: pd.DataFrame, what: str) -> None:
     pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-12, atol=1e-12, obj=what)
 
 
+# columns added on purpose since the golden files were captured (issue 12: attack figures are bounds)
+ADDED = {"attacks": ["loss", "robust_acc is", "min_eps is"]}
+
+
 @pytest.mark.parametrize("name", TABLES)
 def test_tables_match_pre_refactor(default_report, name):
-    _same(pd.read_csv(default_report / "tables" / f"{name}.csv"), pd.read_csv(GOLDEN / f"{name}.csv"), name)
+    got = pd.read_csv(default_report / "tables" / f"{name}.csv")
+    assert all(c in got.columns for c in ADDED.get(name, [])), name
+    _same(got.drop(columns=ADDED.get(name, [])), pd.read_csv(GOLDEN / f"{name}.csv"), name)
 
 
 def test_text_outputs_match_pre_refactor(default_report, fixture_run):

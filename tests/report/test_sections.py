@@ -57,3 +57,24 @@ def test_registered_section_is_built(fixture_run, tmp_path, monkeypatch):
     assert "absent: no never here in this run" in text and 'id="left-out"' not in text
     counts = json.loads((tmp_path / "r" / "report.json").read_text())["unit_count"]
     assert counts["resnet50"] == 4 + 4 + 1 + 1 + 1  # natural datasets, corruptions, attack, typographic, ImageNet-P
+
+
+def test_attack_figures_are_labelled_as_bounds(tmp_path):
+    """Robust accuracy / minimal eps of an attack are upper bounds: the table says so per row and the
+    section says why (cross-entropy attacks are the loosest)."""
+    import pandas as pd
+
+    from roz.report.sections.attacks import attack_data, attack_notes
+
+    class Row:  # the attack fields a unit row carries (report.context.UnitRow)
+        kind, model, role, dataset = "attack", "m", "standard", "imagenet-val"
+        metrics = {"clean_acc": 80.0, "robust_acc@8/255": 10.0}
+        attack = {"name": "pgd", "eps": [8 / 255], "loss": "ce",
+                  "bounds": {"robust_acc": "upper", "success_rate": "lower", "min_eps": "upper"}}
+
+    att = attack_data([Row()])
+    row = att["table"].iloc[0]
+    assert (row["loss"], row["robust_acc is"], row["min_eps is"]) == ("ce", "upper bound", "upper bound")
+    notes = " ".join(attack_notes(att))
+    assert "upper bounds" in notes and "loss = ce" in notes
+    assert isinstance(att["curves"], pd.DataFrame)

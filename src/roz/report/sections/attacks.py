@@ -48,7 +48,12 @@ def attack_data(units) -> dict | None:
         if u.kind != "attack":
             continue
         name = str(u.attack.get("name", "attack"))
-        flat.append({"model": u.model, "role": u.role, "attack": name, "dataset": u.dataset, **u.metrics})
+        bounds = u.attack.get("bounds") or {}
+        flat.append({"model": u.model, "role": u.role, "attack": name, "dataset": u.dataset,
+                     "loss": u.attack.get("loss", ""),  # what the attack maximised: ce is the loosest bound
+                     "robust_acc is": f"{bounds['robust_acc']} bound" if "robust_acc" in bounds else "",
+                     "min_eps is": f"{bounds['min_eps']} bound" if "min_eps" in bounds else "",
+                     **u.metrics})
         pts += _curve_points(f"{name} on {u.dataset}", u.model, dict(u.metrics), u.attack)
     if not flat:
         return None
@@ -58,9 +63,22 @@ def attack_data(units) -> dict | None:
     return {"curves": curves, "table": tab, "roles": dict(zip(tab.model, tab.role))}
 
 
+def attack_notes(att) -> list[str]:
+    """Robust accuracy and minimal eps found by an attack bound the true values from above."""
+    notes = ["Robust accuracy and minimal eps are upper bounds: a stronger attack can only lower them. "
+             "Attacks that maximise cross-entropy (loss = ce, e.g. PGD-10) are the loosest; for a tighter "
+             "minimal eps search with a margin loss (loss: dlr) or min_eps_attack: apgd-t."]
+    tab = att["table"]
+    if "loss" in tab.columns and (tab["loss"].astype(str).str.startswith("ce")).any():
+        notes.append("Rows with loss = ce come from cross-entropy attacks: read their robust accuracy and "
+                     "minimal eps as upper bounds, not values.")
+    return notes
+
+
 def draw_attacks(att):
     return F.attack_figure(att["curves"], att["roles"]) if len(att["curves"]) else None
 
 
 ATTACKS = FigureTableSection("attacks", "Adversarial attacks", data=attack_data, draw=draw_attacks,
-                             left=("model", "role", "attack", "dataset"), alt="robust accuracy vs eps", units="attack")
+                             left=("model", "role", "attack", "dataset", "loss", "robust_acc is", "min_eps is"),
+                             alt="robust accuracy vs eps", units="attack", notes=attack_notes)

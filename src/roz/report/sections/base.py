@@ -47,12 +47,12 @@ class FigureTableSection(Section):
     ``data``: the units (:class:`~roz.report.context.UnitRow`) -> a dict with ``"table"``, or
     None; ``draw``: that dict -> a matplotlib figure, or None for none; ``left``: left-aligned
     columns; ``alt``: the figure's alt text; ``units``: what the run lacks when absent
-    ("no <units> units in this run")."""
+    ("no <units> units in this run"); ``notes``: that dict -> explanatory notes shown under the table."""
 
     def __init__(self, sid: str, title: str, *, data: Callable, draw: Callable, left: Sequence[str], alt: str,
-                 units: str):
+                 units: str, notes: Callable | None = None):
         self.sid, self.title, self.left, self.alt, self.units = sid, title, tuple(left), alt, units
-        self._data, self._draw = data, draw
+        self._data, self._draw, self._notes = data, draw, notes
 
     def collect(self, ctx):
         return self._data(ctx.units)
@@ -69,6 +69,8 @@ class FigureTableSection(Section):
         if fig:
             body.append(fig)
         body += [H.table_html(data["table"], left=self.left), f"<p>Download: {files.links(self.sid)}</p>"]
+        if self._notes is not None:
+            body.append(notes_html(self._notes(data)))
         return "\n".join(body)
 
     def absent(self, ctx) -> str:
