@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -146,3 +147,28 @@ def test_testbed_imagenet_a_piecewise_matches_hand_computation():
         x, y = float(rows[m]["val-on-imagenet-a-classes"]), float(rows[m]["imagenet-a"])
         slope, intercept = np.polyfit(*sides["lower" if x < PIVOT else "upper"], 1)
         assert res.er(m, "imagenet-a") == pytest.approx(y - 100 / (1 + np.exp(-(slope * _lg(x) + intercept))), abs=1e-9)
+
+
+def test_cli_report_fit_option(tmp_path):
+    import importlib.util
+
+    from typer.testing import CliRunner
+
+    import roz.cli as cli
+
+    spec = importlib.util.spec_from_file_location("report_fixture_run", Path(__file__).parents[1] / "report" / "conftest.py")
+    fixture = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fixture)
+    run = tmp_path / "run"
+    run.mkdir()
+    fixture.make_run(run)
+    bad = CliRunner().invoke(cli.app, ["report", str(run), "--fit", "cubic", "--bootstrap", "0", "--no-svg"])
+    assert isinstance(bad.exception, RozError) and "unknown fit 'cubic'" in bad.exception.what  # main() exits 2
+    ok = CliRunner().invoke(cli.app, ["report", str(run), "--fit", "imagenet-r=piecewise-testbed", "--bootstrap", "20",
+                                      "--no-svg"])
+    assert ok.exit_code == 0, ok.output
+    fits = pd.read_csv(run / "report" / "tables" / "fits.csv")
+    # a forced piecewise fit on full val splits at 76.13: only resnet101 (77.4 %) is above it
+    assert "imagenet-r" not in set(fits["shift"])
+    report = json.loads((run / "report" / "report.json").read_text())
+    assert "above the pivot 76.13" in report["skipped_shifts"]["imagenet-r"]
