@@ -57,7 +57,7 @@ def test_piecewise_recovers_both_lines():
     f = fit_piecewise(x, y, pivot=PIVOT, n_boot=0, x_key="val-on-imagenet-a-classes:top1")
     assert (f.lower.slope, f.lower.intercept) == (pytest.approx(LOW[0]), pytest.approx(LOW[1]))
     assert (f.upper.slope, f.upper.intercept) == (pytest.approx(HIGH[0]), pytest.approx(HIGH[1]))
-    assert f.lower.n_models == 9 and f.upper.n_models == 7
+    assert f.lower.n_models == 9 and f.upper.n_models == 7 and f.r2 == pytest.approx(1.0)
     grid = np.array([80.0, 90.0, 93.0, 96.0])
     np.testing.assert_allclose(f.predict(grid), np.where(grid < PIVOT, _line(grid, LOW), _line(grid, HIGH)))
 
@@ -79,9 +79,15 @@ def test_er_above_the_split_uses_the_upper_line():
     assert ((ps.er_lo <= ps.er) & (ps.er <= ps.er_hi)).all()
 
 
-def test_report_table_shows_both_fits_for_imagenet_a():
+def test_report_table_and_figure_show_both_fits_for_imagenet_a():
+    from roz.report.figures import points_for, shift_figure
+
     x, y = _kinked(noise=0.02)
     res = compute_effective_robustness(_table(x, y), shifts=SHIFTS, n_boot=20, seed=0)
+    fit = res.fits["imagenet-a"]
+    assert 0.9 < fit.r2 <= 1.0
+    fig = shift_figure(points_for(res.per_shift, "imagenet-a", fit=fit), fit, title="ImageNet-A")
+    assert fig is not None  # the figure draws the piecewise fit and its band
     tab = fits_frame(res)
     assert list(tab["fit"]) == ["piecewise-testbed < 91.86", "piecewise-testbed >= 91.86", "linear (not used)"]
     assert list(tab["n_models"]) == [9, 7, 16]

@@ -236,6 +236,7 @@ class PiecewiseFit:
     lower: LinearFit  # fitted on baseline models with acc_ref < pivot; predicts below the pivot
     upper: LinearFit  # fitted on those with acc_ref > pivot; predicts at and above it
     at_pivot: tuple[str, ...] = ()  # baseline models exactly at the pivot: in neither fit
+    r2: float = float("nan")  # of both lines together, in logit space, over the fitted points
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -278,7 +279,7 @@ class PiecewiseFit:
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "shift": self.shift, "x": self.x_key, "y": self.y_key, "pivot": self.pivot,
-                "n_models": self.n_models, "models": list(self.models),
+                "r2": self.r2, "n_models": self.n_models, "models": list(self.models),
                 "dropped": [list(d) for d in self.dropped],
                 "lower": self.lower.to_dict(), "upper": self.upper.to_dict()}
 
@@ -310,8 +311,12 @@ def fit_piecewise(acc_ref, acc_shift, models: Sequence[str] | None = None, *, pi
                            f"the pivot {pivot:g} % of {x_key or 'the reference'}: {e.what}",
                            hint="evaluate more baseline models on that side, or use fit=linear") from None
     at = tuple(models[i] for i in np.flatnonzero(x == pivot))
-    return PiecewiseFit(shift=shift, x_key=x_key, y_key=y_key, pivot=float(pivot), lower=lines["lower"],
-                        upper=lines["upper"], at_pivot=at)
+    fit = PiecewiseFit(shift=shift, x_key=x_key, y_key=y_key, pivot=float(pivot), lower=lines["lower"],
+                       upper=lines["upper"], at_pivot=at)
+    used = [models.index(m) for m in fit.models]
+    ly, pred = logit(y[used] / 100.0), logit(fit.predict(x[used]) / 100.0)
+    fit.r2 = float(1.0 - ((ly - pred) ** 2).sum() / ((ly - ly.mean()) ** 2).sum())
+    return fit
 
 
 # -- choosing a fit per shift ----------------------------------------------------------------------
