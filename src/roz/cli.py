@@ -298,6 +298,8 @@ def report_cmd(
     bootstrap: int = typer.Option(1000, min=0, help="Bootstrap replicates."),
     seed: int = typer.Option(0, help="Bootstrap seed."),
     level: float = typer.Option(0.95, help="Confidence level."),
+    fit: Optional[List[str]] = typer.Option(None, help="Baseline fit: default, linear or piecewise-testbed, for all "
+                                            "shifts or as SHIFT=KIND; repeatable (default: piecewise for ImageNet-A)."),
     pair: Optional[List[str]] = typer.Option(None, help="Relative robustness pair MODEL=BASE; repeatable."),
     ce_normalizer: Optional[str] = typer.Option(None, help="'alexnet' (packaged published errors) or a JSON of per-corruption "
                                                  "normaliser errors; default: unnormalised mean corruption error."),
@@ -313,7 +315,7 @@ def report_cmd(
     register_world()  # ROZ-Mini's shift set: a ROZ-Mini run gets its default shifts
     index = build_report(run_dir, out=out, baseline=baseline, baseline_models=baseline_models, protocol=str(protocol),
                          shifts=_kv(shift, "shift") or None, testbed_columns=_kv(testbed_column, "column") or None,
-                         n_boot=bootstrap, seed=seed, level=level,
+                         n_boot=bootstrap, seed=seed, level=level, fit=fit or "default",
                          pairs=list(_kv(pair, "pair").items()) or None,
                          ce_normalizer=ce_normalizer, ce_baseline=ce_baseline,
                          formats=("png", "svg") if svg else ("png",), title=title)

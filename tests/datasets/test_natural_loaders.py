@@ -120,10 +120,34 @@ def test_sketch_version_names():
 # ----------------------------------------------------------------------------- R / A
 @pytest.mark.parametrize("which", ["r", "a"])
 def test_imagenet_r_a_mask(tmp_path, which):
-    ds = create_dataset(f"imagenet-{which}", fx.make_imagenet_r_a(tmp_path, which))
+    ds = create_dataset(f"imagenet-{which}", fx.make_imagenet_r_a(tmp_path, which), allow_partial=True)
     assert len(ds.labels) == 3 and ds.protocol["mask_matches_published"] is False
+    assert ds.protocol["allow_partial"] is True and ds.protocol["n_missing_classes"] == 197
     m, _ = fx.score(ds)
     check(m, fx.RA_EXPECTED)
+
+
+@pytest.mark.parametrize("which", ["r", "a"])
+def test_imagenet_r_a_partial_copy_fails(tmp_path, which):
+    """A copy missing classes would be masked to fewer classes than the 200-class reference."""
+    root = fx.make_imagenet_r_a(tmp_path, which)
+    with pytest.raises(DataError, match=r"3 class folders, the published dataset has 200: 197 missing") as e:
+        create_dataset(f"imagenet-{which}", root)
+    assert "allow_partial=true" in e.value.hint
+    with pytest.raises(DataError, match="not a boolean"):
+        create_dataset(f"imagenet-{which}", root, allow_partial="maybe")
+    ds = create_dataset(f"imagenet-{which}", root, allow_partial="true")  # as --option gives it
+    assert len(ds.labels) == 3 and ds.protocol["allow_partial"] is True
+
+
+def test_imagenet_r_full_copy_needs_no_option(tmp_path):
+    from roz.datasets.imagenet import timm_synsets
+
+    for j, w in enumerate(timm_synsets("r")):
+        fx.write_image(tmp_path / w / "x.png", j % 1000)
+    ds = create_dataset("imagenet-r", tmp_path)
+    assert len(ds.labels) == 200 and len(ds) == 200
+    assert ds.protocol["mask_matches_published"] is True and ds.protocol["allow_partial"] is False
 
 
 def test_val_on_r_classes(tmp_path):
@@ -166,15 +190,17 @@ def test_objectnet_border_crop_matters(tmp_path):
 def test_val_on_objectnet_classes(tmp_path):
     on = fx.make_objectnet(tmp_path / "on")
     val = tmp_path / "val"
-    # 530 digital clock predicted 409 analog clock: the same ObjectNet class but a different
-    # ImageNet class -> wrong under val-on-objectnet-classes (exact class, testbed).
-    for j, (t, p) in enumerate([(530, 409), (954, 954), (0, 0)]):
+    # 530 digital clock predicted 409 analog clock: a sibling ImageNet class of the same ObjectNet
+    # class ("Alarm clock") -> correct, as in the testbed's accuracy_topk_subselected_and_collapsed.
+    # 954 banana predicted 409: another ObjectNet class -> wrong. 0 (tench) is not mapped: dropped.
+    for j, (t, p) in enumerate([(530, 409), (954, 954), (954, 409), (0, 0)]):
         fx.write_image(val / fx.wnid(t) / f"v{j}.JPEG", p)
     for kw in ({"objectnet_root": on}, {"mappings": on / "objectnet-1.0" / "mappings"}):
         ds = create_dataset("val-on-objectnet-classes", val, **kw)
-        assert len(ds.labels) == 125 and len(ds) == 2
+        assert len(ds.labels) == 113 and len(ds) == 3 and ds.protocol["n_imagenet_classes"] == 125
+        assert ds.labels.groups[ds.labels.names.index("Alarm clock")] == (fx.wnid(409), fx.wnid(530))
         m, _ = fx.score(ds)
-        assert m["top1"] == pytest.approx(50.0)
+        assert m["top1"] == pytest.approx(200 / 3)
     with pytest.raises(DataError, match="objectnet_root"):
         create_dataset("val-on-objectnet-classes", val)
 

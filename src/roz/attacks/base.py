@@ -142,6 +142,10 @@ class Attack(abc.ABC):
         return {"attack": self.name, "norm": "Linf", "eps": self.eps, "eps_label": eps_label(self.eps),
                 "eps_space": self.eps_space, "seed": self.seed, **p, **self.resolved()}
 
+    def note(self) -> str | None:
+        """A caveat about this attack's settings, recorded in the protocol (None: nothing to say)."""
+        return None
+
     def loss_name(self) -> str:
         """What the attack maximises (recorded: cross-entropy figures are loose upper bounds)."""
         return str(self.p.get("loss", "ce"))

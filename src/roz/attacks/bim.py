@@ -5,6 +5,12 @@ Per step: one fp32 forward+backward on the samples still being attacked. With
 frozen there (its logits come from the same forward, so early stopping costs nothing); the
 paper's code ran every step and returned the last iterate: ``early_stop=False`` reproduces it.
 Every sample's trajectory depends only on itself, so batched == per-sample.
+
+Step schedules (``schedule``): ``paper`` (default; Wang et al.'s code) takes alpha = 0.15 eps for
+int(min(255 eps + 4, 1.25 * 255 eps)) steps, so it moves at most 0.15 eps / 0.3 eps / 0.75 eps in
+total at 1 / 2 / 4 /255 and BIM reads *weaker than FGSM* (one step of eps) there; ``kurakin``
+(Kurakin et al. 2017) takes alpha = 1/255 (in eps-space units) for the same number of steps, which
+reaches the ball's surface at every eps. ``alpha`` / ``steps`` override either.
 """
 
 from __future__ import annotations
@@ -13,10 +19,14 @@ import torch
 
 from roz.attacks.base import LOSSES, Attack, bim_steps, summed_loss
 
+SCHEDULES = ("paper", "kurakin")
+KURAKIN_ALPHA = 1 / 255  # Kurakin et al.: one intensity level per step
+
 
 class BIM(Attack):
     name = "bim"
-    defaults = {"alpha_factor": 0.15, "alpha": None, "steps": None, "early_stop": True, "loss": "ce"}
+    defaults = {"alpha_factor": 0.15, "alpha": None, "steps": None, "early_stop": True, "loss": "ce",
+                "schedule": "paper"}
     momentum: bool = False
 
     craft_model: torch.nn.Module | None = None  # set by transfer attacks (the surrogate)
@@ -31,6 +41,8 @@ class BIM(Attack):
             self._need("steps", isinstance(p["steps"], int) and p["steps"] >= 1, "must be an int >= 1")
         if "loss" in p:
             self._need("loss", p["loss"] in LOSSES, f"one of {LOSSES} (cross-entropy or the DLR margin)")
+        if "schedule" in p:
+            self._need("schedule", p["schedule"] in SCHEDULES, f"one of {SCHEDULES}")
 
     # ---- schedules --------------------------------------------------------------------
     def steps_for(self, eps_nominal: torch.Tensor) -> torch.Tensor:
@@ -38,17 +50,35 @@ class BIM(Attack):
             return torch.full(eps_nominal.shape, int(self.p["steps"]), dtype=torch.int64)
         return torch.tensor([bim_steps(float(e)) for e in eps_nominal], dtype=torch.int64)
 
-    def alpha_pixels(self, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+    def _alpha_value(self) -> float | None:
+        """A fixed step in eps-space units (``alpha``, or Kurakin's 1/255), else None (alpha_factor * eps)."""
         if self.p.get("alpha") is not None:
-            return self.eps_tensor(x, float(self.p["alpha"]))
+            return float(self.p["alpha"])
+        if self.p.get("schedule") == "kurakin":
+            return KURAKIN_ALPHA
+        return None
+
+    def alpha_pixels(self, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        alpha = self._alpha_value()
+        if alpha is not None:
+            return self.eps_tensor(x, alpha)
         return float(self.p["alpha_factor"]) * e
 
     def resolved(self) -> dict:
         steps = int(self.steps_for(torch.tensor([self.eps], dtype=torch.float64))[0])
-        alpha = self.p.get("alpha")
+        alpha = self._alpha_value()
         if alpha is None:
             alpha = float(self.p.get("alpha_factor", 1.0)) * self.eps
         return {"steps_resolved": steps, "alpha_resolved": alpha}
+
+    def note(self) -> str | None:
+        if self.p.get("schedule") != "paper" or self.p.get("alpha") is not None or "alpha_factor" not in self.p:
+            return None
+        if self.p.get("steps") is not None:
+            return None
+        return ("paper BIM schedule (alpha = 0.15 eps, int(min(255 eps + 4, 1.25 * 255 eps)) steps) moves at most "
+                "0.15 eps / 0.3 eps / 0.75 eps in total at 1 / 2 / 4 /255, so BIM reads weaker than FGSM there; "
+                "schedule='kurakin' (alpha = 1/255) reaches the ball at every eps")
 
     # ---- hooks for subclasses ---------------------------------------------------------
     def start(self, x, idx, e, restart: int = 0) -> torch.Tensor:

@@ -11,7 +11,10 @@ if none (0 for clean mistakes). DeepFool gives its minimal perturbation directly
 ``median_min_eps`` is the median over clean-correct samples (inf counts as larger than all).
 The search uses the evaluated attack unless ``min_eps_attack`` names another one (with
 ``min_eps_params``): a cross-entropy attack such as PGD-10 finds much larger minimal eps than a
-margin-loss one (``loss='dlr'``, ``apgd-t``).
+margin-loss one (``loss='dlr'``, ``apgd-t``). ``min_eps_protocol='paper'`` instead reproduces the
+official search (:data:`roz.attacks.defaults.PAPER_MIN_EPS_GRID_K`): grid k/1000 in normalised
+units, 20 steps of 0.15 eps for BIM / NES / SPSA; the reported minimal eps is then in normalised
+units whatever ``eps_space`` the robust accuracies use (recorded as ``min_eps_space``).
 
 Bounds: every figure comes from an attack, so robust accuracy and minimal eps are *upper*
 bounds on the model's true values and the success rate a *lower* bound; the protocol records
@@ -28,7 +31,8 @@ from typing import Iterable
 import torch
 
 from roz.attacks.base import Attack, eps_label
-from roz.attacks.defaults import DEFAULT_EPS_GRID, DEFAULT_MIN_EPS_GRID
+from roz.attacks.defaults import (DEFAULT_EPS_GRID, DEFAULT_MIN_EPS_GRID, PAPER_MIN_EPS_GRID_K,
+                                  PAPER_MIN_EPS_STEPS, paper_min_eps_grid)
 from roz.attacks.registry import canonical, create_attack
 from roz.errors import RozError
 
@@ -55,6 +59,8 @@ class _Setup:
     grid_min: tuple[float, ...] = ()
     min_atk: Attack | None = None
     min_name: str | None = None
+    min_protocol: str = "roz"
+    min_space: str = "pixel"
     kw: dict = field(default_factory=dict)
 
     @property
@@ -85,15 +91,17 @@ def _surrogate_for(name: str, model, surrogate):
 def _setup(model, attack, eps_grid, params, surrogate, min_eps, seed) -> _Setup:
     params = dict(params or {})
     eps_space = params.pop("eps_space", "pixel")
+    grid_given = params.get("min_eps_grid")
     grid_min = tuple(float(v) for v in params.pop("min_eps_grid", DEFAULT_MIN_EPS_GRID))
     min_name = params.pop("min_eps_attack", None)
     min_params = dict(params.pop("min_eps_params", None) or {})
+    min_protocol = params.pop("min_eps_protocol", "roz")
     for k in ("eps", "seed"):
         if k in params:
             raise RozError(f"evaluate_attack: '{k}' is not an attack parameter here",
                            hint="use eps_grid=... and seed=... arguments")
-    if (min_name is not None or min_params) and not min_eps:
-        raise RozError("evaluate_attack: min_eps_attack/min_eps_params are set but min_eps is off",
+    if (min_name is not None or min_params or min_protocol != "roz") and not min_eps:
+        raise RozError("evaluate_attack: min_eps_attack/min_eps_params/min_eps_protocol are set but min_eps is off",
                        hint="set min_eps=True (min_eps: true in a run config) or drop them")
     eps_grid = tuple(float(e) for e in eps_grid)
     if not eps_grid or any(not e >= 0 for e in eps_grid):
@@ -105,21 +113,51 @@ def _setup(model, attack, eps_grid, params, surrogate, min_eps, seed) -> _Setup:
         kw["surrogate"] = surrogate
     atks = {e: create_attack(name, model, eps=e, **kw) for e in eps_grid}
     s = _Setup(name, eps_space, seed, eps_grid, [eps_label(e) for e in eps_grid], atks, min_eps, kw=kw)
-    if min_eps:
-        s.first.check_eps(grid_min, "min_eps_grid")
-        if not all(a < b for a, b in zip(grid_min, grid_min[1:])):
-            raise RozError(f"evaluate_attack: min_eps_grid must be non-empty and increasing, got {grid_min}")
-        s.grid_min = grid_min
-        s.min_name = name if min_name is None else canonical(min_name)
-        if min_name is None:
-            s.min_atk = s.first if s.first.minimal else create_attack(name, model, eps=grid_min[-1], **kw)
-        else:
-            mkw = dict(eps_space=eps_space, seed=seed, **min_params)
-            sur = _surrogate_for(s.min_name, model, surrogate if s.min_name.startswith("transfer-") else None)
-            if sur is not None:
-                mkw["surrogate"] = sur
-            s.min_atk = create_attack(s.min_name, model, eps=grid_min[-1], **mkw)
+    if not min_eps:
+        return s
+    if min_protocol == "paper":
+        if grid_given is not None or min_name is not None or min_params:
+            raise RozError("evaluate_attack: min_eps_protocol='paper' fixes the search (grid, attack, steps)",
+                           hint="drop min_eps_grid / min_eps_attack / min_eps_params, or use min_eps_protocol='roz'")
+        _paper_min_setup(s, model, params, surrogate)
+        return s
+    if min_protocol != "roz":
+        raise RozError(f"evaluate_attack: unknown min_eps_protocol {min_protocol!r}",
+                       hint="'roz' (min_eps_grid, binary search with the attack's own settings) or 'paper'")
+    s.first.check_eps(grid_min, "min_eps_grid")
+    if not all(a < b for a, b in zip(grid_min, grid_min[1:])):
+        raise RozError(f"evaluate_attack: min_eps_grid must be non-empty and increasing, got {grid_min}")
+    s.grid_min, s.min_space = grid_min, eps_space
+    s.min_name = name if min_name is None else canonical(min_name)
+    if min_name is None:
+        s.min_atk = s.first if s.first.minimal else create_attack(name, model, eps=grid_min[-1], **kw)
+    else:
+        mkw = dict(eps_space=eps_space, seed=seed, **min_params)
+        sur = _surrogate_for(s.min_name, model, surrogate if s.min_name.startswith("transfer-") else None)
+        if sur is not None:
+            mkw["surrogate"] = sur
+        s.min_atk = create_attack(s.min_name, model, eps=grid_min[-1], **mkw)
     return s
+
+
+def _paper_min_setup(s: _Setup, model, params: dict, surrogate) -> None:
+    """The official search: the same attack in normalised units on the paper's grid, 20 steps."""
+    s.min_protocol, s.min_name, s.min_space = "paper", s.name, "normalized"
+    if s.first.minimal:  # DeepFool: its own minimal perturbation, measured in normalised units
+        s.min_atk = create_attack(s.name, model, eps=0.0, eps_space="normalized", seed=s.seed, **params)
+        return
+    if s.name not in PAPER_MIN_EPS_GRID_K:
+        raise RozError(f"evaluate_attack: the paper has no minimal-eps search for {s.name!r}",
+                       hint=f"min_eps_protocol='paper' covers {sorted(PAPER_MIN_EPS_GRID_K)} and deepfool")
+    s.grid_min = paper_min_eps_grid(s.name)
+    mp = dict(params)
+    if s.name in ("bim", "transfer-bim", "nes", "spsa"):
+        mp.update(steps=PAPER_MIN_EPS_STEPS, alpha=None, alpha_factor=0.15)
+    if s.name in ("bim", "transfer-bim"):
+        mp["schedule"] = "paper"
+    if surrogate is not None:
+        mp["surrogate"] = surrogate
+    s.min_atk = create_attack(s.name, model, eps=s.grid_min[-1], eps_space="normalized", seed=s.seed, **mp)
 
 
 def _min_eps_search(atk: Attack, model, x, y, idx, grid) -> torch.Tensor:
@@ -256,7 +294,11 @@ def _protocol(s: _Setup) -> dict:
              "loss": first.loss_name(),
              "bounds": {k: v for k, v in BOUNDS.items() if s.min_eps or "min_eps" not in k},
              "bound_note": BOUND_NOTE}
+    if first.note():
+        proto["note"] = first.note()
     if s.min_eps:
+        proto["min_eps_protocol"] = s.min_protocol
+        proto["min_eps_space"] = s.min_space
         proto["min_eps_grid"] = list(s.grid_min)
         proto["min_eps_attack"] = s.min_name
         proto["min_eps_loss"] = s.min_atk.loss_name()
@@ -265,4 +307,8 @@ def _protocol(s: _Setup) -> dict:
         proto["min_eps_method"] = (f"{s.min_name} minimal perturbation" if s.min_atk.minimal else
                                    f"per-sample binary search over min_eps_grid with {s.min_name} "
                                    "(assumes monotone success)")
+        if s.min_protocol == "paper":
+            proto["min_eps_method"] += ("; min_eps_protocol 'paper': the official search (wang-research-lab/roz, "
+                                        "search='binary'): grid k/1000 in normalised units, 20 steps of 0.15 eps "
+                                        "for BIM/NES/SPSA")
     return proto

@@ -5,6 +5,9 @@ current point (1 query; a sample with m < 0 stops: early stopping), estimate its
 ``q`` antithetic directions (2q queries),
 g = sum_k (m(x + sigma u_k) - m(x - sigma u_k)) u_k / (2 q sigma),
 u Gaussian (NES) or Rademacher (SPSA), then x <- proj(x - alpha sign(g)), alpha = 0.15 eps.
+``sigma`` (0.001, the paper's) is in the attack's eps space, like eps: in pixels for
+``eps_space='pixel'``, and after the model's normalisation for ``eps_space='normalized'`` (where
+the paper's code applied it: a pixel offset of sigma * std[c] per channel).
 Steps follow the BIM schedule (10 at 8/255) unless ``steps`` is given. Queries are clipped to
 [0, 1] (the model contract). Budget per sample: steps * (2q + 1) + 1 queries, never exceeded;
 ``last_queries`` holds the exact count. Directions come from (seed, sample index, step),
@@ -41,7 +44,8 @@ class _ScoreBased(BIM):
 
     def resolved(self) -> dict:
         r = super().resolved()
-        return {**r, "max_queries": self.budget(r["steps_resolved"]), "directions": self.directions}
+        return {**r, "max_queries": self.budget(r["steps_resolved"]), "directions": self.directions,
+                "sigma_space": self.eps_space}
 
     def draw(self, i: int, t: int, shape, device="cpu") -> torch.Tensor:
         """Directions for sample ``i`` at step ``t``, drawn on ``device`` (deterministic per device)."""
@@ -65,6 +69,7 @@ class _ScoreBased(BIM):
         x_adv = x.clone()
         done = torch.zeros(x.shape[0], dtype=torch.bool)
         q, sig = int(self.p["q"]), float(self.p["sigma"])
+        sig_px = self.eps_tensor(x[:1], sig)  # [1, C, 1, 1]: sigma in the eps space, as pixels
         for t in range(int(steps.max()) + 1):
             act = ((~done) & (steps >= t)).nonzero()[:, 0]
             if act.numel() == 0:
@@ -81,7 +86,7 @@ class _ScoreBased(BIM):
             for i in act.tolist():
                 u = self.draw(int(idx[i]), t, x.shape[1:], x.device)
                 xi = x_adv[i:i + 1]
-                pts = torch.cat([xi + sig * u, xi - sig * u])
+                pts = torch.cat([xi + sig_px * u, xi - sig_px * u])
                 mm = self.margins(pts, y[i:i + 1].expand(2 * q))
                 self.count(torch.tensor([i]), 2 * q)
                 g = ((mm[:q] - mm[q:])[:, None, None, None] * u).sum(0, keepdim=True) / (2 * q * sig)

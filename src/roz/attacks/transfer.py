@@ -116,6 +116,9 @@ class _Transfer(Attack):
     def loss_name(self) -> str:
         return f"{self.attack.loss_name()} on the surrogate"
 
+    def note(self) -> str | None:
+        return self.attack.note()
+
     def resolved(self) -> dict:
         return {**self.attack.resolved(),
                 "surrogate": getattr(self.surrogate, "name", type(self.surrogate).__name__),

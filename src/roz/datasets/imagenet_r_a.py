@@ -2,8 +2,9 @@
 
 Both cover 200 ImageNet classes. The testbed's protocol (used here): the model's 1000-way logits
 are restricted to the dataset's classes (a class mask) before the argmax. The mask is derived from
-the class folders that ship with the dataset; the protocol records whether it equals the published
-200-class list (timm's ``imagenet_r_synsets.txt`` / ``imagenet_a_synsets.txt``).
+the class folders that ship with the dataset, which must equal the published 200-class list (timm's
+``imagenet_r_synsets.txt`` / ``imagenet_a_synsets.txt``) -- a copy with missing or extra class
+folders is an error unless the option ``allow_partial=true`` is given (recorded in the protocol).
 """
 
 from __future__ import annotations
@@ -33,8 +34,21 @@ def _layout(name):
             f"  ROOT may also contain {name}/; {INFO[name]['total']:,} images)")
 
 
-def restricted_wnid_dataset(root: Path, name: str, on_bad_image: str = "fail") -> EvalDataset:
+def parse_flag(value, what: str) -> bool:
+    """A boolean loader option given as a bool or as CLI text (``--option KEY=true``)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off", ""):
+        return False
+    raise DataError(f"{what}={value!r} is not a boolean", hint=f"pass {what}=true or {what}=false")
+
+
+def restricted_wnid_dataset(root: Path, name: str, on_bad_image: str = "fail", allow_partial=False) -> EvalDataset:
     root = Path(root)
+    allow_partial = parse_flag(allow_partial, "allow_partial")
     base = descend(root, INFO[name]["sub"], has_wnid_folders)
     folders = scan_class_folders(base, name, expect="wnid")
     cs = imagenet_1k()
@@ -43,14 +57,27 @@ def restricted_wnid_dataset(root: Path, name: str, on_bad_image: str = "fail") -
     if bad:
         raise DataError(f"{name}: {len(bad)} class folders are not ImageNet-1k classes (e.g. {bad[:3]})")
     wnids = sorted(folders, key=index.__getitem__)
-    sub = cs.subset(wnids)
     published = timm_synsets(INFO[name]["which"])
+    missing = sorted(set(published) - set(wnids))
+    extra = sorted(set(wnids) - set(published))
+    # The mask is the set of folders present, while the reference (val-on-*-classes) always uses
+    # the published 200: a partial copy would silently score a different, easier task.
+    if (missing or extra) and not allow_partial:
+        raise DataError(
+            f"{name}: the copy at {base} has {len(wnids)} class folders, the published dataset has "
+            f"{len(published)}: {len(missing)} missing (e.g. {missing[:5]}), {len(extra)} not published "
+            f"(e.g. {extra[:5]}); the class mask would differ from the reference's {len(published)} classes",
+            hint=f"re-download {INFO[name]['source']}, or pass --option allow_partial=true (dataset option "
+                 "allow_partial: true) to evaluate on the folders present (recorded in the protocol)")
+    sub = cs.subset(wnids)
     samples = [(os.path.relpath(base / f, root), i) for i, w in enumerate(wnids) for f in folders[w]]
     return EvalDataset(
         name=name, root=root, samples=samples, labels=LabelSpace.singletons(sub.wnids, sub.names),
         protocol={"dataset": name, "label_space": f"{len(wnids)} ImageNet classes (1000-way logits masked)",
                   "mask": "class folders of the dataset", "n_classes": len(wnids),
-                  "mask_matches_published": set(wnids) == set(published),
+                  "mask_matches_published": not (missing or extra), "allow_partial": allow_partial,
+                  "n_published_classes": len(published), "n_missing_classes": len(missing),
+                  "n_unpublished_classes": len(extra),
                   "class_names": "open_clip IMAGENET_CLASSNAMES"},
         on_bad_image=on_bad_image,
     )
@@ -59,7 +86,8 @@ def restricted_wnid_dataset(root: Path, name: str, on_bad_image: str = "fail") -
 for _name, _order in (("imagenet-r", 30), ("imagenet-a", 40)):
     INFOS.append(DatasetInfo(
         name=_name, factory=(lambda n: lambda root, **o: restricted_wnid_dataset(root, n, **o))(_name),
-        description=f"{_name.replace('imagenet', 'ImageNet')}: 200 classes, 1000-way logits restricted to them",
+        description=f"{_name.replace('imagenet', 'ImageNet')}: 200 classes, 1000-way logits restricted to them "
+                    "(option allow_partial=true for a copy missing classes)",
         layout=_layout(_name), source=INFO[_name]["source"],
         expected_counts={"total": INFO[_name]["total"], "n_classes": 200, "classes": f"timm:{INFO[_name]['which']}"},
         paper_order=_order, tags=("natural", "restricted"),

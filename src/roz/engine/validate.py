@@ -11,7 +11,7 @@ import re
 from dataclasses import fields
 from fractions import Fraction
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -36,7 +36,7 @@ from roz.models.base import ModelRole
 _UNIT_DEFAULTS = {f.name: f.default for f in fields(Unit)}  # the one definition of per-unit defaults
 _DEVICE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
 _ATTACK_KEYS = {"name", "eps", "eps_space", "datasets", "models", "limit", "min_eps", "min_eps_grid", "min_eps_attack",
-                "min_eps_params", "surrogate"}
+                "min_eps_params", "min_eps_protocol", "surrogate"}
 
 
 def _one_line(e: RozError) -> str:
@@ -183,6 +183,7 @@ class AttackEntry(BaseModel):
     min_eps_grid: Annotated[list[float], BeforeValidator(parse_eps)] | None = None
     min_eps_attack: str | None = None  # the attack that searches minimal eps (e.g. apgd-t); see docs/attacks.md
     min_eps_params: dict | None = None
+    min_eps_protocol: Literal["roz", "paper"] | None = None  # "paper": the official search; docs/attacks.md
     surrogate: str | None = None
 
     @model_validator(mode="after")

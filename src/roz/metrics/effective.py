@@ -5,7 +5,9 @@ Definitions (accuracies in percent at the API, fractions inside the logit):
 * **Baseline fit** of a shift: over a named set of baseline models (standard ImageNet models),
   ordinary least squares of ``logit(acc_shift)`` on ``logit(acc_ref)`` with accuracies as
   fractions: ``logit(y) = slope * logit(x) + intercept``. Reported with R² (of the fit in logit
-  space) and a percentile bootstrap band over the baseline *models*.
+  space) and a percentile bootstrap band over the baseline *models*. ImageNet-A by default uses
+  the testbed's piecewise fit (two such lines split at ResNet-50's reference accuracy); the
+  choice per shift is the ``fit`` option and is recorded (:mod:`roz.metrics.fits`).
 * **Effective robustness** of a model f on a shift:
   ``ER(f) = acc_shift(f) - 100 * sigmoid(slope * logit(acc_ref(f)) + intercept)`` in percentage
   points; averaged over the natural shifts it is the headline number.
@@ -39,9 +41,9 @@ from roz.errors import RozError
 from roz.metrics.shift_sets import (IMAGENET_SHIFTS, SHIFT_SETS, Shift, key, make_shifts,  # noqa: F401  (re-exported)
                                     register_shift_set)
 
-DEFAULT_N_BOOT = 1000
-DEFAULT_SEED = 0
-DEFAULT_LEVEL = 0.95
+from roz.metrics.fits import (DEFAULT_LEVEL, DEFAULT_N_BOOT, DEFAULT_SEED, FitKind, LinearFit,  # noqa: F401
+                              PiecewiseFit, _bootstrap_counts, _interval, alternative_fit, effective_robustness,
+                              expit, fit_baseline, fit_for_shift, fit_kinds, logit)
 
 
 class Protocol(StrEnum):
@@ -122,177 +124,6 @@ def accuracy_table_from_store(store, metrics: Sequence[str] = ACCURACY_METRICS) 
     return AccuracyTable(acc=acc, roles=roles, n=n, source=str(store.root))
 
 
-# -- math -----------------------------------------------------------------------------------------
-
-
-def logit(p):
-    """``log(p / (1 - p))`` of fractions (arrays ok); 0 -> -inf, 1 -> +inf."""
-    p = np.asarray(p, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.log(p) - np.log1p(-p)
-
-
-def expit(z):
-    z = np.asarray(z, dtype=float)
-    with np.errstate(over="ignore"):
-        return 1.0 / (1.0 + np.exp(-z))
-
-
-def _interval(samples: np.ndarray, level: float, axis: int = 0) -> tuple[Any, Any]:
-    a = (1.0 - level) / 2.0
-    samples = np.asarray(samples, dtype=float)
-    q = [100.0 * a, 100.0 * (1.0 - a)]
-    with np.errstate(invalid="ignore"):
-        if np.isnan(samples).any():  # degenerate replicates (e.g. all draws one model): ignored
-            lo, hi = np.nanpercentile(samples, q, axis=axis)
-        else:  # the fast path (nanpercentile loops over columns)
-            lo, hi = np.percentile(samples, q, axis=axis)
-    return lo, hi
-
-
-@dataclass
-class LinearFit:
-    """The baseline fit of one shift, in logit space of fractions."""
-
-    shift: str
-    x_key: str
-    y_key: str
-    slope: float
-    intercept: float
-    r2: float
-    models: tuple[str, ...]
-    dropped: tuple[tuple[str, str], ...] = ()
-    boot_slope: np.ndarray | None = None
-    boot_intercept: np.ndarray | None = None
-    level: float = DEFAULT_LEVEL
-    n_boot: int = 0
-    seed: int | None = None
-
-    @property
-    def n_models(self) -> int:
-        return len(self.models)
-
-    def predict(self, acc_ref):
-        """Baseline-predicted shift accuracy (percent) at reference accuracy ``acc_ref`` (percent)."""
-        return 100.0 * expit(self.slope * logit(np.asarray(acc_ref, float) / 100.0) + self.intercept)
-
-    def predict_boot(self, acc_ref) -> np.ndarray:
-        """``[n_boot, len(acc_ref)]`` predictions of every bootstrap replicate (percent)."""
-        if self.boot_slope is None:
-            raise RozError("this fit has no bootstrap replicates (n_boot=0)")
-        z = logit(np.atleast_1d(np.asarray(acc_ref, float)) / 100.0)
-        return 100.0 * expit(self.boot_slope[:, None] * z[None, :] + self.boot_intercept[:, None])
-
-    def band(self, acc_ref, level: float | None = None):
-        """Pointwise percentile band ``(lo, hi)`` of the fit at ``acc_ref`` (percent)."""
-        return _interval(self.predict_boot(acc_ref), level or self.level)
-
-    def ci(self, which: str = "slope", level: float | None = None) -> tuple[float, float]:
-        arr = self.boot_slope if which == "slope" else self.boot_intercept
-        if arr is None:
-            return (float("nan"), float("nan"))
-        lo, hi = _interval(arr, level or self.level)
-        return float(lo), float(hi)
-
-    def to_dict(self) -> dict:
-        return {"shift": self.shift, "x": self.x_key, "y": self.y_key, "slope": self.slope,
-                "intercept": self.intercept, "r2": self.r2, "n_models": self.n_models,
-                "slope_ci": list(self.ci("slope")), "intercept_ci": list(self.ci("intercept")),
-                "level": self.level, "n_boot": self.n_boot, "seed": self.seed,
-                "models": list(self.models), "dropped": [list(d) for d in self.dropped]}
-
-
-def _valid_points(models, x, y):
-    """Split baseline points into usable ones and dropped (model, reason) pairs."""
-    keep, dropped = [], []
-    for i, m in enumerate(models):
-        xi, yi = x[i], y[i]
-        if not (np.isfinite(xi) and np.isfinite(yi)):
-            dropped.append((m, "missing"))
-        elif not (0.0 < xi < 100.0 and 0.0 < yi < 100.0):
-            dropped.append((m, "accuracy at 0% or 100% (logit undefined)"))
-        else:
-            keep.append(i)
-    return keep, dropped
-
-
-def _ols(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    mx, my = x.mean(), y.mean()
-    xc, yc = x - mx, y - my
-    sxx, sxy, syy = float(xc @ xc), float(xc @ yc), float(yc @ yc)
-    if sxx <= 0:
-        return float("nan"), float("nan"), float("nan")
-    slope = sxy / sxx
-    intercept = float(my - slope * mx)
-    r2 = sxy * sxy / (sxx * syy) if syy > 0 else float("nan")
-    return float(slope), intercept, float(r2)
-
-
-def _weighted_ols(counts: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Least squares per row of ``counts`` ([B, M] multiplicities) on points ``x``, ``y`` [M]."""
-    mx0, my0 = x.mean(), y.mean()
-    xc, yc = x - mx0, y - my0  # centre first: numerically stable moments
-    w = counts.astype(float)
-    sw = w.sum(1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mx = (w @ xc) / sw
-        my = (w @ yc) / sw
-        sxx = (w @ (xc * xc)) / sw - mx * mx
-        sxy = (w @ (xc * yc)) / sw - mx * my
-        slope = np.where(sxx > 1e-12 * max(1.0, float(xc @ xc) / len(x)), sxy / sxx, np.nan)
-        intercept = (my + my0) - slope * (mx + mx0)
-    return slope, intercept
-
-
-def _bootstrap_counts(n_boot: int, n_models: int, seed: int | None) -> np.ndarray:
-    """``[n_boot, n_models]`` multiplicities of resampling ``n_models`` models with replacement."""
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n_models, size=(n_boot, n_models))
-    counts = np.zeros((n_boot, n_models), dtype=np.int32)
-    np.add.at(counts, (np.arange(n_boot)[:, None], idx), 1)
-    return counts
-
-
-def fit_baseline(acc_ref, acc_shift, models: Sequence[str] | None = None, *, shift: str = "",
-                 x_key: str = "", y_key: str = "", n_boot: int = DEFAULT_N_BOOT, seed: int | None = DEFAULT_SEED,
-                 level: float = DEFAULT_LEVEL, counts: np.ndarray | None = None, min_models: int = 3) -> LinearFit:
-    """Fit ``logit(acc_shift/100) = slope * logit(acc_ref/100) + intercept`` over baseline models.
-
-    ``acc_ref``/``acc_shift``: percent, one entry per baseline model (NaN = missing).
-    ``counts``: optional precomputed bootstrap multiplicities ``[n_boot, len(models)]`` (used to
-    share one model resampling across shifts); otherwise drawn from ``default_rng(seed)``.
-    """
-    x = np.asarray(acc_ref, dtype=float)
-    y = np.asarray(acc_shift, dtype=float)
-    if x.shape != y.shape or x.ndim != 1:
-        raise RozError(f"fit_baseline: acc_ref and acc_shift must be 1-d of equal length, got {x.shape} and {y.shape}")
-    models = list(models) if models is not None else [str(i) for i in range(len(x))]
-    keep, dropped = _valid_points(models, x, y)
-    if len(keep) < min_models:
-        raise RozError(f"baseline fit for {shift or y_key or 'shift'}: only {len(keep)} usable baseline model(s), need {min_models}",
-                       hint="evaluate more standard models on both datasets, or use an external baseline table (--baseline PATH)")
-    lx, ly = logit(x[keep] / 100.0), logit(y[keep] / 100.0)
-    slope, intercept, r2 = _ols(lx, ly)
-    bs = bi = None
-    if n_boot:
-        if counts is None:
-            c = _bootstrap_counts(n_boot, len(keep), seed)
-        else:
-            counts = np.asarray(counts)
-            if counts.shape[1] != len(models):
-                raise RozError(f"counts has {counts.shape[1]} columns for {len(models)} models")
-            c = counts[:, keep]
-        bs, bi = _weighted_ols(c, lx, ly)
-    return LinearFit(shift=shift, x_key=x_key, y_key=y_key, slope=slope, intercept=intercept, r2=r2,
-                     models=tuple(models[i] for i in keep), dropped=tuple(dropped), boot_slope=bs,
-                     boot_intercept=bi, level=level, n_boot=int(n_boot), seed=seed)
-
-
-def effective_robustness(acc_shift, acc_ref, fit: LinearFit):
-    """``acc_shift - fit.predict(acc_ref)`` in percentage points (arrays ok)."""
-    return np.asarray(acc_shift, float) - fit.predict(acc_ref)
-
-
 # -- baseline model sets --------------------------------------------------------------------------
 
 #: Testbed rows classified "Standard training" in the ImageNet testbed's own model metadata
@@ -365,13 +196,14 @@ class EffectiveRobustness:
     over the natural shifts it has (``n_shifts``) with its interval; ``protocol``: every choice.
     """
 
-    fits: dict[str, LinearFit]
+    fits: dict[str, LinearFit | PiecewiseFit]
     per_shift: Any
     average: Any
     shifts: list[Shift]
     protocol: dict
     skipped: dict[str, str]
     missing: dict[str, list[str]] = field(default_factory=dict)  # shift -> models with the shift but no reference
+    alternatives: dict[str, Any] = field(default_factory=dict)  # shift -> the other fit kind (ImageNet-A), not used
 
     def er(self, model: str, shift: str) -> float:
         df = self.per_shift
@@ -380,6 +212,7 @@ class EffectiveRobustness:
 
     def to_dict(self) -> dict:
         return {"protocol": self.protocol, "fits": {k: f.to_dict() for k, f in self.fits.items()},
+                "alternative_fits": {k: f.to_dict() for k, f in self.alternatives.items()},
                 "skipped": self.skipped, "missing_reference": self.missing,
                 "per_shift": self.per_shift.to_dict(orient="records"),
                 "average": self.average.to_dict(orient="records")}
@@ -389,7 +222,7 @@ def compute_effective_robustness(table: AccuracyTable, *, baseline_table: Accura
                                  baseline: BaselineSelector = None, shifts=None, protocol: str = "standard",
                                  models: Sequence[str] | None = None, n_boot: int = DEFAULT_N_BOOT,
                                  seed: int | None = DEFAULT_SEED, level: float = DEFAULT_LEVEL,
-                                 min_models: int = 3) -> EffectiveRobustness:
+                                 min_models: int = 3, fit: Any = "default") -> EffectiveRobustness:
     """Fit every shift on the baseline models and score every model of ``table``.
 
     ``baseline_table`` (default ``table``) holds the baseline models' accuracies — the same run,
@@ -400,7 +233,9 @@ def compute_effective_robustness(table: AccuracyTable, *, baseline_table: Accura
     the full reference. A shift is skipped (listed in ``skipped``) when the baseline table lacks
     its columns or fewer than ``min_models`` baseline models have both accuracies; shifts no
     evaluated model has are left out silently; models with a shift accuracy but no reference
-    accuracy are listed in ``missing``.
+    accuracy are listed in ``missing``. ``fit``: the baseline fit per shift (``"default"``,
+    ``"linear"``, ``"piecewise-testbed"``, ``{shift: kind}`` or ``["SHIFT=KIND", ...]``; see
+    :mod:`roz.metrics.fits`); the fit used for each shift is in ``protocol["fits"]``.
     """
     import pandas as pd
 
@@ -409,11 +244,14 @@ def compute_effective_robustness(table: AccuracyTable, *, baseline_table: Accura
     btab = baseline_table if baseline_table is not None else table
     datasets = {c.split(":")[0] for c in list(table.acc.columns) + list(btab.acc.columns)}
     shifts = make_shifts(shifts, datasets=datasets)
+    kinds = fit_kinds(fit)
     base_models, rule = select_baseline(btab, baseline)
     models = list(models) if models is not None else table.models
     counts = _bootstrap_counts(n_boot, len(base_models), seed) if n_boot and base_models else None
 
-    fits: dict[str, LinearFit] = {}
+    fits: dict[str, LinearFit | PiecewiseFit] = {}
+    used: dict[str, str] = {}
+    alternatives: dict[str, Any] = {}
     skipped: dict[str, str] = {}
     missing: dict[str, list[str]] = {}
     rows: list[dict] = []
@@ -428,12 +266,17 @@ def compute_effective_robustness(table: AccuracyTable, *, baseline_table: Accura
         x = btab.acc[xk].reindex(base_models).to_numpy(dtype=float)
         y = btab.acc[yk].reindex(base_models).to_numpy(dtype=float)
         try:
-            fit = fit_baseline(x, y, base_models, shift=s.name, x_key=xk, y_key=yk, n_boot=n_boot, seed=seed,
-                               level=level, counts=counts, min_models=min_models)
+            fit, note = fit_for_shift(kinds, s.name, x, y, base_models, x_key=xk, y_key=yk, n_boot=n_boot,
+                                      seed=seed, level=level, counts=counts, min_models=min_models)
         except RozError as e:
             skipped[s.name] = e.what
             continue
         fits[s.name] = fit
+        used[s.name] = fit.kind + (f" (default fell back to {note})" if note else "")
+        alt = alternative_fit(fit, s.name, x, y, base_models, x_key=xk, y_key=yk, n_boot=n_boot, seed=seed,
+                              level=level, counts=counts, min_models=min_models)
+        if alt is not None:
+            alternatives[s.name] = alt
         boot_er[s.name], lack = _score_shift(table, s, fit, models, level, rows, members=set(fit.models)
                                              if btab is table else set())
         if lack:
@@ -443,6 +286,7 @@ def compute_effective_robustness(table: AccuracyTable, *, baseline_table: Accura
     average = _averages(table, models, nat, rows, boot_er, n_boot, level)
     proto = {"definition": "ER = acc_shift - 100*sigmoid(slope*logit(acc_ref/100) + intercept), percentage points",
              "fit": "OLS of logit(acc_shift) on logit(acc_ref), accuracies as fractions",
+             "fit_choice": {k: v for k, v in kinds.items()}, "fits": used,
              "protocol": protocol, "baseline_rule": rule, "baseline_models": list(base_models),
              "baseline_source": btab.source, "n_boot": int(n_boot), "seed": seed, "level": level,
              "bootstrap": "resample baseline models with replacement (same draw for all shifts), percentile interval",
@@ -452,14 +296,14 @@ def compute_effective_robustness(table: AccuracyTable, *, baseline_table: Accura
              "derived_columns": {k: v for t in (btab, table) for k, v in t.derived.items()
                                  if any(k in (f.x_key, f.y_key) for f in fits.values())}}
     return EffectiveRobustness(fits=fits, per_shift=per_shift, average=average, shifts=shifts, protocol=proto,
-                               skipped=skipped, missing=missing)
+                               skipped=skipped, missing=missing, alternatives=alternatives)
 
 
 PER_SHIFT_COLUMNS = ["model", "role", "shift", "label", "natural", "x_key", "y_key", "acc_ref", "acc_shift",
                      "predicted", "er", "er_lo", "er_hi", "baseline_member"]
 
 
-def _score_shift(table: AccuracyTable, s: Shift, fit: LinearFit, models: Sequence[str], level: float, rows: list,
+def _score_shift(table: AccuracyTable, s: Shift, fit: LinearFit | PiecewiseFit, models: Sequence[str], level: float, rows: list,
                  members: set) -> tuple[dict[str, np.ndarray], list[str]]:
     """Append one row per model with both accuracies of shift ``s`` to ``rows``; return each
     model's bootstrap ER replicates and the models with the shift but no reference accuracy."""

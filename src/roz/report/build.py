@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from roz.metrics.effective import DEFAULT_LEVEL, DEFAULT_N_BOOT, DEFAULT_SEED
+from roz.metrics.fits import fit_kinds
 from roz.report import html as H
 from roz.report import tables as T
 from roz.report.context import ReportContext, ReportOptions
@@ -42,7 +43,7 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
                  n_boot: int = DEFAULT_N_BOOT, seed: int | None = DEFAULT_SEED, level: float = DEFAULT_LEVEL,
                  pairs: Sequence[tuple[str, str]] | None = None, ce_normalizer=None,
                  ce_baseline: str | None = None, formats: Sequence[str] = ("png", "svg"),
-                 title: str | None = None) -> Path:
+                 title: str | None = None, fit: Any = "default") -> Path:
     """Render ``run_dir`` into ``out`` (default ``run_dir/report``); returns the ``index.html`` path.
 
     ``baseline``: ``"run"`` (fit on the run's own baseline models) or the path/URL of a
@@ -55,15 +56,17 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     normalising errors (mapping, JSON path, or ``"alexnet"`` for the packaged AlexNet ImageNet-C
     errors) for mCE. ``ce_baseline``: a model of the run; the corruption section then also gives
     each model's mean CE relative to it. ``RUN_DIR/overlap.json`` (train/test overlap analysis),
-    when present, is rendered in the "Data overlap" section.
+    when present, is rendered in the "Data overlap" section. ``fit``: the baseline fit per shift
+    (see :mod:`roz.metrics.fits`; default: piecewise-testbed for ImageNet-A, else linear).
     """
     from roz.engine.store import ResultStore
 
     t0 = time.perf_counter()
+    fit_kinds(fit)  # a bad fit choice fails here, before any work
     options = ReportOptions(baseline=baseline, baseline_models=baseline_models, shifts=shifts, protocol=protocol,
                             testbed_columns=testbed_columns, n_boot=n_boot, seed=seed, level=level, pairs=pairs,
                             ce_normalizer=ce_normalizer, ce_baseline=ce_baseline, formats=tuple(formats),
-                            title=title)
+                            title=title, fit=fit)
     ctx = ReportContext(ResultStore(run_dir, create=False), options)
     out = Path(out) if out is not None else ctx.root / "report"
     collected = [(section, section.collect(ctx)) for section in SECTIONS]  # a bad option fails here, early

@@ -83,6 +83,7 @@ class ReportOptions:
     ce_baseline: str | None = None
     formats: Sequence[str] = ("png", "svg")
     title: str | None = None
+    fit: Any = "default"  # baseline fit per shift (roz.metrics.fits.fit_kinds)
 
 
 def resolve_baseline(baseline, columns=None) -> AccuracyTable | None:
@@ -126,7 +127,7 @@ class ReportContext:
         try:
             return compute_effective_robustness(self.table, baseline_table=self.baseline_table,
                                                 baseline=o.baseline_models, shifts=o.shifts, protocol=o.protocol,
-                                                n_boot=o.n_boot, seed=o.seed, level=o.level), None
+                                                n_boot=o.n_boot, seed=o.seed, level=o.level, fit=o.fit), None
         except RozError as e:
             return None, e.what + (f" ({e.hint})" if e.hint else "")
 
