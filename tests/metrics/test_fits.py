@@ -156,18 +156,14 @@ def test_testbed_imagenet_a_piecewise_matches_hand_computation():
 
 
 def test_cli_report_fit_option(tmp_path):
-    import importlib.util
-
     from typer.testing import CliRunner
 
     import roz.cli as cli
+    from support.report_fixtures import make_run
 
-    spec = importlib.util.spec_from_file_location("report_fixture_run", Path(__file__).parents[1] / "report" / "conftest.py")
-    fixture = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fixture)
     run = tmp_path / "run"
     run.mkdir()
-    fixture.make_run(run)
+    make_run(run)
     bad = CliRunner().invoke(cli.app, ["report", str(run), "--fit", "cubic", "--bootstrap", "0", "--no-svg"])
     assert isinstance(bad.exception, RozError) and "unknown fit 'cubic'" in bad.exception.what  # main() exits 2
     ok = CliRunner().invoke(cli.app, ["report", str(run), "--fit", "imagenet-r=piecewise-testbed", "--bootstrap", "20",
