@@ -174,3 +174,4 @@ def test_cli_report_fit_option(tmp_path):
     assert "imagenet-r" not in set(fits["shift"])
     report = json.loads((run / "report" / "report.json").read_text())
     assert "above the pivot 76.13" in report["skipped_shifts"]["imagenet-r"]
+

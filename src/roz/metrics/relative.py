@@ -118,7 +118,8 @@ def paired_bootstrap(values, values0, ids=None, ids0=None, *, n_boot: int = DEFA
             boot[k:k + len(c)] = 100.0 * ((c @ v) / len(v) - (c0 @ v0) / len(v0))
             k += len(c)
         paired = False
-    lo, hi = _interval(boot, level)
+    # n_boot=0 (``roz report --bootstrap 0``): the point estimate without an interval
+    lo, hi = _interval(boot, level) if n_boot > 0 else (float("nan"), float("nan"))
     return {"diff": float(diff), "lo": float(lo), "hi": float(hi), "paired": paired, "n_union": int(len(union)),
             "boot": boot}
 
