@@ -72,7 +72,7 @@ def _execute(cfg: dict, out, *, force: bool, options: RunOptions | None, setting
     conf = conf.model_copy(update={"amp": opts.amp})
     units = plan_units(conf)
     if (Path(out) / "run.json").is_file():  # refuse to mix results on other contents of a dataset
-        check_same_contents(units, ResultStore(out, create=False).units(skip_broken=True), force)
+        check_same_contents(units, ResultStore(out, create=False).records(skip_broken=True), force)
     return run_units(units, out, opts, force=force, executor=str(opts.executor), config=cfg, log=log,
                      worker_setup=(register_world,))
 
