@@ -165,8 +165,8 @@ def test_files_follow_the_umask(seqfx, tmp_path):
         (rec,) = _eval(seqfx, tmp_path / "run")
     finally:
         os.umask(old)
-    for p in (tmp_path / "run" / "run.json", tmp_path / "run" / "units" / f"{rec['unit_id']}.json",
-              tmp_path / "run" / "samples" / f"{rec['unit_id']}.parquet"):
+    for p in (tmp_path / "run" / "run.json", tmp_path / "run" / "units" / f"{rec.unit_id}.json",
+              tmp_path / "run" / "samples" / f"{rec.unit_id}.parquet"):
         assert p.stat().st_mode & 0o777 == 0o644, p
 
 

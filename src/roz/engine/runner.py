@@ -150,7 +150,7 @@ def _run_local(todo: list[Unit], store: ResultStore, opts: RunOptions, forced: s
 def run_units(units: list[Unit], run_dir, opts: RunOptions | None = None, force: bool = False,
               executor: str = "local", config: dict | None = None, log=None, *,
               force_unit: set[str] | frozenset[str] | None = None, raise_failures: bool = True,
-              worker_setup: tuple = ()) -> list[dict]:
+              worker_setup: tuple = ()) -> RunRecords:
     """Run every unit not yet (intact) in the store; return all units' records (finished ones included).
 
     ``force`` recomputes every unit, ``force_unit`` the units with these ids. Failed units are
