@@ -37,7 +37,7 @@ def test_attack_units_record_defaults_labels_and_bounds(unitfx, tmp_path):
          "min_eps_params": {"steps": 2, "n_target_classes": 2}, "min_eps_grid": [1 / 255, 4 / 255, 16 / 255]},
         {"name": "transfer-fgsm", "surrogate": unitfx["b"]}]), key=lambda r: r.attack["name"])
     p = pgd.attack  # the unit record keeps the attack protocol under "attack"
-    assert p["eps"] == list(DEFAULT_EPS_GRID) and p["bounds"]["median_min_eps"] == "upper"
+    assert p["eps"] == tuple(DEFAULT_EPS_GRID) and p["bounds"]["median_min_eps"] == "upper"
     assert p["bounds"]["robust_acc"] == "upper" and p["loss"] == "ce"
     assert p["min_eps_attack"] == "apgd-t" and p["min_eps_loss"] == "targeted-dlr"
     assert "median_min_eps" in pgd.metrics
