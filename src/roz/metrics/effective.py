@@ -94,15 +94,12 @@ def accuracy_table_from_rows(rows, metrics: Sequence[str] = ACCURACY_METRICS, so
     """Natural-shift accuracies of a run from a tidy table, one row per eval unit without a synthetic
     shift (``ResultStore.natural_table()``): columns ``model``, ``role``, ``dataset``, ``dataset_n``
     (the dataset's size, may be missing) and one column per metric (NaN where a unit lacks it).
-
-    Units with a shift (corruptions, typographic, ...) and attack units belong in the corruption /
-    attack sections, not here. When several rows give the same (model, key), the last one wins.
-    """
+    Units with a shift and attack units belong elsewhere. Several rows for the same (model, key):
+    the last one wins."""
     import pandas as pd
 
     acc_rows: dict[str, dict[str, float]] = {}
-    roles: dict[str, str] = {}
-    n: dict[str, int] = {}
+    roles, n = {}, {}  # model -> role; key -> the dataset's size
     for r in rows.to_dict("records") if len(rows) else []:
         m = r["model"]
         roles[m] = r.get("role") or "standard"
@@ -110,9 +107,8 @@ def accuracy_table_from_rows(rows, metrics: Sequence[str] = ACCURACY_METRICS, so
             v = r.get(met)
             if isinstance(v, (int, float)) and not isinstance(v, bool) and not pd.isna(v):
                 acc_rows.setdefault(m, {})[key(r["dataset"], met)] = float(v)
-                size = r.get("dataset_n")
-                if size and not pd.isna(size):
-                    n[key(r["dataset"], met)] = int(size)
+                if r.get("dataset_n") and not pd.isna(r["dataset_n"]):
+                    n[key(r["dataset"], met)] = int(r["dataset_n"])
     acc = pd.DataFrame.from_dict(acc_rows, orient="index").sort_index(axis=1) if acc_rows else pd.DataFrame()
     acc.index.name = "model"
     return AccuracyTable(acc=acc, roles=roles, n=n, source=source)
