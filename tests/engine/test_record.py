@@ -3,8 +3,10 @@ format, older records load, and a stored record cannot be changed by accident.""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
+import pickle
 
 import pytest
 
@@ -33,6 +35,8 @@ def test_engine_record_round_trips_identically(seqfx, tmp_path):
     assert typed.samples["sha256"] == raw["samples"]["sha256"] and typed.store_format == raw["store_format"]
     # the file on disk is exactly what to_json gives
     assert json.loads(json.dumps(typed.to_json(), sort_keys=True)) == raw
+    # records travel between processes and copy like any value
+    assert pickle.loads(pickle.dumps(typed)) == typed == copy.deepcopy(typed)
 
 
 OLD = {"unit_id": "old1", "model": {"name": "rn50", "spec": "timm:resnet50", "identity": {"spec": "timm:resnet50"}},

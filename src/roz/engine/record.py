@@ -77,6 +77,9 @@ class ModelInfo:
     def to_json(self) -> dict:
         return {**thaw(self.extra), **{k: thaw(getattr(self, k)) for k in self.KEYS}}
 
+    def __reduce__(self):  # read-only mappings do not pickle or deep-copy: go through JSON
+        return type(self).from_json, (self.to_json(),)
+
 
 @dataclass(frozen=True)
 class DataInfo:
@@ -105,6 +108,9 @@ class DataInfo:
 
     def to_json(self) -> dict:
         return {**thaw(self.extra), **{k: thaw(getattr(self, k)) for k in self.KEYS}}
+
+    def __reduce__(self):  # read-only mappings do not pickle or deep-copy: go through JSON
+        return type(self).from_json, (self.to_json(),)
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,9 @@ class UnitRecord:
         out = {**thaw(self.extra), **{k: thaw(getattr(self, k)) for k in self.KEYS}}
         out["model"], out["dataset"] = self.model.to_json(), self.dataset.to_json()
         return out
+
+    def __reduce__(self):  # read-only mappings do not pickle or deep-copy: go through JSON
+        return UnitRecord.from_json, (self.to_json(),)
 
     def replace(self, **changes) -> UnitRecord:
         """A copy with ``changes`` (frozen like the original)."""
