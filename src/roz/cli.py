@@ -73,10 +73,16 @@ def _options():
     return RunOptions(progress=sys.stderr.isatty())
 
 
+def _visible(text) -> str:
+    """User-supplied text as printable characters: control characters (terminal escape sequences,
+    newlines) are shown as ``\\xNN`` / ``\\n`` escapes, never sent to the terminal."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(text))
+
+
 def _cell(v) -> str:
     if isinstance(v, float):
         return "" if v != v else f"{v:.2f}"
-    return str(v)
+    return _visible(v)
 
 
 def _print_table(df, title: str = "") -> None:
@@ -85,10 +91,10 @@ def _print_table(df, title: str = "") -> None:
         console.print(Text("no finished units", style="yellow"))
         return
     df = df[[c for c in df.columns if not (df[c].astype(str).isin(["", "nan", "None"]).all())]]
-    cells = [[str(c) for c in df.columns]] + [[_cell(v) for v in r] for r in df.itertuples(index=False)]
+    cells = [[_visible(c) for c in df.columns]] + [[_cell(v) for v in r] for r in df.itertuples(index=False)]
     widths = [max(len(row[i]) for row in cells) for i in range(len(df.columns))]
     if console.is_terminal and sum(widths) + 3 * len(widths) + 1 <= console.width:
-        t = Table(title=Text(title) if title else None)
+        t = Table(title=Text(_visible(title)) if title else None)
         for c in df.columns:
             t.add_column(Text(str(c)), justify="right" if df[c].dtype.kind in "fi" else "left", no_wrap=True)
         for row in cells[1:]:
@@ -97,7 +103,7 @@ def _print_table(df, title: str = "") -> None:
         return
     numeric = [df[c].dtype.kind in "fi" for c in df.columns]
     if title:
-        print(title)
+        print(_visible(title))
     for row in cells:
         print("  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(row, widths, numeric)).rstrip())
 
@@ -261,8 +267,9 @@ def datasets_check(name: str = typer.Argument(..., help="Registered dataset name
 
 def _check_baseline(baseline: str) -> None:
     from roz.errors import ConfigError
+    from roz.metrics.testbed import SHIPPED_NAME
 
-    if baseline == "run" or baseline.startswith(("http://", "https://")):
+    if baseline in ("run", SHIPPED_NAME) or baseline.startswith(("http://", "https://")):
         return
     p = Path(baseline).expanduser()
     if p.is_dir():
@@ -271,14 +278,16 @@ def _check_baseline(baseline: str) -> None:
                           hint="to compare with another run's models, pass --baseline run on a run directory that "
                                "holds them, or a CSV exported with `roz results RUN --csv FILE`")
     if not p.is_file():
-        raise ConfigError(f"--baseline {baseline}: no such file; expected 'run' or a testbed-format CSV file or URL")
+        raise ConfigError(f"--baseline {baseline}: no such file; expected 'run', 'testbed' (the shipped ImageNet "
+                          "testbed table) or a testbed-format CSV file or URL")
 
 
 @app.command("report")
 def report_cmd(
     run_dir: Path = typer.Argument(..., help="A run directory."),
     out: Optional[Path] = typer.Option(None, help="Output folder (default RUN_DIR/report)."),
-    baseline: str = typer.Option("run", help="'run' (the run's standard models) or a testbed-format CSV path/URL."),
+    baseline: str = typer.Option("run", help="'run' (the run's standard models), 'testbed' (the shipped ImageNet "
+                                 "testbed table) or a testbed-format CSV path/URL."),
     baseline_models: Optional[str] = typer.Option(None, help="Baseline selector: role:standard, testbed-standard, models:a,b."),
     protocol: Protocol = typer.Option(Protocol.STANDARD, help="standard or class-restricted (val on the shift's "
                                       "classes as the reference)."),

@@ -116,9 +116,39 @@ def test_report_says_why_there_is_no_baseline_fit(tmp_path, roz_cli):
     assert "only 2 usable baseline model(s), need 3" in printed
 
 
+def test_report_with_the_shipped_testbed_baseline(tmp_path, roz_cli):
+    import pandas as pd
+
+    from roz.engine.store import ResultStore
+
+    store = ResultStore(tmp_path / "run")
+    for k, (model, val, r) in enumerate((("rn18", 70.0, 33.0), ("rn50", 76.0, 36.0))):
+        for ds, acc in (("imagenet-val", val), ("imagenet-r", r)):
+            store.write_unit({"unit_id": f"u{k}{ds}", "kind": "eval",
+                              "model": {"name": model, "spec": f"fixture:{model}", "role": "standard", "identity": {}},
+                              "dataset": {"name": ds, "root": "/x", "n": 100, "protocol": {}}, "shift": None,
+                              "attack": None, "metrics": {"top1": acc, "n": 100}, "protocol": {}, "skipped_files": [],
+                              "env": {}, "timing": {}}, None)
+    code, _, err = roz_cli("report", tmp_path / "run", "--baseline", "testbed", "--bootstrap", "10", "--no-svg")
+    assert code == 0, err  # offline: the table ships with roz
+    fits = pd.read_csv(tmp_path / "run" / "report" / "tables" / "fits.csv")
+    assert list(fits["shift"]) == ["imagenet-r"] and (fits.n_models > 70).all()  # the testbed's standard models
+
+
 def test_cli_starts_without_torch_and_prints_version():
     code = "import sys, roz.cli; print('torch' in sys.modules, 'pydantic' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.stdout.split() == ["False", "False"], r.stderr  # `roz --help` stays fast: choices come from light modules
     r = subprocess.run([sys.executable, "-m", "roz.cli", "--version"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.startswith("roz ")
+
+
+def test_control_characters_in_names_never_reach_the_terminal(clifx, tmp_path, roz_cli):
+    """A model name carrying terminal escape sequences and a newline is printed escaped, on one line."""
+    out = tmp_path / "run"
+    hostile = "a\x1b[31mRED\x1b]0;title\x07\nsecond"
+    code, printed, err = roz_cli("eval", "-m", clifx["model"], "-d", "imagefolder", "-r", clifx["data"], "-o", out,
+                                 "--name", hostile, "--limit", "4", "--workers", "0")
+    assert code == 0, err
+    assert "\x1b" not in printed and "\x07" not in printed
+    assert any("a\\x1b[31mRED" in line and "\\nsecond" in line for line in printed.splitlines())

@@ -9,7 +9,7 @@ encoded class followed by classes 0, 1, 2, 3 (minus the encoded one).
 
 Metadata is written in each dataset's own format; where a real file is small and public
 (ObjectNet mappings, video class maps, YTBB class index, anchor-label vocabulary) it is copied
-from /work/shared/reference so the loaders are exercised on the real format.
+from tests/data/reference (see its README) so the loaders are exercised on the real format.
 """
 
 from __future__ import annotations
@@ -28,9 +28,7 @@ from torch import nn
 from roz.datasets.classes import imagenet_1k
 from roz.engine.labelspace import LabelMap
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference"
-if not REFERENCE.is_dir():  # the tree may live elsewhere; fall back to the shared location
-    REFERENCE = Path("/work/shared/reference")
+REFERENCE = Path(__file__).resolve().parents[1] / "data" / "reference"  # small real metadata, in the repo
 SIZE = 16
 
 
@@ -326,7 +324,7 @@ def make_ytbb(root: Path, with_pmsets: bool = False) -> tuple[Path, dict]:
     root = Path(root)
     meta = root / "metadata"
     _ytbb_common(meta)
-    vocab = json.loads((YTBB_REF / "anchor_labels.json").read_text())["labels"]
+    vocab = json.loads((YTBB_REF / "anchor_labels_vocabulary.json").read_text())["labels"]
     vi = {n: i for i, n in enumerate(vocab)}
     plan = [  # ytid, ms, frame, csv label, annotation names, anchor pred, {offset: pred}, ytbb labels
         ("aaaaaaaaaaa", 1000, 30, 19, ["good"], 151, {-1: 152, 1: 153}, [19]),

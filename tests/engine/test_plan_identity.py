@@ -99,3 +99,14 @@ def test_dataset_label_is_part_of_the_identity_even_when_the_slug_is_cut():
     ids = {Unit(model=model, dataset=DatasetRef(name="imagefolder", root="/data/x", label=label)).unit_id
            for label in ("mine-a", "mine-b", None)}
     assert len(ids) == 3  # the readable slug is cut at 80 characters, before the label: the hash must differ
+
+
+def test_library_models_are_rekeyed_by_the_preprocessing_version():
+    """Library models' pixels changed (the library's own eval transform): their old results are not reused;
+    ROZ checkpoints keep their sidecar's transform, so their ids stay."""
+    from roz.engine.units import LIBRARY_PREPROCESS_VERSION, DatasetRef, ModelRef, Unit
+
+    data = DatasetRef(name="imagefolder", root="/data/x")
+    lib = Unit(model=ModelRef(spec="timm:resnet50"), dataset=data).canonical()["model"]
+    assert lib["preprocess_version"] == LIBRARY_PREPROCESS_VERSION >= 2
+    assert "preprocess_version" not in Unit(model=ModelRef(spec="local:/m/x.pt"), dataset=data).canonical()["model"]

@@ -173,11 +173,12 @@ def test_files_follow_the_umask(seqfx, tmp_path):
 def test_unit_id_never_hidden():
     u = Unit(model=ModelRef(spec="timm:x", name=".hidden"), dataset=DatasetRef(name="imagefolder", root="/d"))
     assert not u.unit_id.startswith(".") and u.unit_id.startswith("hidden__imagefolder__")
-    # ids of units without a limit are the ids ROZ 0.1.0 wrote before the engine refactor (existing
-    # run directories stay valid); a limited unit gets a new id (its draw changed)
-    v = Unit(model=ModelRef(spec="timm:x"), dataset=DatasetRef(name="imagefolder", root="/d"))
-    assert v.unit_id == "timm_x__imagefolder__765839d2092b"
-    assert Unit(model=v.model, dataset=v.dataset, limit=5).unit_id != "timm_x__imagefolder__de5c99fe303c"
+    # ids of ROZ-checkpoint units without a limit are the ids ROZ 0.1.0 wrote before the engine refactor
+    # (existing run directories stay valid; library models are re-keyed by their preprocessing version);
+    # a limited unit gets a new id (its draw changed)
+    v = Unit(model=ModelRef(spec="local:/m/x.pt"), dataset=DatasetRef(name="imagefolder", root="/d"))
+    assert v.unit_id == "local_m_x.pt__imagefolder__a8d2950747db"
+    assert Unit(model=v.model, dataset=v.dataset, limit=5).unit_id.split("__")[-1] != "a8d2950747db"
 
 
 def test_named_artifacts(tmp_path):

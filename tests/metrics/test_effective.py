@@ -1,11 +1,11 @@
 """Baseline fit and effective robustness: checked against an independent hand computation on
-the published testbed table, plus bootstrap reproducibility and edge cases."""
+the published testbed table (the copy shipped with ROZ), plus bootstrap reproducibility and edge cases."""
 
 from __future__ import annotations
 
 import csv
+import gzip
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,10 +13,13 @@ import pytest
 from roz.errors import RozError
 from roz.metrics.effective import (IMAGENET_SHIFTS, TESTBED_STANDARD_MODELS, AccuracyTable, Shift,
                                    compute_effective_robustness, effective_robustness, fit_baseline, make_shifts)
-from roz.metrics.testbed import read_testbed
+from roz.metrics.testbed import read_testbed, shipped_table_path
 
-TESTBED = Path(__file__).resolve().parents[3] / "shared" / "reference" / "imagenet-testbed" / "robustness_top1s.csv"
-needs_testbed = pytest.mark.skipif(not TESTBED.is_file(), reason="testbed reference table not available")
+
+def shipped_rows() -> dict[str, dict[str, str]]:
+    """The shipped table read with the csv module (independent of read_testbed's pandas path)."""
+    with gzip.open(shipped_table_path(), "rt", newline="") as f:
+        return {r["model"]: r for r in csv.DictReader(f)}
 
 # testbed column of each shift checked by the issue, and its reference column
 CHECK = {
@@ -33,7 +36,7 @@ CLIPS = ("vit_b_32_clip_zeroshot", "resnet50_clip_zeroshot")
 
 def _hand(column: str, ref: str = "val"):
     """Independent: read the CSV with the csv module, fit with np.polyfit on logits."""
-    rows = {r["model"]: r for r in csv.DictReader(open(TESTBED, newline=""))}
+    rows = shipped_rows()
     xs, ys = [], []
     for name in sorted(TESTBED_STANDARD_MODELS):  # the documented baseline list (data, not code)
         r = rows.get(name)
@@ -55,10 +58,9 @@ def _hand(column: str, ref: str = "val"):
 
 @pytest.fixture(scope="module")
 def testbed():
-    return read_testbed(TESTBED)
+    return read_testbed("testbed")
 
 
-@needs_testbed
 @pytest.mark.parametrize("protocol", ["standard", "class-restricted"])
 def test_matches_hand_computation(testbed, protocol):
     res = compute_effective_robustness(testbed, baseline="testbed-standard", protocol=protocol, n_boot=200, seed=1)
@@ -78,14 +80,12 @@ def test_matches_hand_computation(testbed, protocol):
         assert row.er_avg > 10 and row.complete
 
 
-@needs_testbed
 def test_zero_accuracy_dropped_and_recorded(testbed):
     res = compute_effective_robustness(testbed, baseline="testbed-standard", n_boot=0)
     assert ("resnet50", "accuracy at 0% or 100% (logit undefined)") in res.fits["imagenet-a"].dropped
     assert any(why == "missing" for _, why in res.fits["imagenet-r"].dropped)  # vtab rows lack ImageNet-R
 
 
-@needs_testbed
 def test_bootstrap_seeded_and_reproducible(testbed):
     a = compute_effective_robustness(testbed, baseline="testbed-standard", n_boot=300, seed=7, models=list(CLIPS))
     b = compute_effective_robustness(testbed, baseline="testbed-standard", n_boot=300, seed=7, models=list(CLIPS))
@@ -242,3 +242,79 @@ def test_metrics_know_no_world_names_until_registered():
             register_shift_set("bad", (Shift("a", "r1"), Shift("b", "r2")))
     finally:
         SHIFT_SETS._entries.pop("toy")
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+def test_stylized_er_matches_polyfit_on_shipped_table(testbed):
+    """Stylized-ImageNet ER of CLIP ViT-B/32: baseline = every other standard row with both columns,
+    least squares on logits by numpy.polyfit, default protocol (full ImageNet val reference)."""
+    rows, me = shipped_rows(), "vit_b_32_clip_zeroshot"
+    pts = [(float(r["val"]) / 100, float(r["stylized_imagenet"]) / 100) for name, r in rows.items()
+           if name in TESTBED_STANDARD_MODELS and name != me and r["val"] and r["stylized_imagenet"]]
+    slope, intercept = np.polyfit([_logit(x) for x, _ in pts], [_logit(y) for _, y in pts], 1)
+    x, y = float(rows[me]["val"]) / 100, float(rows[me]["stylized_imagenet"])
+    want = y - 100 / (1 + math.exp(-(slope * _logit(x) + intercept)))
+    res = compute_effective_robustness(testbed, n_boot=0)  # default baseline: role "standard"
+    assert res.fits["stylized-imagenet"].n_models == len(pts) == 78
+    assert res.er(me, "stylized-imagenet") == pytest.approx(want, abs=1e-6)
+    assert want > 5  # CLIP is well above the standard models' line, as in the testbed
+    assert math.isfinite(res.er(me, "greyscale")) and res.fits["greyscale"].n_models == 78  # greyscale too
+    assert "stylized-imagenet" not in res.protocol["natural_shifts"]
+
+
+def test_shift_kinds_and_headline_unchanged(testbed):
+    kinds = {s.name: s.kind for s in IMAGENET_SHIFTS}
+    assert kinds["imagenet-r"] == kinds["imagenetv2-top-images"] == "natural"
+    assert kinds["stylized-imagenet"] == kinds["greyscale"] == kinds["imagenet-c"] == kinds["imagenet-c-fog"] == "synthetic"
+    assert kinds["pgd-linf-2/255"] == kinds["pgd-l2-0.5"] == "adversarial"
+    assert all(s.kind == "natural" for s in IMAGENET_SHIFTS if s.natural)
+    with pytest.raises(RozError, match="kind"):
+        Shift("x", kind="weird")
+    with pytest.raises(RozError, match="natural=False"):
+        Shift("x", kind="synthetic")  # natural=True would put a synthetic shift in the headline
+    res = compute_effective_robustness(testbed, n_boot=0, models=["vit_b_32_clip_zeroshot"])
+    assert res.protocol["natural_shifts"] == ["imagenetv2-matched-frequency", "imagenet-sketch", "imagenet-r",
+                                              "objectnet", "imagenet-a", "imagenet-vid-robust:pm0", "ytbb-robust:pm0"]
+    recorded = {s["name"]: s["kind"] for s in res.protocol["shifts"]}
+    assert recorded["imagenet-c"] == "synthetic" and recorded["pgd-linf-0.5/255"] == "adversarial"
+
+
+def test_imagenet_c_mean_columns(testbed):
+    """imagenet-c = mean of the 19 corruptions' severity means: _in-memory columns, glass blur _on-disk."""
+    from roz.datasets.release_names import CORRUPTIONS, EXTRA_CORRUPTIONS
+
+    rows, m = shipped_rows(), "instagram-resnext101_32x48d"
+    per = {}
+    for c in CORRUPTIONS + EXTRA_CORRUPTIONS:
+        variant = "on-disk" if c == "glass_blur" else "in-memory"
+        per[c] = np.mean([float(rows[m][f"imagenet-c.{c}.{s}_{variant}"]) for s in range(1, 6)])
+        assert testbed.value(m, f"imagenet-c-{c}:top1") == pytest.approx(per[c], abs=1e-9)
+    assert testbed.value(m, "imagenet-c-mean:top1") == pytest.approx(np.mean(list(per.values())), abs=1e-9)
+    used = testbed.derived["imagenet-c-mean:top1"]
+    assert len(used) == 95 and sorted(c for c in used if c.endswith("_on-disk")) == [
+        f"imagenet-c.glass_blur.{s}_on-disk" for s in range(1, 6)]
+    res = compute_effective_robustness(testbed, n_boot=0, models=[m])
+    assert res.protocol["derived_columns"]["imagenet-c-mean:top1"] == used  # recorded with the result
+    assert "in-memory" in " ".join(res.protocol["derived_columns"]["imagenet-c-fog:top1"])
+    for name in ["imagenet-c"] + [f"imagenet-c-{c}" for c in per]:
+        assert math.isfinite(res.er(m, name)), name
+        assert res.fits[name].n_models >= 70
+    # a model missing a cell gets no mean (the testbed's skipna=False), and the released-JPEG variant differs
+    assert math.isnan(testbed.value("vit_b_32_clip_zeroshot", "imagenet-c-mean:top1"))
+    disk = read_testbed("testbed", corruption_variant="on-disk")
+    assert disk.derived["imagenet-c-fog:top1"][0] == "imagenet-c.fog.1_on-disk"
+    assert disk.value(m, "imagenet-c-fog:top1") != pytest.approx(per["fog"], abs=1e-6)
+
+
+def test_a_runs_single_imagenet_c_cell_is_not_the_mean():
+    """A run's ``imagenet-c`` column is one released (corruption, severity) cell: never scored as the mean."""
+    t = _toy(n=6)
+    t.acc["imagenet-val:top1"] = t.acc["mini-val:top1"]
+    t.acc["imagenet-c:top1"] = t.acc["mini-r:top1"]
+    res = compute_effective_robustness(t, n_boot=0)
+    assert "imagenet-c" not in res.fits and "imagenet-c" not in res.skipped
+    t.acc["imagenet-c-mean:top1"] = t.acc["mini-r:top1"]
+    assert compute_effective_robustness(t, n_boot=0).fits["imagenet-c"].y_key == "imagenet-c-mean:top1"

@@ -160,16 +160,6 @@ def test_jpeg_roundtrip_quantises(x):
     assert 0 < float((y - z).abs().mean()) < 0.02
 
 
-def test_procedural_frost_fallback(x, monkeypatch):
-    monkeypatch.setenv("ROZ_FROST_TEXTURES", "procedural")
-    assert Corruption("frost", 2).params()["frost_textures"].startswith("procedural")
-    y = corrupt(x, "frost", 2, torch.arange(3))
-    assert y.shape == x.shape and float((y - x).abs().mean()) > 0.05
-    monkeypatch.setenv("ROZ_FROST_TEXTURES", "nonsense")
-    with pytest.raises(RozError, match="ROZ_FROST_TEXTURES"):
-        corrupt(x, "frost", 2, torch.arange(3))
-
-
 def test_other_sizes_and_dtypes():
     for h, w in ((32, 32), (33, 71), (80, 36)):
         xs = natural_batch(2, h, w)

@@ -25,7 +25,8 @@ from typing import Any, Callable
 import torch
 from torch.utils.data import Dataset
 
-from roz.datasets.images import check_decode, is_image_file, load_image
+from roz.datasets.filenames import ESCAPING, is_storable, storable_path
+from roz.datasets.images import check_decode, check_max_pixels, default_max_pixels, is_image_file, load_image
 from roz.datasets.policy import BadImagePolicy
 from roz.errors import DataError
 
@@ -74,19 +75,33 @@ class EvalDataset(Dataset):
     transform: Callable | None = None
     pre_transform: Callable | None = None  # PIL -> PIL, part of the protocol (e.g. ObjectNet border crop)
     decode: str = "roz"  # image decoder (roz.datasets.images.DECODERS), recorded as protocol["decode"]
+    max_image_pixels: int | None = None  # decompression-bomb limit (None: Pillow's), recorded
 
     def __post_init__(self):
         if self.on_bad_image not in tuple(BadImagePolicy):
             raise DataError(f"on_bad_image must be 'fail' or 'skip', got {self.on_bad_image!r}")
         self.set_decode(self.decode)
+        self.set_max_image_pixels(self.max_image_pixels)
+        escaped = sum(1 for p, _ in self.samples if not is_storable(str(p)))
+        if escaped:
+            self.protocol = {**self.protocol, "non_utf8_paths": escaped, "path_escaping": ESCAPING}
 
     def set_decode(self, decode: str) -> None:
         """Choose the image decoder; the choice is part of the protocol record."""
         self.decode = check_decode(decode)
         self.protocol = {**self.protocol, "decode": decode}
 
+    def set_max_image_pixels(self, limit: int | None) -> None:
+        """Images over ``limit`` pixels are bad images (Pillow's bomb guard); recorded in the protocol."""
+        self.max_image_pixels = check_max_pixels(limit)
+        self.protocol = {**self.protocol, "max_image_pixels": self.max_image_pixels or default_max_pixels()}
+
     def __len__(self) -> int:
         return len(self.samples)
+
+    def stored_path(self, i: int) -> str:
+        """Sample ``i``'s path as written to the store (see ``roz.datasets.filenames``)."""
+        return storable_path(self.samples[i][0])
 
     def path(self, i: int) -> Path:
         p = Path(self.samples[i][0])
@@ -117,7 +132,7 @@ class EvalDataset(Dataset):
 
     def __getitem__(self, i: int):
         try:
-            img = load_image(self.path(i), self.decode)
+            img = load_image(self.path(i), self.decode, self.max_image_pixels)
             if self.pre_transform is not None:
                 img = self.pre_transform(img)
             x = self.transform(img) if self.transform is not None else img

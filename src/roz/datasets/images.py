@@ -10,11 +10,15 @@ Two named decoders (the dataset option ``decode``, recorded in the dataset proto
   keep their stored colour), 16-bit values clipped by PIL.
 
 Truncated, zero-byte or non-image files raise ``DataError`` naming the file under both (the
-caller decides fail vs skip).
+caller decides fail vs skip), and so do images over the decompression-bomb limit: Pillow's
+``Image.MAX_IMAGE_PIXELS`` (ROZ never disables it), or the dataset option ``max_image_pixels``.
+Pillow itself only warns between 1x and 2x its limit; ROZ treats anything over it as a bad image
+and checks the size from the header, before any pixel is decoded.
 """
 
 from __future__ import annotations
 
+import threading
 import warnings
 from pathlib import Path
 
@@ -55,6 +59,54 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV
 
 
+# Pillow's own default (Image.MAX_IMAGE_PIXELS at import): used if a library set the global to None.
+PILLOW_MAX_PIXELS = int(1024 * 1024 * 1024 // 4 // 3)
+
+
+def default_max_pixels() -> int:
+    return Image.MAX_IMAGE_PIXELS or PILLOW_MAX_PIXELS
+
+
+def check_max_pixels(limit) -> int | None:
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+        raise DataError(f"max_image_pixels must be a positive integer, got {limit!r}",
+                        hint="dataset option max_image_pixels=N (width x height); leave it out for Pillow's "
+                             f"limit of {default_max_pixels():,} pixels")
+    return limit
+
+
+def check_pixels(im: Image.Image, path: Path, limit: int | None = None) -> None:
+    """DataError if the opened (header-only) image ``im`` is over ``limit`` pixels (default Pillow's)."""
+    limit = limit or default_max_pixels()
+    w, h = im.size
+    if w * h > limit:
+        raise DataError(f"image {path} is {w}x{h} = {w * h:,} pixels, over the decompression-bomb limit of "
+                        f"{limit:,} pixels", hint=_BOMB_HINT)
+
+
+_BOMB_HINT = ("a decompression bomb or a huge image; skip it with --on-bad-image skip, or if it is genuine raise the "
+              "limit deliberately with the dataset option max_image_pixels=N (recorded in the protocol)")
+
+
+_RAISE_LOCK = threading.Lock()
+
+
+def _open(path: Path, max_pixels: int | None) -> Image.Image:
+    """``Image.open``; a deliberately raised limit must also pass Pillow's own check there (at 2x its
+    global), so the global is raised for that call only and restored: other datasets keep theirs."""
+    if not (max_pixels and Image.MAX_IMAGE_PIXELS and max_pixels > Image.MAX_IMAGE_PIXELS):
+        return Image.open(path)
+    with _RAISE_LOCK:
+        before = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = max_pixels
+        try:
+            return Image.open(path)  # reads the header only; the size check below uses our limit
+        finally:
+            Image.MAX_IMAGE_PIXELS = before
+
+
 def check_decode(decode: str) -> str:
     if decode not in DECODERS:
         raise DataError(f"unknown image decoder {decode!r}",
@@ -62,8 +114,9 @@ def check_decode(decode: str) -> str:
     return decode
 
 
-def load_image(path: str | Path, decode: str = "roz") -> Image.Image:
-    """Decode ``path`` to RGB with the named decoder (see ``DECODERS``); DataError if unreadable."""
+def load_image(path: str | Path, decode: str = "roz", max_pixels: int | None = None) -> Image.Image:
+    """Decode ``path`` to RGB with the named decoder (see ``DECODERS``); DataError if unreadable
+    or over ``max_pixels`` pixels (default: Pillow's ``Image.MAX_IMAGE_PIXELS``)."""
     check_decode(decode)
     path = Path(path)
     try:
@@ -71,7 +124,8 @@ def load_image(path: str | Path, decode: str = "roz") -> Image.Image:
             raise DataError(f"zero-byte image file: {path}", hint="re-download or remove it, or pass --on-bad-image skip")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # PIL's EXIF/palette chatter is not actionable here
-            with Image.open(path) as im:
+            with _open(path, max_pixels) as im:
+                check_pixels(im, path, max_pixels)
                 im.load()  # forces full decode: truncated files fail here, not later in a worker
                 if decode == "testbed":
                     return im.convert("RGB")
@@ -81,7 +135,10 @@ def load_image(path: str | Path, decode: str = "roz") -> Image.Image:
         raise
     except FileNotFoundError:
         raise DataError(f"image file not found: {path}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+    except Image.DecompressionBombError as e:  # over 2x Pillow's global limit: refused in Image.open
+        raise DataError(f"image {path} is over the decompression-bomb limit of {max_pixels or default_max_pixels():,} "
+                        f"pixels (Pillow: {e})", hint=_BOMB_HINT) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise DataError(
             f"cannot decode image {path}: {type(e).__name__}: {e}",
             hint="the file is truncated or not an image; re-download it, or pass --on-bad-image skip",

@@ -48,19 +48,22 @@ def dataset_info(name: str) -> DatasetInfo:
 
 
 def create_dataset(name: str, root: str | Path, restrict_classes: str | None = None, decode: str = "roz",
-                   **options) -> EvalDataset:
+                   max_image_pixels: int | None = None, **options) -> EvalDataset:
     """Build the loader ``name`` over ``root``; errors show the expected layout and source.
 
     ``restrict_classes``: a class set (name or JSON file); the label space is masked to it (see
     :func:`restrict_label_space`) — e.g. ``roz-mini`` to read ROZ-Mini's ImageNetV2-layout split
     with models that only know the world's classes. Recorded in the dataset protocol.
     ``decode``: the image decoder, ``roz`` or ``testbed`` (see ``roz.datasets.images``); recorded.
+    ``max_image_pixels``: the decompression-bomb limit (default Pillow's); recorded.
     """
-    from roz.datasets.images import check_decode
+    from roz.datasets.images import check_decode, check_max_pixels
 
     check_decode(decode)
+    check_max_pixels(max_image_pixels)
     ds = _create(name, root, **options)
     ds.set_decode(decode)
+    ds.set_max_image_pixels(max_image_pixels)
     if restrict_classes:
         ds = restrict_label_space(ds, get_class_set(restrict_classes))
     return ds

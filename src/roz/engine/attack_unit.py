@@ -64,7 +64,7 @@ def run(ctx: UnitContext) -> UnitResult:
     for part in ledger.remaining_parts():
         rows, _ = attack(batches(part))
         for r in rows:
-            r["path"] = ds.samples[r["index"]][0]
+            r["path"] = ds.stored_path(r["index"])
         ledger.add(rows)
     table = ledger.finish()
     _, metrics = attack(iter(()), prior=table.to_pylist())  # metrics over every row, reused parts included

@@ -6,7 +6,9 @@ import contextlib
 import time
 
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader, Dataset
+
+from roz.errors import RozError
 
 
 def collate_images(batch):
@@ -20,10 +22,72 @@ def collate_sequences(batch):
     return list(xs), torch.tensor(ys, dtype=torch.long), torch.tensor(idx, dtype=torch.long), torch.tensor(ok)
 
 
-def make_loader(ds, positions, batch_size, workers, device, collate=collate_images, prefetch: int = 4) -> DataLoader:
-    return DataLoader(Subset(ds, positions), batch_size=batch_size, shuffle=False, num_workers=workers,
-                      pin_memory=str(device).startswith("cuda"), collate_fn=collate,
-                      persistent_workers=False, prefetch_factor=prefetch if workers > 0 else None)
+def make_loader(ds, positions, batch_size, workers, device, collate=collate_images, prefetch: int = 4):
+    """Batches of ``ds`` at ``positions``; a ``RozError`` raised while loading (a bad image under
+    on_bad_image=fail) is raised here, in the main process, with its own type, message and hint."""
+    loader = DataLoader(_CarryErrors(ds, positions), batch_size=batch_size, shuffle=False, num_workers=workers,
+                        pin_memory=str(device).startswith("cuda"), collate_fn=_CollateOrCarry(collate),
+                        persistent_workers=False, prefetch_factor=prefetch if workers > 0 else None)
+    return _Batches(loader)
+
+
+class _Carried:
+    """A ``RozError`` raised in a DataLoader worker, sent back as data.
+
+    torch re-raises a worker's exception as ``type(e)("Caught ... in DataLoader worker process
+    0.\nOriginal Traceback ...")``: a 20-line dump and the hint lost. Returning the error's parts
+    instead lets the main process raise the one-line error the user should see."""
+
+    def __init__(self, error: RozError):
+        self.type, self.what, self.hint = type(error), error.what, error.hint
+
+    def error(self) -> RozError:
+        err = self.type.__new__(self.type)
+        RozError.__init__(err, self.what, hint=self.hint)  # subclasses may take other arguments
+        return err
+
+
+class _CarryErrors(Dataset):
+    """``ds`` restricted to ``positions`` (as ``Subset``), with RozErrors returned as ``_Carried``."""
+
+    def __init__(self, ds, positions):
+        self.ds, self.positions = ds, list(positions)
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, k: int):
+        try:
+            return self.ds[self.positions[k]]
+        except RozError as e:
+            return _Carried(e)
+
+
+class _CollateOrCarry:
+    """Collate a batch, or pass its first carried error through unchanged."""
+
+    def __init__(self, collate):
+        self.collate = collate
+
+    def __call__(self, batch):
+        carried = next((b for b in batch if isinstance(b, _Carried)), None)
+        return carried if carried is not None else self.collate(batch)
+
+
+class _Batches:
+    """Iterates the loader; a carried error is raised in the main process."""
+
+    def __init__(self, loader: DataLoader):
+        self.loader = loader
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        for batch in self.loader:
+            if isinstance(batch, _Carried):
+                raise batch.error() from None
+            yield batch
 
 
 def autocast_for(device: torch.device, amp: bool):

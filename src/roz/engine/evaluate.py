@@ -85,7 +85,7 @@ class _Scorer:
         for j in range(len(idx)):
             i = int(idx[j])
             valid = self.ds.valid_labels(i)
-            row = {"index": i, "path": self.ds.samples[i][0], "target": int(y[j]), "ok": bool(ok[j]),
+            row = {"index": i, "path": self.ds.stored_path(i), "target": int(y[j]), "ok": bool(ok[j]),
                    "pred": top_i[j][0], "correct": top_i[j][0] in valid,
                    "correct5": any(t in valid for t in top_i[j]), "top5": top_i[j], "top5_logits": top_v[j]}
             for c, vals in self.meta_cols.items():

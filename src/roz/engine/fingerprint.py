@@ -95,7 +95,8 @@ def dataset_fingerprint(root: str | Path) -> str | None:
     h = hashlib.sha256()
     for p in ([root] if root.is_file() else _files_under(root)):
         st = p.stat()
-        h.update(f"{p.relative_to(root) if p != root else p.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        line = f"{p.relative_to(root) if p != root else p.name}\0{st.st_size}\0{st.st_mtime_ns}\n"
+        h.update(line.encode("utf-8", "surrogateescape"))  # a non-UTF-8 file name hashes as its bytes
     return h.hexdigest()[:16]
 
 

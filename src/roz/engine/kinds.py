@@ -39,7 +39,7 @@ class UnitContext:
         from roz.engine.parts import PartLedger
 
         return PartLedger(self.store, self.unit.unit_id, self.positions, part_size,
-                          paths=[s[0] for s in self.ds.samples], log=self.log)
+                          paths=[self.ds.stored_path(i) for i in range(len(self.ds))], log=self.log)
 
 
 @dataclass

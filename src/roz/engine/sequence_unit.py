@@ -131,7 +131,7 @@ class _SequenceScorer:
             o += L
             i = int(idx[j])
             valid = self.ds.valid_labels(i)
-            row = {"index": i, "path": self.ds.samples[i][0], "target": int(y[j]), "ok": bool(ok[j]),
+            row = {"index": i, "path": self.ds.stored_path(i), "target": int(y[j]), "ok": bool(ok[j]),
                    "pred": ft[0][0], "correct": ft[0][0] in valid, "correct5": any(t in valid for t in ft[0]),
                    "top5": ft[0], "frame_top5": ft, "n_frames": L}
             for c, vals in self.meta_cols.items():

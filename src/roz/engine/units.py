@@ -21,6 +21,12 @@ class Head(StrEnum):
     SUBSET = "subset"
 
 
+# 2: a library model's pixels come from the library's own eval transform minus Normalize
+# (roz.models.transforms); results computed with ROZ's earlier tensor transform are not reused.
+# ROZ checkpoints (``local:``) keep the transform their sidecar states, so their ids do not change.
+LIBRARY_PREPROCESS_VERSION = 2
+
+
 @dataclass(frozen=True)
 class ModelRef:
     spec: str
@@ -43,9 +49,7 @@ class DatasetRef:
     label: str | None = None  # display name (e.g. mini-r for an imagefolder root)
     fingerprint: str | None = None  # hash of the root's file list, sizes, mtimes (set at planning; not in the id)
 
-    @property
-    def display(self) -> str:
-        return self.label or self.name
+    display = property(lambda self: self.label or self.name, doc="the name results show: label, else the registry name")
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,8 @@ class Unit:
             d.pop("amp", None)
         d["model"].pop("name", None)
         d["model"].pop("role", None)
+        if not self.model.spec.startswith("local:"):  # library models: their pixels changed with v2
+            d["model"]["preprocess_version"] = LIBRARY_PREPROCESS_VERSION
         d["extra"] = []  # a removed, always-empty field: kept in the hash so existing unit ids stay valid
         if self.limit is not None:  # the draw changed from evenly spaced: limited units get new ids
             d["limit_draw"] = "stratified-random"

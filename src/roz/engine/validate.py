@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -40,6 +41,15 @@ _ATTACK_KEYS = {"name", "eps", "eps_space", "datasets", "models", "limit", "min_
 
 def _one_line(e: RozError) -> str:
     return e.what + (f" ({e.hint})" if e.hint else "")
+
+
+def _accepted_by(check, v):
+    """``v`` if ``check(v)`` raises no RozError; else that error as pydantic's ValueError."""
+    try:
+        check(v)
+    except RozError as e:
+        raise ValueError(_one_line(e)) from None
+    return v
 
 
 def check_device(value: str) -> str:
@@ -78,6 +88,18 @@ def parse_eps(v):
         raise ValueError(f"eps {v!r} is not a number (write 0.0314 or 8/255)") from None
 
 
+def _model_spec(v: str) -> str:
+    from roz.models.adapters import parse_spec
+
+    return _accepted_by(parse_spec, v)
+
+
+def _dataset_name(v: str) -> str:
+    from roz.datasets.registry import dataset_info
+
+    return _accepted_by(dataset_info, v)
+
+
 class RunSettings(BaseModel):
     """Execution settings (``RunOptions``) as a config or the CLI may give them; None = not given."""
 
@@ -97,22 +119,11 @@ class RunSettings(BaseModel):
 
 class ModelEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    spec: str
+    spec: Annotated[str, AfterValidator(_model_spec)]
     name: str | None = None
     classes: str | None = None
     templates: str | None = None
     role: ModelRole | None = None
-
-    @field_validator("spec")
-    @classmethod
-    def _spec(cls, v):
-        from roz.models.adapters import parse_spec
-
-        try:
-            parse_spec(v)
-        except RozError as e:
-            raise ValueError(_one_line(e)) from None
-        return v
 
     @property
     def label(self) -> str:
@@ -121,21 +132,10 @@ class ModelEntry(BaseModel):
 
 class DatasetEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str
+    name: Annotated[str, AfterValidator(_dataset_name)]
     root: str
     options: dict[str, Any] = Field(default_factory=dict)
     label: str | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v):
-        from roz.datasets.registry import dataset_info
-
-        try:
-            dataset_info(v)
-        except RozError as e:
-            raise ValueError(_one_line(e)) from None
-        return v
 
     @field_validator("root")
     @classmethod
@@ -154,11 +154,7 @@ def _check_shift(v):
 
     if not isinstance(v, str):
         raise ValueError(f"shift {v!r} is not a spec string such as corruption:fog:3")
-    try:
-        parse_shift(v)
-    except RozError as e:
-        raise ValueError(_one_line(e)) from None
-    return v
+    return _accepted_by(parse_shift, v)
 
 
 ShiftSpec = Annotated[str, BeforeValidator(_check_shift)]

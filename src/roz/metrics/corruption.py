@@ -36,16 +36,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from roz.datasets.release_names import CORRUPTIONS as BENCHMARK_CORRUPTIONS
+from roz.datasets.release_names import EXTRA_CORRUPTIONS, SEVERITIES  # noqa: F401  (re-exported)
 from roz.errors import RozError
-
-BENCHMARK_CORRUPTIONS: tuple[str, ...] = (
-    "gaussian_noise", "shot_noise", "impulse_noise",
-    "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
-    "snow", "frost", "fog", "brightness",
-    "contrast", "elastic_transform", "pixelate", "jpeg_compression",
-)
-EXTRA_CORRUPTIONS: tuple[str, ...] = ("gaussian_blur", "saturate", "spatter", "speckle_noise")
-SEVERITIES = (1, 2, 3, 4, 5)
 
 ERROR = "error (%)"
 CE = "CE (AlexNet-normalised, %)"

@@ -62,13 +62,16 @@ class AccuracyTable:
 
     ``acc`` is a pandas DataFrame (index: model name); ``roles`` maps model -> role
     ("standard", "zeroshot", "zeroshot-auto", anything else = other); ``n`` maps a column key
-    to its number of test samples where known; ``source`` says where the numbers came from.
+    to its number of test samples where known; ``source`` says where the numbers came from;
+    ``derived`` maps a column key computed from several source columns (e.g. the ImageNet-C mean
+    of a testbed table) to those columns (recorded in the effective-robustness protocol).
     """
 
     acc: Any
     roles: dict[str, str] = field(default_factory=dict)
     n: dict[str, int] = field(default_factory=dict)
     source: str = ""
+    derived: dict[str, list[str]] = field(default_factory=dict)
 
     def value(self, model: str, k: str) -> float:
         if model not in self.acc.index or k not in self.acc.columns:
@@ -439,7 +442,10 @@ def compute_effective_robustness(table: AccuracyTable, *, baseline_table: Accura
              "baseline_source": btab.source, "n_boot": int(n_boot), "seed": seed, "level": level,
              "bootstrap": "resample baseline models with replacement (same draw for all shifts), percentile interval",
              "natural_shifts": nat, "min_models": min_models,
-             "shifts": [{"name": s.name, "x": s.x_key(protocol), "y": s.y_key, "natural": s.natural} for s in shifts]}
+             "shifts": [{"name": s.name, "x": s.x_key(protocol), "y": s.y_key, "natural": s.natural, "kind": s.kind,
+                         **({"definition": s.definition} if s.definition else {})} for s in shifts],
+             "derived_columns": {k: v for t in (btab, table) for k, v in t.derived.items()
+                                 if any(k in (f.x_key, f.y_key) for f in fits.values())}}
     return EffectiveRobustness(fits=fits, per_shift=per_shift, average=average, shifts=shifts, protocol=proto,
                                skipped=skipped, missing=missing)
 

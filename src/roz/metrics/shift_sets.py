@@ -13,8 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
+from roz.datasets.release_names import CORRUPTIONS, EXTRA_CORRUPTIONS
 from roz.errors import RozError
 from roz.registry import Registry
+
+#: What a shift is: a natural distribution shift (new photos), a synthetic one (the reference
+#: images transformed: corruptions, style transfer, greyscale) or an adversarial attack.
+SHIFT_KINDS = ("natural", "synthetic", "adversarial")
 
 
 def key(dataset: str, metric: str = "top1") -> str:
@@ -28,8 +33,10 @@ class Shift:
 
     ``restricted_reference`` is the class-restricted reference dataset (ImageNet val on the
     shift's classes) used under ``protocol='class-restricted'``. ``natural`` marks the shifts
-    averaged into the headline effective robustness. ``name`` is the display key (defaults to
-    the dataset, with ``:metric`` appended when the metric is not top1).
+    averaged into the headline effective robustness (natural-kind shifts only). ``kind`` is one of
+    :data:`SHIFT_KINDS`. ``name`` is the display key (defaults to the dataset, with ``:metric``
+    appended when the metric is not top1). ``definition`` says how a derived column is made
+    (recorded with every result).
     """
 
     dataset: str
@@ -40,8 +47,15 @@ class Shift:
     natural: bool = True
     label: str = ""
     name: str = ""
+    kind: str = "natural"
+    definition: str = ""
 
     def __post_init__(self):
+        if self.kind not in SHIFT_KINDS:
+            raise RozError(f"shift {self.dataset!r}: kind {self.kind!r} is not one of {SHIFT_KINDS}")
+        if self.natural and self.kind != "natural":
+            raise RozError(f"shift {self.dataset!r}: only natural shifts are averaged into the headline ER",
+                           hint="pass natural=False for synthetic and adversarial shifts")
         if not self.name:
             object.__setattr__(self, "name", self.dataset if self.metric == "top1" else f"{self.dataset}:{self.metric}")
         if not self.label:
@@ -75,7 +89,48 @@ def _imagenet_shifts() -> tuple[Shift, ...]:
               natural=False, label="ImageNet-Vid-Robust (pm-10)"),
         Shift("ytbb-robust", ref, metric="pm10", restricted_reference="val-on-ytbb-robust-classes",
               natural=False, label="YTBB-Robust (pm-10)"),
+        *_synthetic_shifts(ref),
+        *_adversarial_shifts(ref),
     )
+
+
+#: The ImageNet-C mean of a table: the mean over the 19 corruptions (15 benchmark + 4 extra) of
+#: each corruption's mean over severities 1-5 (imported baseline tables say which columns feed it).
+#: The shift is named ``imagenet-c``; its column is ``imagenet-c-mean`` because a run's own
+#: ``imagenet-c`` column holds one released (corruption, severity) cell, not the mean.
+IMAGENET_C_MEAN = "imagenet-c-mean"
+
+
+def corruption_key(corruption: str) -> str:
+    """Dataset key of one ImageNet-C corruption averaged over severities 1-5."""
+    return f"imagenet-c-{corruption}"
+
+
+def _synthetic_shifts(ref: str) -> tuple[Shift, ...]:
+    mean = ("mean over the 19 ImageNet-C corruptions (15 benchmark + 4 extra) of each corruption's "
+            "mean top-1 over severities 1-5")
+    return (
+        Shift("stylized-imagenet", ref, natural=False, kind="synthetic", label="Stylized-ImageNet"),
+        Shift("greyscale", ref, natural=False, kind="synthetic", label="Greyscale ImageNet val"),
+        Shift(IMAGENET_C_MEAN, ref, natural=False, kind="synthetic", label="ImageNet-C (mean)", definition=mean,
+              name="imagenet-c"),
+        *(Shift(corruption_key(c), ref, natural=False, kind="synthetic", label=f"ImageNet-C {c}",
+                definition=f"{c}: mean top-1 over severities 1-5") for c in CORRUPTIONS + EXTRA_CORRUPTIONS),
+    )
+
+
+#: Adversarial shifts as the ImageNet testbed measured them (PGD on ImageNet val): dataset key ->
+#: (norm, eps in [0, 1] pixel units). :mod:`roz.metrics.testbed_pgd` holds their full settings.
+ADVERSARIAL_SHIFTS: dict[str, tuple[str, float]] = {
+    "pgd-linf-0.5/255": ("Linf", 0.5 / 255), "pgd-linf-2/255": ("Linf", 2 / 255),
+    "pgd-l2-0.1": ("L2", 0.1), "pgd-l2-0.5": ("L2", 0.5),
+}
+
+
+def _adversarial_shifts(ref: str) -> tuple[Shift, ...]:
+    return tuple(Shift(name, ref, natural=False, kind="adversarial", label=f"PGD {norm} eps={name.rsplit('-', 1)[1]}",
+                       definition="untargeted PGD, 100 steps (the ImageNet testbed's setting; see docs/metrics.md)")
+                 for name, (norm, _eps) in ADVERSARIAL_SHIFTS.items())
 
 
 #: The paper's shifts, in the paper's order: V2, Sketch, R, ObjectNet, A, then the video
@@ -130,7 +185,8 @@ def make_shifts(spec: Mapping[str, str] | Sequence[Shift] | None = None, *, data
             met, rmet = met or "top1", rmet or "top1"
             base = known.get((ds, met))
             if base is not None:
-                out.append(Shift(ds, rds, met, rmet, base.restricted_reference, base.natural, base.label))
+                out.append(Shift(ds, rds, met, rmet, base.restricted_reference, base.natural, base.label,
+                                 kind=base.kind, definition=base.definition))
             else:
                 out.append(Shift(ds, rds, met, rmet))
         return out

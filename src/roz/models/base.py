@@ -11,19 +11,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from roz.datasets.classes import ClassSet
 
-if TYPE_CHECKING:
-    from roz.models.transforms import PixelTransform
-
-PIPELINES = ("roz", "open_clip", "timm", "torchvision", "transformers")
-RESIZE_MODES = ("shortest", "squash", "longest")
-
+from roz.models.transforms import PIPELINES, RESIZE_MODES, PixelTransform, Preprocess  # noqa: F401  (re-exported)
 
 class ModelRole(StrEnum):
     """What a model is in the analysis (colour, baseline fit, CLIP-Auto pairs)."""
@@ -31,49 +25,6 @@ class ModelRole(StrEnum):
     STANDARD = "standard"
     ZEROSHOT = "zeroshot"
     ZEROSHOT_AUTO = "zeroshot-auto"
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    """How a PIL image becomes the model's pixel tensor, recorded with every result.
-
-    ``pipeline`` names whose eval transform is run (minus its ``Normalize``, which happens inside
-    the model with ``mean``/``std``): ``open_clip``, ``timm``, ``torchvision``, ``transformers``
-    (the model library's own, so ROZ's input equals the library's), or ``roz`` (ROZ's tensor
-    transform, used by ROZ checkpoints whose sidecar states the preprocessing, and by
-    ``wrap_module``). ``resize_mode``: ``shortest`` resizes the shorter side to ``resize_size``
-    then center-crops ``input_size``; ``squash`` resizes both sides to ``input_size`` (no crop);
-    ``longest`` resizes the longer side to ``input_size`` and pads. ``options``: the
-    library-specific settings passed to that transform, as sorted ``(key, value)`` pairs.
-    """
-
-    input_size: int = 224
-    resize_size: int = 256
-    interpolation: str = "bicubic"
-    mean: tuple[float, ...] = (0.485, 0.456, 0.406)
-    std: tuple[float, ...] = (0.229, 0.224, 0.225)
-    resize_mode: str = "shortest"
-    pipeline: str = "roz"
-    options: tuple = ()
-
-    @property
-    def crop_pct(self) -> float:
-        return float(dict(self.options).get("crop_pct", self.input_size / self.resize_size))
-
-    def option(self, key: str, default=None):
-        return dict(self.options).get(key, default)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["mean"], d["std"] = list(self.mean), list(self.std)
-        d["crop_pct"] = round(self.crop_pct, 6)
-        d["options"] = {k: list(v) if isinstance(v, tuple) else v for k, v in self.options}
-        return d
-
-    def transform(self) -> PixelTransform:
-        from roz.models.transforms import build_transform
-
-        return build_transform(self)
 
 
 @dataclass

@@ -74,7 +74,7 @@ class SubsetDataset(EvalDataset):
         super().__init__(name=name, root=base.root, samples=[base.samples[i] for i in self.indices],
                          labels=base.labels, protocol={**dict(base.protocol), **(extra_protocol or {})},
                          on_bad_image=base.on_bad_image, transform=base.transform, pre_transform=base.pre_transform,
-                         decode=base.decode)
+                         decode=base.decode, max_image_pixels=base.max_image_pixels)
 
     def path(self, i: int) -> Path:
         return self.base.path(self.indices[i])

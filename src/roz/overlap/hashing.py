@@ -46,7 +46,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageOps
 
-from roz.datasets.images import _to_rgb  # the shared decode rules (modes, alpha, 16-bit)
+from roz.datasets.images import _to_rgb, check_pixels  # the shared decode rules (modes, alpha, 16-bit, size)
 from roz.errors import DataError
 
 HASH_BITS = 64
@@ -190,6 +190,7 @@ def open_image_fast(path: Path, min_side: int = 4 * PHASH_SIZE) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(path) as im:
+                check_pixels(im, path)  # the decompression-bomb limit, before draft shrinks the size
                 if im.format == "JPEG":
                     im.draft(None, (min_side, min_side))
                 im.load()

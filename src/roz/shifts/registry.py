@@ -107,7 +107,8 @@ def _parse_perturbation(spec: str, rest: str) -> list[dict]:
 def _corruption(opts: dict, dataset):
     from roz.shifts.corruptions import Corruption
 
-    return Corruption(opts["corruption"], int(opts["severity"]), jpeg_roundtrip=bool(opts.get("jpeg_roundtrip", False)))
+    return Corruption(opts["corruption"], int(opts["severity"]), jpeg_roundtrip=bool(opts.get("jpeg_roundtrip", False)),
+                      frost_textures=str(opts.get("frost_textures", "reference")))
 
 
 def _typographic(opts: dict, dataset):

@@ -5,16 +5,13 @@ from __future__ import annotations
 from roz.report import html as H
 from roz.report.sections.base import Section
 
-COLUMNS = ["model", "model0", "dataset", "metric", "acc", "acc0", "rr", "lo", "hi", "paired", "method"]
-
-
-INTRO = ("<p>Relative robustness RR = acc(f) − acc(f₀) in percentage points, paired bootstrap over test "
-         "samples where per-sample results exist.</p>")
-
 
 class Relative(Section):
     sid = "relative"
     title = "Relative robustness"
+    columns = ["model", "model0", "dataset", "metric", "acc", "acc0", "rr", "lo", "hi", "paired", "method"]
+    intro = ("<p>Relative robustness RR = acc(f) − acc(f₀) in percentage points, paired bootstrap over test "
+             "samples where per-sample results exist.</p>")
 
     def collect(self, ctx):
         from roz.metrics.relative import default_pairs, relative_table
@@ -32,8 +29,8 @@ class Relative(Section):
 
     def render(self, rel, ctx, files):
         return "\n".join([
-            INTRO,
-            H.table_html(rel[COLUMNS], left=("model", "model0", "dataset", "metric", "method"), role_col=None,
+            self.intro,
+            H.table_html(rel[self.columns], left=("model", "model0", "dataset", "metric", "method"), role_col=None,
                          signed=lambda c: c == "rr"),
             f"<p>Download: {files.links('relative')}</p>", _auto_note(ctx)])
 

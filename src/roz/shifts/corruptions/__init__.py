@@ -19,8 +19,9 @@ Documented approximations (details in each module and ``docs/corruptions.md``):
 * glass_blur -- the reference's sequential in-place loop (whose aliased tuple "swap" really
   copies a random neighbour into each pixel) is computed exactly, in parallel, by pointer jumping
   over the chains of reads; only the random stream differs.
-* frost -- the frost photographs are read from an installed ``imagecorruptions`` package at run
-  time (never shipped by ROZ); without it a procedural texture is used and recorded in params().
+* frost -- the frost photographs are read from the installed ``imagecorruptions`` package at run
+  time (never shipped by ROZ; missing -> RozError); synthetic textures only by the explicit
+  option ``frost_textures="procedural"``, recorded in params().
 * spatter (water, severities 1-3) -- OpenCV's chamfer distance transform is replaced by the
   exact Euclidean distance (Canny is ported exactly).
 * Random streams differ from numpy's, so outputs match the reference in distribution, not
@@ -40,6 +41,7 @@ memory layout changes results (each sample depends only on its pixels and seed).
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import torch
@@ -49,7 +51,7 @@ from roz.errors import RozError
 from roz.shifts.base import Shift
 from roz.shifts.corruptions import blur, digital, noise, spatter as _spatter, weather
 from roz.shifts.corruptions._common import run_chunks_threaded
-from roz.shifts.corruptions.frost import PROCEDURAL_VERSION, frost, frost_source
+from roz.shifts.corruptions.frost import check_textures, frost, texture_label
 
 IMPLEMENTATION_VERSION = "roz-imagenet-c-2"
 RELEASE_JPEG_QUALITY = 85
@@ -109,14 +111,16 @@ def check(name: str, severity: int) -> None:
 
 
 def corrupt(x: torch.Tensor, name: str, severity: int, seeds: torch.Tensor,
-            jpeg_roundtrip: bool = False, out: torch.Tensor | None = None) -> torch.Tensor:
+            jpeg_roundtrip: bool = False, out: torch.Tensor | None = None,
+            frost_textures: str = "reference") -> torch.Tensor:
     """Apply corruption ``name`` at ``severity`` (1..5) to a batch ``x`` [B, 3, H, W] in [0, 1].
 
     ``seeds`` holds one integer per sample; the result depends on a sample's pixels and seed only.
     ``out`` (optional): a contiguous float32 tensor of ``x``'s shape and device to write the result
     into and return. Reusing one across calls saves the operating system's first-touch cost of a
     fresh output (on a 2-core VM ~8 ms per 64 ImageNet-sized images, as much as a cheap
-    corruption itself); it must not alias ``x``.
+    corruption itself); it must not alias ``x``. ``frost_textures`` (frost only): ``"reference"``
+    (the ImageNet-C photographs; RozError if missing) or the explicit opt-in ``"procedural"``.
     """
     check(name, severity)
     if x.ndim != 4 or x.shape[1] != 3:
@@ -131,6 +135,9 @@ def corrupt(x: torch.Tensor, name: str, severity: int, seeds: torch.Tensor,
         return x.clone()
     dtype = x.dtype
     fn = _FUNCS[name]
+    if name == "frost":  # the texture source is an explicit option, never a silent fallback
+        check_textures(frost_textures)
+        fn = functools.partial(frost, textures=frost_textures)
     with torch.no_grad():
         B, _, H, W = x.shape
         if out is None:
@@ -172,11 +179,15 @@ def corrupt(x: torch.Tensor, name: str, severity: int, seeds: torch.Tensor,
 class Corruption(Shift):
     """An ImageNet-C corruption as a ``Shift``: ``Corruption("fog", 3)``."""
 
-    def __init__(self, name: str, severity: int, jpeg_roundtrip: bool = False):
+    def __init__(self, name: str, severity: int, jpeg_roundtrip: bool = False,
+                 frost_textures: str = "reference"):
         check(name, severity)
+        if name == "frost":
+            check_textures(frost_textures)  # fail before a run, not in its middle
         self.corruption = name
         self.severity = severity
         self.jpeg_roundtrip = bool(jpeg_roundtrip)
+        self.frost_textures = frost_textures
         self.name = f"corruption:{name}:{severity}"
 
     def params(self) -> dict:
@@ -187,12 +198,12 @@ class Corruption(Shift):
             "implementation": IMPLEMENTATION_VERSION,
         }
         if self.corruption == "frost":
-            src = frost_source()
-            p["frost_textures"] = "imagecorruptions" if src == "imagecorruptions" else PROCEDURAL_VERSION
+            p["frost_textures"] = texture_label(self.frost_textures)
         return p
 
     def apply(self, x: torch.Tensor, seeds: torch.Tensor) -> torch.Tensor:
-        return corrupt(x, self.corruption, self.severity, seeds, jpeg_roundtrip=self.jpeg_roundtrip)
+        return corrupt(x, self.corruption, self.severity, seeds, jpeg_roundtrip=self.jpeg_roundtrip,
+                       frost_textures=self.frost_textures)
 
     def __repr__(self) -> str:
         return f"Corruption({self.corruption!r}, {self.severity}, jpeg_roundtrip={self.jpeg_roundtrip})"
