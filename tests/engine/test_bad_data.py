@@ -116,7 +116,7 @@ def test_hostile_model_and_dataset_names_stay_inside_the_run_dir(seqfx, tmp_path
 
     new = _all_files(tmp_path) - before
     assert new and all((work / "run") in f.parents for f in new), sorted(map(str, new))
-    ids = [u["unit_id"] for u in ResultStore(work / "run").units()]
+    ids = [u.unit_id for u in ResultStore(work / "run").records()]
     assert len(ids) == 2 and all("/" not in u and "\x00" not in u and "\n" not in u and len(u) < 200 for u in ids)
     html = (work / "run" / "report" / "index.html").read_text()
     assert "<script>x" not in html and "<b>L" not in html
