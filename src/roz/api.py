@@ -19,6 +19,7 @@ from pathlib import Path
 from roz.engine.fingerprint import check_same_contents
 from roz.engine.options import SETTING_NAMES, RunOptions, resolve_options
 from roz.engine.plan import load_config, plan_units
+from roz.engine.record import UnitRecord
 from roz.engine.runner import run_units
 from roz.engine.store import ResultStore
 from roz.engine.validate import validate_config
@@ -31,7 +32,7 @@ def evaluate(model: str, dataset: str, root: str | Path, *, out: str | Path = "r
              label: str | None = None, shift: str | None = None, head: str | None = None, seed: int | None = None,
              limit: int | None = None, on_bad_image: str | None = None, full_logits: bool | None = None,
              dataset_options: dict | None = None, force: bool = False, options: RunOptions | None = None,
-             settings: dict | None = None, log=None) -> list[dict]:
+             settings: dict | None = None, log=None) -> list[UnitRecord]:
     """Evaluate one model on one dataset (optionally under a shift); one record per unit.
 
     Per-unit settings left at None take the defaults of ``roz.engine.units.Unit``; ``label`` is the
@@ -50,7 +51,7 @@ def evaluate(model: str, dataset: str, root: str | Path, *, out: str | Path = "r
 
 def run(config: str | Path | dict, *, out: str | Path | None = None, force: bool = False,
         force_unit: set[str] | None = None,
-        options: RunOptions | None = None, settings: dict | None = None, log=None) -> list[dict]:
+        options: RunOptions | None = None, settings: dict | None = None, log=None) -> list[UnitRecord]:
     """Run every unit of a config (YAML path or dict); finished units are skipped."""
     register_world()  # ROZ-Mini's class set (its shipped models name it)
     cfg = load_config(config) if not isinstance(config, dict) else dict(config)
@@ -61,7 +62,7 @@ def run(config: str | Path | dict, *, out: str | Path | None = None, force: bool
 
 
 def _execute(cfg: dict, out, *, force: bool, options: RunOptions | None, settings: dict | None, log,
-             force_unit: set[str] | None = None) -> list[dict]:
+             force_unit: set[str] | None = None) -> list[UnitRecord]:
     base = {k: v for k, v in asdict(options).items() if k in SETTING_NAMES} if options is not None else {}
     given = {k: v for k, v in (settings or {}).items() if v is not None}
     unknown = sorted(set(given) - set(SETTING_NAMES))
@@ -74,7 +75,7 @@ def _execute(cfg: dict, out, *, force: bool, options: RunOptions | None, setting
     conf = conf.model_copy(update={"amp": opts.amp})
     units = plan_units(conf)
     if (Path(out) / "run.json").is_file():  # refuse to mix results on other contents of a dataset
-        check_same_contents(units, ResultStore(out, create=False).units(skip_broken=True), force)
+        check_same_contents(units, ResultStore(out, create=False).records(skip_broken=True), force)
     return run_units(units, out, opts, force=force, executor=str(opts.executor), config=cfg, log=log,
                      force_unit=force_unit,
                      worker_setup=(register_world,))

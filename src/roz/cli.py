@@ -153,7 +153,7 @@ def eval_cmd(
                         full_logits=full_logits, force=force, options=_options(), log=_log,
                         settings=_settings(batch_size=batch_size, workers=workers, device=device, amp=amp,
                                            part_size=part_size))
-    _print_table(api.results(out).query("unit_id in @ids", local_dict={"ids": [r["unit_id"] for r in recs]})
+    _print_table(api.results(out).query("unit_id in @ids", local_dict={"ids": [r.unit_id for r in recs]})
                  .drop(columns=["unit_id"]), title=str(out))
 
 

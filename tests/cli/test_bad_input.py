@@ -59,8 +59,8 @@ def test_bad_images_fail_by_default(fx, tmp_path):
 def test_bad_images_skip_lists_them(fx, tmp_path):
     data = _bad_tree(tmp_path / "bad")
     rec = api.evaluate(fx["timm"], "imagefolder", data, out=tmp_path / "run", on_bad_image="skip")[0]
-    assert sorted(rec["skipped_files"]) == ["n01440764/zero.JPEG", "n01443537/trunc.JPEG", "n01484850/text.JPEG"]
-    assert rec["metrics"]["n_skipped"] == 3 and rec["metrics"]["n"] == 12
+    assert sorted(rec.skipped_files) == ["n01440764/zero.JPEG", "n01443537/trunc.JPEG", "n01484850/text.JPEG"]
+    assert rec.metrics["n_skipped"] == 3 and rec.metrics["n"] == 12
 
 
 def test_decoding_of_odd_modes(tmp_path):

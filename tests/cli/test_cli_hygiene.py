@@ -100,16 +100,17 @@ def test_console_summary_is_never_cut():
 
 
 def test_report_says_why_there_is_no_baseline_fit(tmp_path, roz_cli):
+    from roz.engine.record import UnitRecord
     from roz.engine.store import ResultStore
 
     store = ResultStore(tmp_path / "run")
     for k, (model, val, r) in enumerate((("rn18", 70.0, 33.0), ("rn50", 76.0, 36.0))):
         for ds, acc in (("imagenet-val", val), ("imagenet-r", r)):
-            store.write_unit({"unit_id": f"u{k}{ds}", "kind": "eval",
+            store.write_unit(UnitRecord.from_json({"unit_id": f"u{k}{ds}", "kind": "eval",
                               "model": {"name": model, "spec": f"fixture:{model}", "role": "standard", "identity": {}},
                               "dataset": {"name": ds, "root": "/x", "n": 100, "protocol": {}}, "shift": None,
                               "attack": None, "metrics": {"top1": acc, "n": 100}, "protocol": {}, "skipped_files": [],
-                              "env": {}, "timing": {}}, None)
+                              "env": {}, "timing": {}}), None)
     code, printed, err = roz_cli("report", tmp_path / "run", "--bootstrap", "10", "--no-svg")
     assert code == 0, err
     assert "only 2 usable baseline model(s), need 3" in printed
@@ -118,16 +119,17 @@ def test_report_says_why_there_is_no_baseline_fit(tmp_path, roz_cli):
 def test_report_with_the_shipped_testbed_baseline(tmp_path, roz_cli):
     import pandas as pd
 
+    from roz.engine.record import UnitRecord
     from roz.engine.store import ResultStore
 
     store = ResultStore(tmp_path / "run")
     for k, (model, val, r) in enumerate((("rn18", 70.0, 33.0), ("rn50", 76.0, 36.0))):
         for ds, acc in (("imagenet-val", val), ("imagenet-r", r)):
-            store.write_unit({"unit_id": f"u{k}{ds}", "kind": "eval",
+            store.write_unit(UnitRecord.from_json({"unit_id": f"u{k}{ds}", "kind": "eval",
                               "model": {"name": model, "spec": f"fixture:{model}", "role": "standard", "identity": {}},
                               "dataset": {"name": ds, "root": "/x", "n": 100, "protocol": {}}, "shift": None,
                               "attack": None, "metrics": {"top1": acc, "n": 100}, "protocol": {}, "skipped_files": [],
-                              "env": {}, "timing": {}}, None)
+                              "env": {}, "timing": {}}), None)
     code, _, err = roz_cli("report", tmp_path / "run", "--baseline", "testbed", "--bootstrap", "10", "--no-svg")
     assert code == 0, err  # offline: the table ships with roz
     fits = pd.read_csv(tmp_path / "run" / "report" / "tables" / "fits.csv")

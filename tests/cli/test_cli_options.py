@@ -35,8 +35,8 @@ def test_config_settings_apply_without_flags(clifx, tmp_path, roz_cli, monkeypat
     (opts, units), = seen
     assert (opts.batch_size, opts.workers, opts.device, opts.amp, opts.part_size) == (3, 0, "cpu", True, 2)
     assert all(u.amp for u in units)
-    (rec,) = ResultStore(tmp_path / "run").units()
-    assert rec["protocol"]["amp"] is True  # issue 12: it recorded amp: false
+    (rec,) = ResultStore(tmp_path / "run").records()
+    assert rec.protocol["amp"] is True  # issue 12: it recorded amp: false
 
 
 def test_flags_override_config(clifx, tmp_path, roz_cli, monkeypatch):
@@ -47,7 +47,7 @@ def test_flags_override_config(clifx, tmp_path, roz_cli, monkeypatch):
     (opts, units), = seen
     assert (opts.batch_size, opts.workers, opts.device, opts.amp) == (5, 0, "cpu", False)
     assert not any(u.amp for u in units)
-    assert ResultStore(tmp_path / "run").units()[0]["protocol"]["amp"] is False
+    assert ResultStore(tmp_path / "run").records()[0].protocol["amp"] is False
 
 
 def test_defaults_come_from_run_options(clifx, tmp_path, monkeypatch):
@@ -77,7 +77,7 @@ def test_label_tells_two_custom_datasets_apart(clifx, tmp_path, roz_cli):
         code, _, err = roz_cli("eval", "-m", clifx["model"], "-d", "imagefolder", "-r", clifx["data"], "-o", out,
                                "--label", label, "--limit", "4", "--workers", "0")
         assert code == 0, err
-    names = sorted(u["dataset"]["name"] for u in ResultStore(out).units())
+    names = sorted(u.dataset.name for u in ResultStore(out).records())
     assert names == ["mine-a", "mine-b"]
     code, printed, _ = roz_cli("results", out)
     assert code == 0 and "mine-a" in printed and "mine-b" in printed

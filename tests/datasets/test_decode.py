@@ -82,8 +82,8 @@ def test_decode_recorded_in_unit_protocol(folder, tmp_path):
         rec = api.evaluate(f"timm:test_vit@{path}", "imagefolder", folder, out=tmp_path / "run",
                            dataset_options={"decode": decode})[0]
         recs[decode] = rec
-        assert rec["protocol"]["dataset_protocol"]["decode"] == decode
-    assert recs["roz"]["unit_id"] != recs["testbed"]["unit_id"]
+        assert rec.protocol["dataset_protocol"]["decode"] == decode
+    assert recs["roz"].unit_id != recs["testbed"].unit_id
 
 
 def test_unknown_decoder_is_a_clear_error(folder):

@@ -60,8 +60,8 @@ def test_bad_image_in_a_worker_is_skipped_and_listed(seqfx, tmp_path):
     (data / seqfx["wnids"][0] / "img_bad.png").write_bytes(b"")
     (rec,) = api.evaluate(seqfx["model"], "imagefolder", data, out=tmp_path / "r", on_bad_image="skip",
                           options=RunOptions(batch_size=2, workers=2, device="cpu"))
-    assert rec["metrics"]["n_skipped"] == 1 and rec["metrics"]["n"] == 8
-    rows = ResultStore(tmp_path / "r").samples(rec["unit_id"])
+    assert rec.metrics["n_skipped"] == 1 and rec.metrics["n"] == 8
+    rows = ResultStore(tmp_path / "r").samples(rec.unit_id)
     assert list(rows.loc[~rows["ok"], "path"]) == [f"{seqfx['wnids'][0]}/img_bad.png"]
 
 
@@ -75,25 +75,25 @@ def test_a_non_utf8_file_name_evaluates_and_round_trips(seqfx, tmp_path):
 
     (rec,) = api.evaluate(seqfx["model"], "imagefolder", data, out=tmp_path / "r",
                           options=RunOptions(batch_size=4, workers=0, device="cpu"))
-    rows = ResultStore(tmp_path / "r").samples(rec["unit_id"]).sort_values("index")
-    assert rec["metrics"]["n"] == 8 and rec["metrics"]["n_skipped"] == 0
+    rows = ResultStore(tmp_path / "r").samples(rec.unit_id).sort_values("index")
+    assert rec.metrics["n"] == 8 and rec.metrics["n_skipped"] == 0
     escaped = [p for p in rows["path"] if "\\x" in p]
     assert escaped == [f"{wnid}/\\xff\\xfe.png"]  # the documented escaped form, valid UTF-8
     real = data / file_path(escaped[0])
     assert os.fsencode(real).endswith(b"/\xff\xfe.png") and real.is_file()
-    assert rec["dataset"]["protocol"]["non_utf8_paths"] == 1
+    assert rec.dataset.protocol["non_utf8_paths"] == 1
 
     # the renamed file is the same image: same predictions and metrics as the plain-named run
-    ref_rows = ResultStore(tmp_path / "ref").samples(ref["unit_id"]).sort_values("index")
+    ref_rows = ResultStore(tmp_path / "ref").samples(ref.unit_id).sort_values("index")
     by_name = dict(zip(ref_rows["path"], ref_rows["pred"]))
     by_name[f"{wnid}/\\xff\\xfe.png"] = by_name.pop(f"{wnid}/img_000.png")
     assert dict(zip(rows["path"], rows["pred"])) == by_name
-    assert rec["metrics"]["top1"] == ref["metrics"]["top1"] and rec["metrics"]["top5"] == ref["metrics"]["top5"]
+    assert rec.metrics["top1"] == ref.metrics["top1"] and rec.metrics["top5"] == ref.metrics["top5"]
 
     # resuming from stored parts compares stored paths with the dataset's: still a match, nothing recomputed
     (again,) = api.evaluate(seqfx["model"], "imagefolder", data, out=tmp_path / "r",
                             options=RunOptions(batch_size=4, workers=0, device="cpu"))
-    assert again["metrics"] == rec["metrics"]
+    assert again.metrics == rec.metrics
 
 
 def _all_files(root: Path) -> set[Path]:
@@ -116,7 +116,7 @@ def test_hostile_model_and_dataset_names_stay_inside_the_run_dir(seqfx, tmp_path
 
     new = _all_files(tmp_path) - before
     assert new and all((work / "run") in f.parents for f in new), sorted(map(str, new))
-    ids = [u["unit_id"] for u in ResultStore(work / "run").units()]
+    ids = [u.unit_id for u in ResultStore(work / "run").records()]
     assert len(ids) == 2 and all("/" not in u and "\x00" not in u and "\n" not in u and len(u) < 200 for u in ids)
     html = (work / "run" / "report" / "index.html").read_text()
     assert "<script>x" not in html and "<b>L" not in html

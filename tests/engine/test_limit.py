@@ -53,9 +53,9 @@ def test_limited_unit_records_its_draw(seqfx, tmp_path):
                           options=RunOptions(batch_size=4))
     from roz.engine.store import ResultStore
 
-    df = ResultStore(tmp_path / "r").samples(rec["unit_id"])
+    df = ResultStore(tmp_path / "r").samples(rec.unit_id)
     assert sorted(df["target"]) == [0, 1, 2, 3]  # 4 classes x 2 images, limit 4: one of each class
-    pos = rec["protocol"]["positions"]
+    pos = rec.protocol["positions"]
     assert pos["n"] == 4 and pos["of"] == 8 and "stratified" in pos["limit_draw"]
     assert pos["sha256"] == hashlib.sha256(json.dumps(list(df["index"])).encode()).hexdigest()
-    assert rec["protocol"]["limit"] == 4 and rec["metrics"]["n"] == 4
+    assert rec.protocol["limit"] == 4 and rec.metrics["n"] == 4

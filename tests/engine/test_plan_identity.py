@@ -24,14 +24,14 @@ def test_replaced_checkpoint_gives_new_unit_and_new_numbers(seqfx, tmp_path):
     assert spec_again == spec
     second = _eval(spec, seqfx["data"], tmp_path / "run")
     fresh = _eval(spec, seqfx["data"], tmp_path / "fresh")  # what the new weights really give
-    assert second["unit_id"] != first["unit_id"]
-    assert second["unit_id"] == fresh["unit_id"]
-    got = ResultStore(tmp_path / "run").samples(second["unit_id"])
-    want = ResultStore(tmp_path / "fresh").samples(fresh["unit_id"])
+    assert second.unit_id != first.unit_id
+    assert second.unit_id == fresh.unit_id
+    got = ResultStore(tmp_path / "run").samples(second.unit_id)
+    want = ResultStore(tmp_path / "fresh").samples(fresh.unit_id)
     pd.testing.assert_frame_equal(got, want)
-    old = ResultStore(tmp_path / "run").samples(first["unit_id"])
+    old = ResultStore(tmp_path / "run").samples(first.unit_id)
     assert not got.drop(columns=["path"]).equals(old.drop(columns=["path"]))
-    assert second["model"]["weights_sha256"] != first["model"]["weights_sha256"]
+    assert second.model.weights_sha256 != first.model.weights_sha256
 
 
 def _cfg(seqfx, **kw):
@@ -53,9 +53,9 @@ def test_changed_dataset_is_refused_without_force(seqfx, tmp_path):
     data = tinymodels.make_imagefolder(tmp_path / "data", n=2, size=(40, 44), ext="png")
     out = tmp_path / "run"
     first = _eval(seqfx["model"], data, out)
-    assert first["dataset"]["fingerprint"]
+    assert first.dataset.fingerprint
     again = _eval(seqfx["model"], data, out)  # unchanged: skipped, no complaint
-    assert again["unit_id"] == first["unit_id"]
+    assert again.unit_id == first.unit_id
     img = next((data / tinymodels.WNIDS[0]).glob("*.png"))
     st = img.stat()
     os.utime(img, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))  # touched
@@ -63,7 +63,7 @@ def test_changed_dataset_is_refused_without_force(seqfx, tmp_path):
         _eval(seqfx["model"], data, out)
     assert "--force" in e.value.hint
     redone = _eval(seqfx["model"], data, out, force=True)
-    assert redone["dataset"]["fingerprint"] != first["dataset"]["fingerprint"]
+    assert redone.dataset.fingerprint != first.dataset.fingerprint
     (img.parent / "extra.png").write_bytes(img.read_bytes())  # a file added
     with pytest.raises(RozError, match="changed"):
         _eval(seqfx["model"], data, out)

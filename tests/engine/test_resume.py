@@ -52,7 +52,7 @@ def test_rerun_skips_and_force_recomputes(fx, tmp_path):
 
     out = tmp_path / "r"
     api.evaluate(fx["timm"], "imagefolder", fx["data"], out=out)
-    uid = ResultStore(out).units()[0]["unit_id"]
+    uid = ResultStore(out).records()[0].unit_id
     mtime = (out / "units" / f"{uid}.json").stat().st_mtime_ns
     api.evaluate(fx["timm"], "imagefolder", fx["data"], out=out)
     assert (out / "units" / f"{uid}.json").stat().st_mtime_ns == mtime

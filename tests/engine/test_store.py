@@ -45,9 +45,9 @@ def test_tampered_unit_is_not_done_and_recomputed(seqfx, tmp_path, case):
     where, tamper, why = TAMPER[case]
     out = tmp_path / "run"
     (rec,) = _eval(seqfx, out)
-    uid = rec["unit_id"]
+    uid = rec.unit_id
     want = ResultStore(out).samples(uid)
-    assert rec["samples"]["rows"] == 8 and len(rec["samples"]["sha256"]) == 64
+    assert rec.samples["rows"] == 8 and len(rec.samples["sha256"]) == 64
     path = out / where / (f"{uid}.json" if where == "units" else f"{uid}.parquet")
     tamper(path)
     store = ResultStore(out)
@@ -58,7 +58,7 @@ def test_tampered_unit_is_not_done_and_recomputed(seqfx, tmp_path, case):
     logs = []
     (again,) = _eval(seqfx, out, log=logs.append)
     assert any("is not done" in m and why in m for m in logs), logs
-    assert again["metrics"] == rec["metrics"]
+    assert again.metrics == rec.metrics
     pd.testing.assert_frame_equal(ResultStore(out).samples(uid), want)
 
 
@@ -76,13 +76,13 @@ def _interrupt_after(monkeypatch, n):
 @pytest.mark.parametrize("resume", ["part copied over another", "other part size"])
 def test_parts_that_do_not_fit_are_discarded(seqfx, tmp_path, monkeypatch, resume):
     (ref,) = _eval(seqfx, tmp_path / "ref")
-    want = ResultStore(tmp_path / "ref").samples(ref["unit_id"])
+    want = ResultStore(tmp_path / "ref").samples(ref.unit_id)
     out = tmp_path / "run"
     with monkeypatch.context() as m:
         _interrupt_after(m, 3)
         with pytest.raises(KeyboardInterrupt):
             _eval(seqfx, out, part_size=2)
-    pdir = out / "parts" / ref["unit_id"]
+    pdir = out / "parts" / ref.unit_id
     names = sorted(p.name for p in pdir.iterdir())
     assert names == ["part-00000000-00000002.parquet", "part-00000002-00000004.parquet",
                      "part-00000004-00000006.parquet"]
@@ -90,10 +90,10 @@ def test_parts_that_do_not_fit_are_discarded(seqfx, tmp_path, monkeypatch, resum
         shutil.copyfile(pdir / names[0], pdir / names[1])
     logs = []
     (rec,) = _eval(seqfx, out, part_size=2 if resume == "part copied over another" else 3, log=logs.append)
-    got = ResultStore(out).samples(rec["unit_id"])
+    got = ResultStore(out).samples(rec.unit_id)
     assert list(got["index"]) == list(range(8))
     pd.testing.assert_frame_equal(got, want)
-    assert rec["metrics"] == ref["metrics"]
+    assert rec.metrics == ref.metrics
     if resume == "part copied over another":
         assert any("discarded 1 stored part" in m and "indices" in m for m in logs), logs
 
@@ -107,18 +107,18 @@ def test_failed_unit_is_recorded_others_run_and_it_is_retried(seqfx, tmp_path):
     with pytest.raises(DataError) as lone:  # the lone failure: its own error, after the rest ran
         api.run(cfg)
     store = ResultStore(out)
-    (done,) = store.units()
-    assert done["dataset"]["name"] == "here"
+    (done,) = store.records()
+    assert done.dataset.name == "here"
     (fail,) = store.failures()
     assert fail["error"] == "DataError" and fail["message"] == lone.value.what and "Traceback" in fail["traceback"]
     from roz.engine.plan import plan_units
     from roz.engine.runner import run_units
 
     recs = run_units(plan_units(cfg), out, raise_failures=False)
-    assert [r["dataset"]["name"] for r in recs] == ["here"] and [f["unit_id"] for f in recs.failures] == [fail["unit_id"]]
+    assert [r.dataset.name for r in recs] == ["here"] and [f["unit_id"] for f in recs.failures] == [fail["unit_id"]]
     shutil.copytree(seqfx["data"], missing, dirs_exist_ok=True)
     recs = api.run(cfg)
-    assert sorted(r["dataset"]["name"] for r in recs) == ["here", "later"]
+    assert sorted(r.dataset.name for r in recs) == ["here", "later"]
     assert ResultStore(out).failures() == []
 
 
@@ -165,8 +165,8 @@ def test_files_follow_the_umask(seqfx, tmp_path):
         (rec,) = _eval(seqfx, tmp_path / "run")
     finally:
         os.umask(old)
-    for p in (tmp_path / "run" / "run.json", tmp_path / "run" / "units" / f"{rec['unit_id']}.json",
-              tmp_path / "run" / "samples" / f"{rec['unit_id']}.parquet"):
+    for p in (tmp_path / "run" / "run.json", tmp_path / "run" / "units" / f"{rec.unit_id}.json",
+              tmp_path / "run" / "samples" / f"{rec.unit_id}.parquet"):
         assert p.stat().st_mode & 0o777 == 0o644, p
 
 

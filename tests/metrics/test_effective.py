@@ -204,21 +204,24 @@ def test_subset_bootstrap_cleaned_vs_full():
 def test_relative_from_store(tmp_path):
     import pyarrow as pa
 
+    from roz.engine.record import UnitRecord
     from roz.engine.store import ResultStore
-    from roz.metrics.relative import default_pairs, relative_robustness_from_store, relative_table
+    from roz.metrics.relative import default_pairs, relative_robustness_from_units, relative_table
 
     st = ResultStore(tmp_path / "run")
     rng = np.random.default_rng(2)
     base = rng.random(300) < 0.5
     for name, role, corr in (("clip", "zeroshot", base), ("clip-auto", "zeroshot-auto", base | (rng.random(300) < 0.2))):
-        st.write_unit({"unit_id": name, "kind": "eval", "model": {"name": name, "role": role},
-                       "dataset": {"name": "mini-r", "n": 300}, "shift": None, "attack": None,
-                       "metrics": {"top1": 100 * corr.mean()}},
+        st.write_unit(UnitRecord.from_json({"unit_id": name, "kind": "eval", "model": {"name": name, "role": role},
+                                            "dataset": {"name": "mini-r", "n": 300}, "shift": None, "attack": None,
+                                            "metrics": {"top1": 100 * corr.mean()}}),
                       pa.table({"idx": np.arange(300)[::-1], "correct": corr[::-1], "correct5": corr[::-1]}))
     assert default_pairs({"clip": "zeroshot", "clip-auto": "zeroshot-auto"}) == [("clip-auto", "clip")]
-    r = relative_robustness_from_store(st, "clip-auto", "clip", "mini-r", n_boot=200, seed=0)
+    units = st.natural_table()
+    r = relative_robustness_from_units(units, st.samples, "clip-auto", "clip", "mini-r", n_boot=200, seed=0)
     assert r.paired and r.matched_by == "idx" and r.lo <= r.rr <= r.hi and r.rr > 0
-    df = relative_table(st, [("clip-auto", "clip")], n_boot=200, seed=0)
+    assert r.n == r.n0 == 300  # the dataset's size, from the records
+    df = relative_table(units, st.samples, [("clip-auto", "clip")], n_boot=200, seed=0)
     assert len(df) == 1 and df.rr.iloc[0] == pytest.approx(r.rr) and df.lo.iloc[0] == r.lo
 
 

@@ -46,17 +46,17 @@ def test_roundtrip_and_eval(fx, tmp_path, family):
                         templates=kw.get("templates"))
     rec = recs[0]
     rows = api.results(tmp_path / "run")
-    assert len(rows) == 1 and rec["metrics"]["n"] == 24
+    assert len(rows) == 1 and rec.metrics["n"] == 24
     from roz.engine.store import ResultStore
 
-    df = ResultStore(tmp_path / "run").samples(rec["unit_id"])
+    df = ResultStore(tmp_path / "run").samples(rec.unit_id)
     ds = create_dataset("imagefolder", fx["data"])
     assert df["pred"].tolist() == _manual_preds(model, ds)
-    assert rec["metrics"]["top1"] == pytest.approx(100 * (df["pred"] == df["target"]).mean())
+    assert rec.metrics["top1"] == pytest.approx(100 * (df["pred"] == df["target"]).mean())
     # every protocol choice is recorded
-    assert rec["protocol"]["preprocess"]["input_size"] == model.input_size
-    assert rec["model"]["identity"]["spec"] == spec
-    assert "torch" in rec["env"]
+    assert rec.protocol["preprocess"]["input_size"] == model.input_size
+    assert rec.model.identity["spec"] == spec
+    assert "torch" in rec.env
 
 
 def test_python_api_wraps_any_module(fx, tmp_path):

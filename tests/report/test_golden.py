@@ -74,7 +74,7 @@ def _hand_errors() -> dict[str, dict[str, float]]:
 
 
 def test_corruption_numbers_match_pre_refactor_and_hand(fixture_run):
-    units = [unit_row(u) for u in ResultStore(fixture_run, create=False).units()]
+    units = [unit_row(u) for u in ResultStore(fixture_run, create=False).records()]
     cor = corruption_data(units, load_normalizer("alexnet"), "resnet50")
     _same(cor["table"], pd.read_csv(GOLDEN / "ce_table.csv"), "table")
     for key, name in (("per_corruption", "ce_per"), ("ce", "ce_ce"), ("relative_ce", "ce_rel")):

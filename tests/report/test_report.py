@@ -180,7 +180,7 @@ def test_corruption_relative_to_baseline_model(fixture_run, tmp_path):
     from roz.report.context import unit_row
     from roz.report.sections.corruptions import corruption_data
 
-    units = [unit_row(u) for u in ResultStore(fixture_run, create=False).units()]
+    units = [unit_row(u) for u in ResultStore(fixture_run, create=False).records()]
     cor = corruption_data(units, None, "resnet50")
     t = cor["table"].set_index("model")
     assert t.loc["resnet50", "mean CE relative to resnet50 (%)"] == pytest.approx(100.0)
@@ -203,7 +203,7 @@ def test_corruption_packaged_alexnet(fixture_run):
 
     norm = load_normalizer("alexnet")
     assert norm == alexnet_errors()
-    cor = corruption_data([unit_row(u) for u in ResultStore(fixture_run, create=False).units()], norm)
+    cor = corruption_data([unit_row(u) for u in ResultStore(fixture_run, create=False).records()], norm)
     assert "mCE" in cor["label"] and "mean corruption error (unnormalised, %)" in cor["table"].columns
     fog = cor["per_corruption"].loc["resnet50", "fog"]
     assert cor["ce"].loc["resnet50", "fog"] == pytest.approx(100 * fog / (100 * norm["fog"]))

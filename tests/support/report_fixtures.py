@@ -6,6 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from roz.engine.record import UnitRecord
 from roz.engine.store import ResultStore
 
 EVIL = "<script>alert(1)</script>"
@@ -35,10 +36,10 @@ def _samples(acc: float, seed: int) -> pa.Table:
 
 
 def _unit(uid, model, role, dataset, metrics, kind="eval", shift=None, attack=None, n=N_SAMPLES):
-    return {"unit_id": uid, "kind": kind, "model": {"name": model, "spec": f"fixture:{model}", "role": role, "identity": {}},
+    return UnitRecord.from_json({"unit_id": uid, "kind": kind, "model": {"name": model, "spec": f"fixture:{model}", "role": role, "identity": {}},
             "dataset": {"name": dataset, "root": "/nonexistent", "n": n, "protocol": {}},
             "shift": shift, "attack": attack, "metrics": metrics, "protocol": {"resize": 224, "seed": 0},
-            "skipped_files": [], "env": {"torch": "2.x", "device": "cpu"}, "timing": {"seconds": 1.0}}
+            "skipped_files": [], "env": {"torch": "2.x", "device": "cpu"}, "timing": {"seconds": 1.0}})
 
 
 def make_run(root) -> ResultStore:

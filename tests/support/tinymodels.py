@@ -101,5 +101,5 @@ def store_rows(run) -> dict:
     from roz.engine.store import ResultStore
 
     store = ResultStore(run)
-    return {u["unit_id"]: (store.samples(u["unit_id"]).sort_values("index").reset_index(drop=True), u["metrics"])
-            for u in store.units()}
+    return {u.unit_id: (store.samples(u.unit_id).sort_values("index").reset_index(drop=True), u.metrics)
+            for u in store.records()}

@@ -25,13 +25,15 @@ def test_demo_quick(tmp_path):
     html = (out / "report.html").read_text()
     for section in ("Headline", "Corruptions", "Adversarial", "Typographic", "overlap"):
         assert section.lower() in html.lower(), section
-    units = [json.loads(p.read_text()) for p in (out / "units").glob("*.json")]
-    datasets = {u["dataset"]["name"] for u in units}
+    from roz.engine.store import ResultStore
+
+    units = ResultStore(out, create=False).records()
+    datasets = {u.dataset.name for u in units}
     assert {"mini-val", "mini-v2", "mini-sketch", "mini-r", "mini-objectnet", "mini-vid", "mini-ytbb"} <= datasets
-    kinds = {u["kind"] for u in units}
+    kinds = {u.kind for u in units}
     assert {"eval", "attack"} <= kinds
-    vid = next(u for u in units if u["dataset"]["name"] == "mini-vid")
-    assert {"pm0", "pm10"} <= set(vid["metrics"])
+    vid = next(u for u in units if u.dataset.name == "mini-vid")
+    assert {"pm0", "pm10"} <= set(vid.metrics)
     overlap = json.loads((out / "overlap.json").read_text())
     # the planted near-duplicates of mini-r are recovered
     assert overlap["mini-r"]["detection"]["recall"] >= 0.9

@@ -100,13 +100,13 @@ def dataset_fingerprint(root: str | Path) -> str | None:
     return h.hexdigest()[:16]
 
 
-def check_same_contents(units, existing: list[dict], force: bool) -> None:
+def check_same_contents(units, existing: list, force: bool) -> None:
     """Refuse (unless ``force``) units whose dataset contents differ from finished units of the same
-    dataset name in the run directory (``existing``: records from ``ResultStore.units()``). Changed
+    dataset name in the run directory (``existing``: :class:`~roz.engine.record.UnitRecord` from ``ResultStore.records()``). Changed
     weights need no check: they change the unit id."""
     if force:
         return
-    seen_data = {r["dataset"]["name"]: r["dataset"].get("fingerprint") for r in existing}
+    seen_data = {r.dataset.name: r.dataset.fingerprint for r in existing}
     problems = []
     for u in units:
         old = seen_data.get(u.dataset.display)

@@ -28,7 +28,7 @@ from roz.engine.kinds import UnitContext, get_kind
 from roz.engine.labelspace import LabelMap
 from roz.engine.options import RunOptions  # noqa: F401  (re-exported: defined in engine.options)
 from roz.engine.positions import positions_for
-from roz.engine.record import build_record
+from roz.engine.record import UnitRecord, build_record
 from roz.engine.store import ResultStore
 from roz.engine.units import Unit
 from roz.errors import RozError
@@ -89,15 +89,14 @@ def prepare(unit: Unit, store: ResultStore | None, opts: RunOptions, models: Mod
 
 
 def execute_unit(unit: Unit, store: ResultStore, opts: RunOptions, models: ModelCache | None = None,
-                 log=None) -> dict:
+                 log=None) -> UnitRecord:
     """Compute one unit with its kind's strategy and write its record and rows to the store."""
     ctx = prepare(unit, store, opts, models or ModelCache(), log)
     kind = unit.kind
     t0 = time.perf_counter()
     result = get_kind(kind).run(ctx)
     record = build_record(ctx, result, kind, time.perf_counter() - t0, dataset_info(unit.dataset.name).paper_order)
-    store.write_unit(record, result.table)
-    return store.unit(unit.unit_id)
+    return store.write_unit(record, result.table)
 
 
 def _attempt(unit: Unit, store: ResultStore, opts: RunOptions, models, forced: bool, blocking: bool,
@@ -151,7 +150,7 @@ def _run_local(todo: list[Unit], store: ResultStore, opts: RunOptions, forced: s
 def run_units(units: list[Unit], run_dir, opts: RunOptions | None = None, force: bool = False,
               executor: str = "local", config: dict | None = None, log=None, *,
               force_unit: set[str] | frozenset[str] | None = None, raise_failures: bool = True,
-              worker_setup: tuple = ()) -> list[dict]:
+              worker_setup: tuple = ()) -> RunRecords:
     """Run every unit not yet (intact) in the store; return all units' records (finished ones included).
 
     ``force`` recomputes every unit, ``force_unit`` the units with these ids. Failed units are
@@ -188,9 +187,9 @@ def run_units(units: list[Unit], run_dir, opts: RunOptions | None = None, force:
     return _collect(units, store, raise_failures, errors)
 
 
-def _collect(units: list[Unit], store: ResultStore, raise_failures: bool, errors: dict) -> list[dict]:
+def _collect(units: list[Unit], store: ResultStore, raise_failures: bool, errors: dict) -> RunRecords:
     done = {u.unit_id: store.is_done(u.unit_id) for u in units}
-    out = RunRecords(store.unit(u.unit_id) for u in units if done[u.unit_id])
+    out = RunRecords(store.record(u.unit_id) for u in units if done[u.unit_id])
     recorded = {f["unit_id"]: f for f in store.failures()}
     out.failures = [recorded.get(u.unit_id) or {"unit_id": u.unit_id, "error": "unknown", "message": "not computed"}
                     for u in units if not done[u.unit_id]]

@@ -25,7 +25,8 @@ Unit JSON keys (all units): ``unit_id``, ``kind`` ("eval" | "perturbation" | "at
 (flat ``{name: float}``; percent for accuracies), ``protocol`` (every choice: head, templates,
 resize/crop/interpolation, seed, covered positions, ...), ``skipped_files``, ``env`` (library
 versions, device), ``timing``, ``samples`` (``{"file", "rows", "bytes", "sha256"}``),
-``roz_version``, ``store_format``.
+``roz_version``, ``store_format``. The store is the only reader and writer of these files: it
+takes and gives :class:`~roz.engine.record.UnitRecord` (``write_unit``, ``records``, ``record``).
 
 Files are created with the user's umask (like any other file the user writes), never 0600.
 """
@@ -46,6 +47,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from roz import STORE_FORMAT, __version__
+from roz.engine import tables
+from roz.engine.record import UnitRecord
 from roz.errors import RozError, StoreError
 
 
@@ -223,9 +226,10 @@ class ResultStore:
     def is_done(self, unit_id: str) -> bool:
         return self.check_unit(unit_id) is None
 
-    def write_unit(self, record: dict, samples: pa.Table | None) -> None:
-        """Write a finished unit: its rows (``None``: a unit without per-sample rows), then its record."""
-        uid = record["unit_id"]
+    def write_unit(self, record: UnitRecord, samples: pa.Table | None) -> UnitRecord:
+        """Write a finished unit: its rows (``None``: a unit without per-sample rows), then its record;
+        returns the record as stored (with the samples check, version and format)."""
+        uid = record.unit_id
         p = self.samples_path(uid)
         check = None
         if samples is not None:
@@ -236,39 +240,45 @@ class ResultStore:
             self._verified[uid] = (st.st_size, st.st_mtime_ns, check["sha256"])
         else:
             p.unlink(missing_ok=True)
-        record = {**record, "samples": check, "roz_version": __version__, "store_format": STORE_FORMAT}
-        atomic_write_json(self.unit_path(uid), record)  # written last: the done marker
+        record = record.replace(samples=check, roz_version=__version__, store_format=STORE_FORMAT)
+        atomic_write_json(self.unit_path(uid), record.to_json())  # written last: the done marker
         self.clear_parts(uid)
         self.clear_failure(uid)
+        return record
 
     def clear_unit(self, unit_id: str) -> None:
         self.unit_path(unit_id).unlink(missing_ok=True)
         self.samples_path(unit_id).unlink(missing_ok=True)
         self.clear_parts(unit_id)
 
-    def units(self, skip_broken: bool = False) -> list[dict]:
-        """Every finished unit's record; a corrupt record raises, or is left out with ``skip_broken``
-        (a re-run recomputes such a unit)."""
+    def records(self, skip_broken: bool = False) -> list[UnitRecord]:
+        """Every finished unit's record, in unit-id order; a corrupt record raises, or is left out
+        with ``skip_broken`` (a re-run recomputes such a unit)."""
         out = []
         for p in sorted((self.root / "units").glob("*.json")):
-            rec, why = _read_json(p)
-            if (why or not isinstance(rec, dict)) and skip_broken:
-                continue
-            if why or not isinstance(rec, dict):
-                raise StoreError(f"unit record {p} is {why or 'not a JSON object'}",
-                                 hint="re-run the same command: the unit is recomputed (or delete the file)")
-            out.append(rec)
+            try:
+                out.append(self._load_record(p))
+            except StoreError:
+                if not skip_broken:
+                    raise
         return out
 
-    def unit(self, unit_id: str) -> dict:
+    def record(self, unit_id: str) -> UnitRecord:
+        """The record of one finished unit (``StoreError`` when there is none or it is corrupt)."""
         p = self.unit_path(unit_id)
-        rec, why = _read_json(p)
-        if why == "missing":
+        if not p.exists():
             raise StoreError(f"no finished unit {unit_id} in {self.root}")
+        return self._load_record(p)
+
+    def _load_record(self, p: Path) -> UnitRecord:
+        rec, why = _read_json(p)
         if why or not isinstance(rec, dict):
             raise StoreError(f"unit record {p} is {why or 'not a JSON object'}",
-                             hint="re-run the same command: the unit is recomputed")
-        return rec
+                             hint="re-run the same command: the unit is recomputed (or delete the file)")
+        try:
+            return UnitRecord.from_json(rec)
+        except StoreError as e:
+            raise StoreError(f"{p}: {e.what}", hint=e.hint) from None
 
     def samples(self, unit_id: str):
         """Per-sample rows of a finished unit as a pandas DataFrame (checked against its record)."""
@@ -364,38 +374,22 @@ class ResultStore:
     def read_overlap(self) -> dict | None:
         return self.read_artifact("overlap")
 
-    # -- tables -------------------------------------------------------------------------------
+    # -- tables (roz.engine.tables over this run's records) ----------------------------------
     def metrics_table(self, paper_order: bool = False):
         """One row per finished unit: identity columns + one column per metric (pandas);
         ``paper_order``: datasets in the paper's order (then dataset, shift, attack, model)."""
-        import pandas as pd
+        return tables.metrics_table(self.records(), paper_order)
 
-        rows, order = [], {}
-        for u in self.units():
-            order[u["dataset"]["name"]] = u["dataset"].get("paper_order", 100)
-            shift = u.get("shift") or {}
-            attack = u.get("attack") or {}
-            rows.append({
-                "unit_id": u["unit_id"],
-                "kind": u.get("kind", "eval"),
-                "model": u["model"]["name"],
-                "role": u["model"].get("role", "standard"),
-                "dataset": u["dataset"]["name"],
-                "shift": _label(shift),
-                "attack": (attack.get("name", "") + ("" if attack.get("eps_space", "pixel") == "pixel"
-                                                      else f"[{attack['eps_space']}]")) if attack else "",
-                **{k: v for k, v in u.get("metrics", {}).items() if isinstance(v, (int, float))},
-            })
-        df = pd.DataFrame(rows)
-        if not paper_order or df.empty:
-            return df
-        df["_o"] = df["dataset"].map(order)
-        return df.sort_values(["_o", "dataset", "shift", "attack", "model"]).drop(columns="_o").reset_index(drop=True)
+    def natural_table(self):
+        """Natural-shift accuracies, one row per eval unit without a shift (:func:`roz.engine.tables.natural_table`)."""
+        return tables.natural_table(self.records())
 
+    def perturbation_table(self):
+        """ImageNet-P results (:func:`roz.engine.tables.perturbation_table`)."""
+        return tables.perturbation_table(self.records())
 
-def _label(d: dict) -> str:
-    if not d:
-        return ""
-    name = d.get("name", "")
-    rest = ",".join(f"{k}={v}" for k, v in sorted(d.items()) if k not in ("name", "version") and not isinstance(v, (dict, list)))
-    return f"{name}({rest})" if rest else name
+    def accuracy_table(self):
+        """The run's natural-shift accuracies as a :class:`~roz.metrics.effective.AccuracyTable`."""
+        from roz.metrics.effective import accuracy_table_from_rows
+
+        return accuracy_table_from_rows(self.natural_table(), source=str(self.root))

@@ -95,33 +95,28 @@ class AccuracyTable:
 ACCURACY_METRICS = ("top1", "top5", "pm0", "pm10")
 
 
-def accuracy_table_from_store(store, metrics: Sequence[str] = ACCURACY_METRICS) -> AccuracyTable:
-    """Natural-shift accuracies of a run: eval units without a synthetic shift.
-
-    Units with a ``shift`` (corruptions, typographic, ...) and attack units are left out; they
-    feed the corruption / attack sections. When several units give the same (model, key), the
-    last one in unit-id order wins.
-    """
+def accuracy_table_from_rows(rows, metrics: Sequence[str] = ACCURACY_METRICS, source: str = "") -> AccuracyTable:
+    """Natural-shift accuracies of a run from a tidy table, one row per eval unit without a synthetic
+    shift (``ResultStore.natural_table()``): columns ``model``, ``role``, ``dataset``, ``dataset_n``
+    (the dataset's size, may be missing) and one column per metric (NaN where a unit lacks it).
+    Units with a shift and attack units belong elsewhere. Several rows for the same (model, key):
+    the last one wins."""
     import pandas as pd
 
-    rows: dict[str, dict[str, float]] = {}
-    roles: dict[str, str] = {}
-    n: dict[str, int] = {}
-    for u in store.units():
-        if u.get("kind", "eval") != "eval" or u.get("shift"):
-            continue
-        m = u["model"]["name"]
-        roles[m] = u["model"].get("role", "standard") or "standard"
-        ds = u["dataset"]["name"]
+    acc_rows: dict[str, dict[str, float]] = {}
+    roles, n = {}, {}  # model -> role; key -> the dataset's size
+    for r in rows.to_dict("records") if len(rows) else []:
+        m = r["model"]
+        roles[m] = r.get("role") or "standard"
         for met in metrics:
-            v = u.get("metrics", {}).get(met)
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                rows.setdefault(m, {})[key(ds, met)] = float(v)
-                if u["dataset"].get("n"):
-                    n[key(ds, met)] = int(u["dataset"]["n"])
-    acc = pd.DataFrame.from_dict(rows, orient="index").sort_index(axis=1) if rows else pd.DataFrame()
+            v = r.get(met)
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and not pd.isna(v):
+                acc_rows.setdefault(m, {})[key(r["dataset"], met)] = float(v)
+                if r.get("dataset_n") and not pd.isna(r["dataset_n"]):
+                    n[key(r["dataset"], met)] = int(r["dataset_n"])
+    acc = pd.DataFrame.from_dict(acc_rows, orient="index").sort_index(axis=1) if acc_rows else pd.DataFrame()
     acc.index.name = "model"
-    return AccuracyTable(acc=acc, roles=roles, n=n, source=str(store.root))
+    return AccuracyTable(acc=acc, roles=roles, n=n, source=source)
 
 
 # -- baseline model sets --------------------------------------------------------------------------

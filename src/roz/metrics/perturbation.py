@@ -198,54 +198,41 @@ def sequence_top5(forward, frames: torch.Tensor, chunk: int = 256) -> torch.Tens
     return torch.cat(outs).reshape(B, T, -1)
 
 
-def _record_perturbation(rec: Mapping) -> tuple[str | None, int]:
-    """(perturbation, difficulty) of a unit record: on-the-fly shift, or released ImageNet-P."""
-    for src in ((rec.get("shift") or {}), (rec.get("protocol") or {}).get("sequence") or {},
-                ((rec.get("dataset") or {}).get("protocol") or {})):
-        if src.get("perturbation"):
-            return str(src["perturbation"]), int(src.get("difficulty", 1) or 1)
-    return None, 1
-
-
-def mfr_table(records, baseline_model: str | None = None, perturbations: Sequence[str] | None = None,
+def mfr_table(rows, baseline_model: str | None = None, perturbations: Sequence[str] | None = None,
               difficulty: int | None = 1):
-    """Report-level ImageNet-P table from a store's unit records (``ResultStore.units()``).
+    """Report-level ImageNet-P table from per-unit results (``ResultStore.perturbation_table()``).
 
-    Uses every record with a perturbation (``shift.perturbation`` for generated sequences,
-    ``protocol.sequence.perturbation`` / the dataset protocol for released ImageNet-P) and a
-    ``metrics.flip_prob``; ``difficulty`` selects one difficulty (``None``: all, averaged per
-    perturbation). One row per model (``model.name``) with, in **percent**:
+    ``rows``: a pandas table (or an iterable of mappings) with one row per unit: ``model``,
+    ``perturbation`` (rows without one are left out), ``difficulty``, ``n`` (default 1),
+    ``flip_prob`` (a fraction) and ``top5_dist`` (NaN when absent); ``difficulty`` selects one
+    difficulty (``None``: all, averaged per perturbation). One row per model with, in **percent**:
 
     * ``FP/<p>`` per perturbation, ``mFR`` (un-normalised mean FP), ``mT5D`` (mean top-5 distance,
       not a percentage) and ``T5D/<p>``;
-    * with ``baseline_model`` (a model name among the records): ``mFR_norm`` and ``mT5D_norm`` --
+    * with ``baseline_model`` (a model name among the rows): ``mFR_norm`` and ``mT5D_norm`` --
       the mean over perturbations of ``FP_model(p) / FP_baseline(p)`` (x100, as the paper's tables,
       so the baseline scores 100).
 
     ``perturbations`` fixes the columns (default: the perturbations present, test ones first); a
     model missing one of them gets NaN means. Several units for the same (model, perturbation)
-    (e.g. shards, datasets) are combined weighted by ``metrics.n``.
+    (e.g. shards, datasets) are combined weighted by ``n``.
     """
     import pandas as pd
 
     from roz.datasets.release_names import ALL_PERTURBATIONS
 
     acc: dict[str, dict[str, list]] = {}
-    for rec in records:
-        m = rec.get("metrics") or {}
-        if "flip_prob" not in m:
+    for r in rows.to_dict("records") if isinstance(rows, pd.DataFrame) else rows:
+        p, d = r.get("perturbation"), int(r.get("difficulty", 1) or 1)
+        if p is None or (isinstance(p, float) and math.isnan(p)) or (difficulty is not None and d != int(difficulty)):
             continue
-        p, d = _record_perturbation(rec)
-        if p is None or (difficulty is not None and d != int(difficulty)):
-            continue
-        model = (rec.get("model") or {}).get("name", "?")
-        n = float(m.get("n", 1) or 1)
-        cell = acc.setdefault(model, {}).setdefault(p, [0.0, 0.0, 0.0, 0.0])  # sum fp*n, n, sum t5d*n, n_t5d
-        fp = float(m["flip_prob"])
+        n = float(r.get("n", 1) or 1)
+        cell = acc.setdefault(str(r.get("model", "?")), {}).setdefault(str(p), [0.0, 0.0, 0.0, 0.0])
+        fp = float(r["flip_prob"])  # cell: sum fp*n, n, sum t5d*n, n_t5d
         if not math.isnan(fp):
             cell[0] += fp * n
             cell[1] += n
-        t5 = float(m.get("top5_dist", float("nan")))
+        t5 = float(r.get("top5_dist", float("nan")))
         if not math.isnan(t5):
             cell[2] += t5 * n
             cell[3] += n

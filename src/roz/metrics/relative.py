@@ -17,8 +17,9 @@ Without per-sample results the interval is absent (NaN) and ``method`` says why.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -124,16 +125,15 @@ def paired_bootstrap(values, values0, ids=None, ids0=None, *, n_boot: int = DEFA
             "boot": boot}
 
 
-def _find_unit(units: Sequence[dict], model: str, dataset: str) -> dict | None:
-    found = [u for u in units if u.get("kind", "eval") == "eval" and not u.get("shift")
-             and u["model"]["name"] == model and u["dataset"]["name"] == dataset]
-    return found[-1] if found else None
+def _find_unit(units, model: str, dataset: str) -> dict | None:
+    found = units[(units["model"] == model) & (units["dataset"] == dataset)] if len(units) else units
+    return found.iloc[-1].to_dict() if len(found) else None
 
 
-def _outcomes(store, unit: dict, metric: str):
+def _outcomes(samples: Callable, unit: dict, metric: str):
     """(values, ids, matched id column) of a unit's per-sample results, or None."""
     try:
-        df = store.samples(unit["unit_id"])
+        df = samples(unit["unit_id"])
     except StoreError:
         return None
     col = CORRECT_COLUMNS.get(metric, metric)
@@ -144,27 +144,45 @@ def _outcomes(store, unit: dict, metric: str):
     return df, col
 
 
-def relative_robustness_from_store(store, model: str, model0: str, dataset: str, dataset0: str | None = None, *,
-                                   metric: str = "top1", n_boot: int = DEFAULT_N_BOOT,
-                                   seed: int | None = DEFAULT_SEED, level: float = DEFAULT_LEVEL,
-                                   units: Sequence[dict] | None = None) -> RelativeRobustness:
-    """Relative robustness of ``model`` on ``dataset`` vs ``model0`` on ``dataset0`` (default the same)."""
+_IDENTITY = ("unit_id", "model", "role", "dataset", "dataset_n")
+
+
+def _size(u: dict) -> int:
+    v = u.get("dataset_n")
+    return 0 if v is None or (isinstance(v, float) and math.isnan(v)) else int(v or 0)
+
+
+def _metric(u: dict, metric: str) -> float | None:
+    v = u.get(metric)
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+def relative_robustness_from_units(units, samples: Callable, model: str, model0: str, dataset: str,
+                        dataset0: str | None = None, *, metric: str = "top1", n_boot: int = DEFAULT_N_BOOT,
+                        seed: int | None = DEFAULT_SEED, level: float = DEFAULT_LEVEL,
+                        source: str = "the run") -> RelativeRobustness:
+    """Relative robustness of ``model`` on ``dataset`` vs ``model0`` on ``dataset0`` (default the same).
+
+    ``units``: the run's natural-shift eval units, one row each (``ResultStore.natural_table()``:
+    ``unit_id, model, dataset, dataset_n`` + metric columns; the last row of a (model, dataset)
+    counts); ``samples(unit_id)``: that unit's per-sample rows (``ResultStore.samples``), raising
+    :class:`~roz.errors.StoreError` when there are none."""
     dataset0 = dataset0 or dataset
-    units = list(units) if units is not None else store.units()
     u, u0 = _find_unit(units, model, dataset), _find_unit(units, model0, dataset0)
     if u is None or u0 is None:
         miss = f"{model} on {dataset}" if u is None else f"{model0} on {dataset0}"
-        raise StoreError(f"no finished eval unit for {miss} in {store.root}",
+        raise StoreError(f"no finished eval unit for {miss} in {source}",
                          hint="evaluate it first (roz eval), or check the model/dataset names")
-    a, a0 = u.get("metrics", {}).get(metric), u0.get("metrics", {}).get(metric)
+    a, a0 = _metric(u, metric), _metric(u0, metric)
     if a is None or a0 is None:
+        have = sorted(k for k, v in (u if a is None else u0).items()
+                      if k not in _IDENTITY and not (isinstance(v, float) and math.isnan(v)))
         raise StoreError(f"metric {metric!r} missing for {model if a is None else model0}",
-                         hint=f"available: {sorted(u.get('metrics', {}))}")
+                         hint=f"available: {have}")
     res = RelativeRobustness(model=model, model0=model0, dataset=dataset, dataset0=dataset0, metric=metric,
-                             acc=float(a), acc0=float(a0), rr=float(a) - float(a0),
-                             n=int(u["dataset"].get("n") or 0), n0=int(u0["dataset"].get("n") or 0),
+                             acc=a, acc0=a0, rr=a - a0, n=_size(u), n0=_size(u0),
                              n_boot=n_boot, seed=seed, level=level)
-    s, s0 = _outcomes(store, u, metric), _outcomes(store, u0, metric)
+    s, s0 = _outcomes(samples, u, metric), _outcomes(samples, u0, metric)
     if s is None or s0 is None:
         res.method = f"no per-sample '{metric}' outcomes for {model if s is None else model0}: no interval"
         return res
@@ -203,22 +221,22 @@ def default_pairs(roles: dict[str, str]) -> list[tuple[str, str]]:
     return out
 
 
-def relative_table(store, pairs: Sequence[tuple[str, str]], datasets: Sequence[str] | None = None, *,
-                   metric: str = "top1", n_boot: int = DEFAULT_N_BOOT, seed: int | None = DEFAULT_SEED,
+def relative_table(units, samples: Callable, pairs: Sequence[tuple[str, str]], datasets: Sequence[str] | None = None,
+                   *, metric: str = "top1", n_boot: int = DEFAULT_N_BOOT, seed: int | None = DEFAULT_SEED,
                    level: float = DEFAULT_LEVEL):
-    """Relative robustness of every pair on every dataset both models have (pandas DataFrame)."""
+    """Relative robustness of every pair on every dataset both models have (pandas DataFrame);
+    ``units`` and ``samples`` as for :func:`relative_robustness_from_units`."""
     import pandas as pd
 
-    units = store.units()
     have: dict[str, set] = {}
-    for u in units:
-        if u.get("kind", "eval") == "eval" and not u.get("shift") and metric in u.get("metrics", {}):
-            have.setdefault(u["model"]["name"], set()).add(u["dataset"]["name"])
+    if len(units) and metric in units.columns:
+        for r in units[units[metric].notna()].itertuples(index=False):
+            have.setdefault(r.model, set()).add(r.dataset)
     rows = []
     for m, m0 in pairs:
         common = sorted(have.get(m, set()) & have.get(m0, set()))
         for ds in (common if datasets is None else [d for d in datasets if d in common]):
-            rows.append(relative_robustness_from_store(store, m, m0, ds, metric=metric, n_boot=n_boot, seed=seed,
-                                                       level=level, units=units).to_dict())
+            rows.append(relative_robustness_from_units(units, samples, m, m0, ds, metric=metric, n_boot=n_boot,
+                                                       seed=seed, level=level).to_dict())
     cols = list(RelativeRobustness.__dataclass_fields__)
     return pd.DataFrame(rows, columns=cols)

@@ -1,10 +1,10 @@
 """The report's shared context: everything read from the result store, built once per report.
 
-All reading of unit records happens here: :func:`unit_row` turns one stored unit (a JSON dict)
-into a :class:`UnitRow` with plain fields, and the sections use only those fields. A switch to
-a typed unit record therefore changes this file only. The one exception is
-:attr:`UnitRow.record`, the raw record, for metric functions that take store records as they are
-(:func:`roz.metrics.perturbation.mfr_table`).
+All reading of unit records happens here: the store's records are read once
+(:meth:`~roz.engine.store.ResultStore.records`); :func:`unit_row` turns one
+:class:`~roz.engine.record.UnitRecord` into a :class:`UnitRow` with plain fields, and the
+sections use only those fields and the tidy tables built here by :mod:`roz.engine.tables`
+(the inputs of the metric functions: natural-shift accuracies, ImageNet-P results).
 
 :class:`ReportContext` also holds the options of :func:`roz.report.build.build_report` and the
 effective-robustness result several sections share (headline, figures, fits, protocol),
@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from roz.engine import tables
+from roz.engine.record import UnitRecord, thaw
 from roz.errors import RozError
 from roz.metrics.corruption import load_normalizer
 from roz.metrics.effective import (
@@ -27,7 +29,7 @@ from roz.metrics.effective import (
     DEFAULT_N_BOOT,
     DEFAULT_SEED,
     AccuracyTable,
-    accuracy_table_from_store,
+    accuracy_table_from_rows,
     compute_effective_robustness,
 )
 
@@ -51,19 +53,17 @@ class UnitRow:
     metrics: Mapping[str, float]  # numeric metrics only
     env: Mapping[str, Any]
     protocol: Mapping[str, Any]
-    record: Mapping[str, Any] = field(repr=False)  # the raw record, for metric functions taking records
 
     @property
     def shift_name(self) -> str:
         return str(self.shift.get("name", ""))
 
 
-def unit_row(u: Mapping) -> UnitRow:
-    model = u["model"]
-    return UnitRow(unit_id=str(u.get("unit_id", "")), kind=u.get("kind", "eval"), model=model["name"],
-                   role=model.get("role", "standard"), dataset=u["dataset"]["name"], shift=u.get("shift") or {},
-                   attack=u.get("attack") or {}, metrics=numeric(u.get("metrics")), env=u.get("env", {}),
-                   protocol=u.get("protocol", {}), record=u)
+def unit_row(u: UnitRecord) -> UnitRow:
+    # plain dicts (copies): sections may serialise or reshape them
+    return UnitRow(unit_id=u.unit_id, kind=u.kind, model=u.model.name, role=u.model.role, dataset=u.dataset.name,
+                   shift=thaw(u.shift) or {}, attack=thaw(u.attack) or {}, metrics=u.numeric_metrics(),
+                   env=thaw(u.env), protocol=thaw(u.protocol))
 
 
 @dataclass(frozen=True)
@@ -99,21 +99,25 @@ def resolve_baseline(baseline, columns=None) -> AccuracyTable | None:
 
 class ReportContext:
     """What every section reads: the store, its units (:class:`UnitRow`), the accuracy table,
-    the baseline table, the metrics table, model roles and the effective-robustness result."""
+    the baseline table, the metrics table, the natural-shift and ImageNet-P tables, model roles
+    and the effective-robustness result."""
 
     def __init__(self, store, options: ReportOptions):
         self.store = store
         self.options = options
         self.root: Path = store.root
         self.meta: Mapping = store.meta
-        self.units = [unit_row(u) for u in store.units()]
+        records = store.records()
+        self.units = [unit_row(u) for u in records]
         if not self.units:
             raise RozError(f"{store.root} holds no finished unit", hint="run `roz eval` / `roz run` first")
         # cheap, and may reject a bad option before any work
         self.ce_normalizer = load_normalizer(options.ce_normalizer)
-        self.table = accuracy_table_from_store(store)
+        self.natural = tables.natural_table(records)  # natural-shift eval units (relative robustness)
+        self.table = accuracy_table_from_rows(self.natural, source=str(store.root))
         self.baseline_table = resolve_baseline(options.baseline, options.testbed_columns)
-        self.metrics_table = store.metrics_table()
+        self.metrics_table = tables.metrics_table(records)
+        self.perturbations = tables.perturbation_table(records)  # ImageNet-P units
         roles = dict(self.table.roles)
         for u in self.units:
             roles.setdefault(u.model, u.role)

@@ -211,8 +211,8 @@ def _overlap(world: Path, out: Path, log) -> dict:
     store = ResultStore(out)
     summary = {}
     for split in ("mini-r", "mini-sketch"):
-        per_model = {u["model"]["name"]: store.samples(u["unit_id"]) for u in store.units()
-                     if u["dataset"]["name"] == split and not u.get("shift") and not u.get("attack")}
+        per_model = {u.model.name: store.samples(u.unit_id) for u in store.records()
+                     if u.dataset.name == split and not u.shift and not u.attack}
         if not per_model:
             continue
         ds = create_dataset("imagefolder", world / split)

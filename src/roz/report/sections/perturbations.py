@@ -9,36 +9,36 @@ from roz.report.sections.base import Section, notes_html
 ABSENT = "run perturbation:... shifts or the imagenet-p dataset"
 
 
-def perturbation_data(units, baseline_model: str | None = None) -> dict | None:
-    """ImageNet-P units (kind ``perturbation`` with a ``flip_prob``) -> the per-model FP / mFR /
-    T5D / mT5D table (FP and mFR in percent), or None when the run has none.
+def perturbation_data(rows, baseline_model: str | None = None) -> dict | None:
+    """ImageNet-P units (kind ``perturbation`` with a ``flip_prob``; ``rows``: the report context's
+    ``perturbations`` table) -> the per-model FP / mFR / T5D / mT5D table (FP and mFR in percent),
+    or None when the run has none.
 
     Difficulty 1 when the run has it, else every difficulty averaged per perturbation.
     ``baseline_model`` (the report's ``ce_baseline``): adds the normalised ``mFR_norm`` /
     ``mT5D_norm`` (baseline = 100) when that model has perturbation results, else the table stays
     un-normalised and ``baseline_missing`` says so."""
-    from roz.metrics.perturbation import _record_perturbation, mfr_table
+    from roz.metrics.perturbation import mfr_table
 
-    units = [u for u in units if u.kind == "perturbation" and "flip_prob" in u.metrics]
-    recs = [u.record for u in units]  # mfr_table reads store records as they are
-    if not recs:
+    rows = rows[rows["kind"] == "perturbation"]
+    if not len(rows):
         return None
-    found = [_record_perturbation(r) for r in recs]
-    difficulties = sorted({d for p, d in found if p is not None})
+    named = rows[rows["perturbation"].notna()]
+    difficulties = sorted({int(d) for d in named["difficulty"]})
     if not difficulties:
         return None
     difficulty = 1 if 1 in difficulties else None
-    models = {u.model for u, (_, d) in zip(units, found) if difficulty is None or d == difficulty}
+    models = set(named["model"] if difficulty is None else named.loc[named["difficulty"] == difficulty, "model"])
     base = baseline_model if baseline_model is not None and baseline_model in models else None
-    df = mfr_table(recs, baseline_model=base, difficulty=difficulty)
+    df = mfr_table(rows, baseline_model=base, difficulty=difficulty)
     if not len(df):
         return None
-    roles = {u.model: u.role for u in units}
+    roles = dict(zip(rows["model"], rows["role"]))
     df.insert(1, "role", [roles.get(m, "") for m in df.model])
     return {"table": df, "baseline_model": base,
             "baseline_missing": baseline_model if baseline_model is not None and base is None else None,
             "perturbations": list(df.attrs.get("perturbations", [])), "difficulty": difficulty,
-            "difficulties": difficulties, "datasets": sorted({u.dataset for u in units})}
+            "difficulties": difficulties, "datasets": sorted(set(rows["dataset"]))}
 
 
 class Perturbations(Section):
@@ -46,7 +46,7 @@ class Perturbations(Section):
     title = "Perturbations (ImageNet-P)"
 
     def collect(self, ctx):
-        return perturbation_data(ctx.units, ctx.options.ce_baseline)
+        return perturbation_data(ctx.perturbations, ctx.options.ce_baseline)
 
     def write(self, pert, ctx, files):
         files.table("perturbations", pert["table"])

@@ -20,8 +20,8 @@ class Relative(Section):
         pairs = list(o.pairs) if o.pairs is not None else default_pairs(ctx.roles)
         if not pairs:
             return None
-        # per-sample results: read by relative_table through the store (not unit records)
-        rel = relative_table(ctx.store, pairs, n_boot=o.n_boot, seed=o.seed, level=o.level)
+        # per-sample results: read through the store's ``samples``
+        rel = relative_table(ctx.natural, ctx.store.samples, pairs, n_boot=o.n_boot, seed=o.seed, level=o.level)
         return rel if rel is not None and len(rel) else None
 
     def write(self, rel, ctx, files):
