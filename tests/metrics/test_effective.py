@@ -105,7 +105,13 @@ def test_bootstrap_seeded_and_reproducible(testbed):
 
 
 def _toy(n=12, seed=0, role_of=lambda i: "standard"):
+    """A toy table on ROZ-Mini's names (mini-val -> mini-r): the world registers that shift set, so
+    every test that uses it registers the world itself (no dependence on test order)."""
     import pandas as pd
+
+    from roz.world import register
+
+    register()
 
     rng = np.random.default_rng(seed)
     x = np.linspace(40, 85, n)

@@ -17,9 +17,9 @@ from roz.registry import Registry
 
 
 def _from_open_clip(name: str) -> tuple[str, ...]:
-    from open_clip import zero_shot_metadata as m
+    from open_clip import zero_shot_metadata
 
-    seq = {"openai-80": m.OPENAI_IMAGENET_TEMPLATES, "simple": m.SIMPLE_IMAGENET_TEMPLATES}[name]
+    seq = {"openai-80": zero_shot_metadata.OPENAI_IMAGENET_TEMPLATES, "simple": zero_shot_metadata.SIMPLE_IMAGENET_TEMPLATES}[name]
     # open_clip stores templates as lambdas; calling one with "{}" recovers the format string.
     return tuple(t("{}") if callable(t) else str(t) for t in seq)
 

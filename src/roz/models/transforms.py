@@ -108,14 +108,14 @@ def build_transform(p: Preprocess) -> PixelTransform:
 # ------------------------------------------------------------------------------------ builders
 def _roz(p: Preprocess):
     """ROZ's own tensor transform (ROZ checkpoints whose sidecar states the preprocessing)."""
-    from torchvision.transforms import v2 as T
+    from torchvision.transforms import v2
 
     if p.resize_mode == "longest":
         raise ModelError("the roz pipeline supports resize_mode shortest or squash, not longest")
-    interp = T.InterpolationMode(p.interpolation)
+    interp = v2.InterpolationMode(p.interpolation)
     size = p.resize_size if p.resize_mode == "shortest" else (p.input_size, p.input_size)
-    return T.Compose([T.ToImage(), T.Resize(size, interpolation=interp, antialias=True), T.CenterCrop(p.input_size),
-                      T.ToDtype(torch.float32, scale=True)])
+    return v2.Compose([v2.ToImage(), v2.Resize(size, interpolation=interp, antialias=True), v2.CenterCrop(p.input_size),
+                      v2.ToDtype(torch.float32, scale=True)])
 
 
 def _open_clip(p: Preprocess):

@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
-import torch.nn as nn
+from torch import nn
 import torch.nn.functional as F
 from PIL import Image
 

@@ -31,8 +31,8 @@ import numpy as np
 
 from roz.metrics.effective import DEFAULT_LEVEL, DEFAULT_N_BOOT, DEFAULT_SEED
 from roz.metrics.fits import fit_kinds
-from roz.report import html as H
-from roz.report import tables as T
+from roz.report import html
+from roz.report import tables
 from roz.report.context import ReportContext, ReportOptions
 from roz.report.output import ReportFiles, staged
 from roz.report.sections import SECTIONS
@@ -86,7 +86,7 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
 
 def _summary(ctx: ReportContext) -> str:
     if ctx.headline is not None:
-        return T.to_console(ctx.headline)
+        return tables.to_console(ctx.headline)
     er = ctx.er
     why = "; ".join(f"{k}: {v}" for k, v in er.skipped.items()) if er is not None and er.skipped else ""
     return "(no effective-robustness table: " + (
@@ -101,15 +101,15 @@ def _page(ctx: ReportContext, collected, files: ReportFiles, elapsed: float) -> 
             secs.append((section.sid, section.title, body))
     kinds, n_models, n_datasets = ctx.intro_counts()
     meta = ctx.meta
-    intro = (f"<p>Run <code>{H.esc(ctx.root)}</code>: ROZ {H.esc(meta.get('roz_version'))}, "
-             f"store format {H.esc(meta.get('store_format'))}, created {H.esc(meta.get('created'))}; "
-             f"{len(ctx.units)} finished units ({H.esc(', '.join(f'{k}: {v}' for k, v in sorted(kinds.items())))}), "
+    intro = (f"<p>Run <code>{html.esc(ctx.root)}</code>: ROZ {html.esc(meta.get('roz_version'))}, "
+             f"store format {html.esc(meta.get('store_format'))}, created {html.esc(meta.get('created'))}; "
+             f"{len(ctx.units)} finished units ({html.esc(', '.join(f'{k}: {v}' for k, v in sorted(kinds.items())))}), "
              f"{n_models} models, {n_datasets} datasets. "
              f'Configuration and environment: <a href="#config">below</a>.</p>')
     btab = ctx.baseline_table
     sub = (f"Rendered from the result store in {elapsed:.2f} s (no model re-run)"
            + (f"; baseline table: {btab.source}" if btab is not None else ""))
-    return H.page(ctx.options.title or f"ROZ report: {ctx.root.name}", secs, sub, intro=intro)
+    return html.page(ctx.options.title or f"ROZ report: {ctx.root.name}", secs, sub, intro=intro)
 
 
 def _jsonable(o):

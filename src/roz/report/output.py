@@ -21,9 +21,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from roz.report import figures as F
-from roz.report import html as H
-from roz.report import tables as T
+from roz.report import figures
+from roz.report import html
+from roz.report import tables
 
 
 class ReportFiles:
@@ -42,7 +42,7 @@ class ReportFiles:
 
     def table(self, name: str, df) -> None:
         """``tables/<name>.csv`` and ``.parquet``, linked under ``name``."""
-        paths = T.write_table(df, self.root / "tables" / name)
+        paths = tables.write_table(df, self.root / "tables" / name)
         self.written[name] = {k: self._rel(p) for k, p in paths.items()}
 
     def text(self, relpath: str, text: str, name: str | None = None, fmt: str | None = None) -> None:
@@ -55,7 +55,7 @@ class ReportFiles:
 
     def figure(self, name: str, fig, alt: str) -> None:
         """``figures/<name>.<format>`` for each format; the PNG is also kept for inlining."""
-        paths, png = F.save(fig, self.root / "figures" / name, self.formats)
+        paths, png = figures.save(fig, self.root / "figures" / name, self.formats)
         self.figures[name] = (png, {k: self._rel(p) for k, p in paths.items()}, alt)
 
     def figure_html(self, name: str) -> str:
@@ -63,12 +63,12 @@ class ReportFiles:
         if name not in self.figures:
             return ""
         png, links, alt = self.figures[name]
-        return H.img_html(png, alt, links)
+        return html.img_html(png, alt, links)
 
     def links(self, name: str) -> str:
         """Escaped links to every file written under ``name`` ("" when none)."""
         d = self.written.get(name) or {}
-        return " ".join(f'<a href="{H.href(p)}">{H.esc(k.upper())}</a>' for k, p in d.items())
+        return " ".join(f'<a href="{html.href(p)}">{html.esc(k.upper())}</a>' for k, p in d.items())
 
 
 @contextmanager

@@ -137,9 +137,9 @@ class _Runner:
         if self.workers <= 1 or len(jobs) < 4:
             return [splits.run_job(j) for j in jobs]
         if self.pool is None:
-            import multiprocessing as mp
+            import multiprocessing
 
-            self.pool = mp.get_context("fork").Pool(self.workers)
+            self.pool = multiprocessing.get_context("fork").Pool(self.workers)
         return list(self.pool.imap(splits.run_job, jobs, chunksize=1))
 
     def close(self):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from roz.report import figures as F
+from roz.report import figures
 from roz.report.sections.base import FigureTableSection
 
 _EPS_RE = re.compile(r"^(robust_acc|robust_accuracy|acc)@(.+)$")
@@ -76,7 +76,7 @@ def attack_notes(att) -> list[str]:
 
 
 def draw_attacks(att):
-    return F.attack_figure(att["curves"], att["roles"]) if len(att["curves"]) else None
+    return figures.attack_figure(att["curves"], att["roles"]) if len(att["curves"]) else None
 
 
 ATTACKS = FigureTableSection("attacks", "Adversarial attacks", data=attack_data, draw=draw_attacks,

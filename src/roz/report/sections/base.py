@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from roz.report import html as H
+from roz.report import html
 
 
 class Section:
@@ -33,7 +33,7 @@ class Section:
 
     def absent(self, ctx) -> str | None:
         """The HTML body saying why the section is absent; None leaves the section out."""
-        return H.absent(f"no {self.title.lower()} in this run")
+        return html.absent(f"no {self.title.lower()} in this run")
 
     def to_json(self, data, ctx) -> dict:
         """Entries of ``report.json`` (called with ``data`` None when absent too)."""
@@ -68,18 +68,18 @@ class FigureTableSection(Section):
         fig = files.figure_html(self.sid)
         if fig:
             body.append(fig)
-        body += [H.table_html(data["table"], left=self.left), f"<p>Download: {files.links(self.sid)}</p>"]
+        body += [html.table_html(data["table"], left=self.left), f"<p>Download: {files.links(self.sid)}</p>"]
         if self._notes is not None:
             body.append(notes_html(self._notes(data)))
         return "\n".join(body)
 
     def absent(self, ctx) -> str:
-        return H.absent(f"no {self.units} units in this run")
+        return html.absent(f"no {self.units} units in this run")
 
 
 def notes_html(parts: Sequence[str]) -> str:
     """Explanatory notes, one muted paragraph each."""
-    return "\n".join(f'<p class="muted">{H.esc(t)}</p>' for t in parts)
+    return "\n".join(f'<p class="muted">{html.esc(t)}</p>' for t in parts)
 
 
 def slug(s: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from roz.report import html as H
+from roz.report import html
 from roz.report.sections.base import Section
 
 
@@ -20,8 +20,8 @@ class Config(Section):
 
     def render(self, data, ctx, files):
         envs, protos = data["envs"], data["protocols"]
-        body = [f"<p>Run directory: <code>{H.esc(ctx.root)}</code>.</p>",
-                "<details><summary>Run configuration (JSON)</summary>", H.pre_json(ctx.meta.get("config", {})),
+        body = [f"<p>Run directory: <code>{html.esc(ctx.root)}</code>.</p>",
+                "<details><summary>Run configuration (JSON)</summary>", html.pre_json(ctx.meta.get("config", {})),
                 "</details>", f"<details><summary>Environment ({len(envs)} distinct)</summary>"]
         body += _counted(envs)
         body.append("</details>")
@@ -32,4 +32,4 @@ class Config(Section):
 
 
 def _counted(dumps: Counter) -> list[str]:
-    return [f'<p class="muted">{n} unit(s):</p>' + H.pre_json(json.loads(d)) for d, n in dumps.most_common()]
+    return [f'<p class="muted">{n} unit(s):</p>' + html.pre_json(json.loads(d)) for d, n in dumps.most_common()]

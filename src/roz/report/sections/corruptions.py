@@ -3,9 +3,9 @@ CE relative to a model of the run. The arithmetic is :mod:`roz.metrics.corruptio
 
 from __future__ import annotations
 
-from roz.metrics import corruption as C
-from roz.report import figures as F
-from roz.report import html as H
+from roz.metrics import corruption
+from roz.report import figures
+from roz.report import html
 from roz.report.sections.base import Section, notes_html
 
 
@@ -32,7 +32,7 @@ def corruption_data(units, normalizer=None, baseline_model: str | None = None) -
     df = corruption_rows(units)
     if df is None:
         return None
-    out = C.model_summary(df, normalizer, baseline_model)
+    out = corruption.model_summary(df, normalizer, baseline_model)
     roles = dict(zip(df.model, df.role))
     out["table"].insert(1, "role", [roles.get(m, "") for m in out["table"].model])
     return {**out, "rows": df, "roles": roles, "baseline_model": baseline_model,
@@ -49,22 +49,22 @@ class Corruptions(Section):
 
     def write(self, cor, ctx, files):
         files.table("corruptions", cor["rows"])
-        files.figure("corruptions", F.corruption_figure(cor["summary"], cor["per_corruption"], cor["roles"],
+        files.figure("corruptions", figures.corruption_figure(cor["summary"], cor["per_corruption"], cor["roles"],
                                                         cor["label"]), "corruption errors")
 
     def render(self, cor, ctx, files):
-        body = [files.figure_html("corruptions"), f"<h3>{H.esc(cor['label'])} per model</h3>",
-                corruption_notes(cor, bool(ctx.ce_normalizer)), H.table_html(cor["table"]),
+        body = [files.figure_html("corruptions"), f"<h3>{html.esc(cor['label'])} per model</h3>",
+                corruption_notes(cor, bool(ctx.ce_normalizer)), html.table_html(cor["table"]),
                 "<h3>Per-corruption error (%, mean over severities)</h3>",
-                H.table_html(cor["per_corruption"].reset_index(), role_col=None)]
+                html.table_html(cor["per_corruption"].reset_index(), role_col=None)]
         if cor["relative_ce"] is not None:
-            body += [f"<h3>Per-corruption CE relative to {H.esc(cor['baseline_model'])} (%)</h3>",
-                     H.table_html(cor["relative_ce"].rename_axis("model").reset_index(), role_col=None)]
+            body += [f"<h3>Per-corruption CE relative to {html.esc(cor['baseline_model'])} (%)</h3>",
+                     html.table_html(cor["relative_ce"].rename_axis("model").reset_index(), role_col=None)]
         body.append(f"<p>Download: {files.links('corruptions')}</p>")
         return "\n".join(body)
 
     def absent(self, ctx):
-        return H.absent("no corruption units in this run")
+        return html.absent("no corruption units in this run")
 
 
 def corruption_notes(cor: dict, normalized: bool) -> str:
@@ -75,7 +75,7 @@ def corruption_notes(cor: dict, normalized: bool) -> str:
     else:
         parts.append("Mean corruption error (unnormalised, %): per corruption, the top-1 error averaged over the "
                      "evaluated severities, then averaged over corruptions — not an mCE.")
-    full = set(C.BENCHMARK_CORRUPTIONS) <= set(cor["corruptions"]) and set(C.SEVERITIES) <= set(cor["severities"])
+    full = set(corruption.BENCHMARK_CORRUPTIONS) <= set(cor["corruptions"]) and set(corruption.SEVERITIES) <= set(cor["severities"])
     parts.append(f"This run: {len(cor['corruptions'])} corruption(s) ({', '.join(cor['corruptions'])}), severities "
                  f"{', '.join(map(str, cor['severities'])) or '?'}, on {', '.join(cor['datasets'])}"
                  + ("." if full else " — not the full ImageNet-C grid (15 corruptions × 5 severities), so not "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from roz.report import html as H
+from roz.report import html
 from roz.report.sections.base import Section
 
 LEFT = ("model", "role", "kind", "shift", "attack", "unit_id")
@@ -27,6 +27,6 @@ class Datasets(Section):
                 first = [c for c in ("model", "role", "kind", "shift", "attack") if c in d.columns]
                 d = d[first + [c for c in d.columns if c not in first and c != "unit_id"] + ["unit_id"]]
                 d = d.sort_values(["role", "model"], kind="stable")
-                body += [f"<h3>{H.esc(ds)}</h3>", H.table_html(d, left=LEFT)]
+                body += [f"<h3>{html.esc(ds)}</h3>", html.table_html(d, left=LEFT)]
         body.append(f"<p>All units: {files.links('metrics')}</p>")
         return "\n".join(body)

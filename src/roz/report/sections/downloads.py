@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from roz.report import html as H
+from roz.report import html
 from roz.report.sections.base import Section
 
 
@@ -14,7 +14,7 @@ class Downloads(Section):
         return True  # always present; what it lists is known once the others have written
 
     def render(self, data, ctx, files):
-        items = [f"<li>{H.esc(name)}: {files.links(name)}</li>" for name in files.written]
-        items.append(f'<li>machine-readable: <a href="{H.href("report.json")}">report.json</a>, '
-                     f'<a href="{H.href("summary.txt")}">summary.txt</a></li>')
+        items = [f"<li>{html.esc(name)}: {files.links(name)}</li>" for name in files.written]
+        items.append(f'<li>machine-readable: <a href="{html.href("report.json")}">report.json</a>, '
+                     f'<a href="{html.href("summary.txt")}">summary.txt</a></li>')
         return "<ul>" + "\n".join(items) + "</ul>"

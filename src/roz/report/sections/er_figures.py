@@ -3,8 +3,8 @@ all natural shifts (logit axes, the baseline fit and its bootstrap band)."""
 
 from __future__ import annotations
 
-from roz.report import figures as F
-from roz.report import html as H
+from roz.report import figures
+from roz.report import html
 from roz.report.sections.base import Section, slug
 
 
@@ -22,16 +22,16 @@ class ERFigures(Section):
             if s.name not in er.fits:
                 continue
             fit = er.fits[s.name]
-            pts = F.points_for(er.per_shift, s.name, ctx.baseline_table, fit)
+            pts = figures.points_for(er.per_shift, s.name, ctx.baseline_table, fit)
             if not pts:
                 continue
             kw = {"title": f"{s.label}", "xlabel": f"{fit.x_key.replace(':', ' ')} accuracy (%)",
                   "ylabel": f"{s.label} {s.metric} (%)"}
-            files.figure(f"shift_{slug(s.name)}", F.shift_figure(pts, fit, **kw), f"{s.label} vs reference accuracy")
+            files.figure(f"shift_{slug(s.name)}", figures.shift_figure(pts, fit, **kw), f"{s.label} vs reference accuracy")
             if s.natural:
                 panels.append({"points": pts, "fit": fit, **kw})
         if panels:
-            files.figure("grid_natural_shifts", F.grid_figure(panels), "all natural shifts")
+            files.figure("grid_natural_shifts", figures.grid_figure(panels), "all natural shifts")
 
     def render(self, er, ctx, files):
         body = []
@@ -40,8 +40,8 @@ class ERFigures(Section):
         for s in er.shifts:
             name = f"shift_{slug(s.name)}"
             if name in files.figures:
-                body += [f"<h3>{H.esc(s.label)}</h3>", files.figure_html(name)]
+                body += [f"<h3>{html.esc(s.label)}</h3>", files.figure_html(name)]
         return "\n".join(body)
 
     def absent(self, ctx):
-        return H.absent("no baseline fit")
+        return html.absent("no baseline fit")

@@ -3,7 +3,7 @@ linear and the testbed's piecewise fit, the one not used for ER marked "not used
 
 from __future__ import annotations
 
-from roz.report import html as H
+from roz.report import html
 from roz.report.sections.base import Section
 
 INTRO = ("<p>Linear fit of logit(shift accuracy) on logit(reference accuracy) over the baseline models, "
@@ -27,13 +27,13 @@ class Fits(Section):
     def render(self, fits, ctx, files):
         return "\n".join([
             INTRO,
-            H.table_html(fits, nd=4, left=("shift", "fit", "reference", "target", "dropped"), role_col=None),
+            html.table_html(fits, nd=4, left=("shift", "fit", "reference", "target", "dropped"), role_col=None),
             f"<p>Download: {files.links('fits')}</p>",
             "<details><summary>Baseline models</summary><p>"
-            + H.esc(", ".join(ctx.er.protocol["baseline_models"])) + "</p></details>"])
+            + html.esc(", ".join(ctx.er.protocol["baseline_models"])) + "</p></details>"])
 
     def absent(self, ctx):
-        return H.absent("no baseline fit")
+        return html.absent("no baseline fit")
 
 
 def fits_frame(er):

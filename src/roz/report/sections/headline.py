@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from roz.report import html as H
-from roz.report import tables as T
+from roz.report import html
+from roz.report import tables
 from roz.report.sections.base import Section
 
 
@@ -19,7 +19,7 @@ class Headline(Section):
     def write(self, headline, ctx, files):
         er = ctx.er
         files.table("headline", headline)
-        files.text("tables/headline.tex", T.headline_latex(
+        files.text("tables/headline.tex", tables.headline_latex(
             headline, {s.name: s.label for s in er.shifts},
             caption=f"Accuracy (%) and effective robustness (pp, in parentheses) on natural shifts; protocol "
                     f"{ctx.options.protocol}."), name="headline", fmt="tex")
@@ -30,26 +30,26 @@ class Headline(Section):
         er = ctx.er
         pr = er.protocol
         intro = (f"<p>Accuracy (%) per natural shift and effective robustness ER (percentage points above the "
-                 f"baseline fit). Protocol: <b>{H.esc(ctx.options.protocol)}</b>. Baseline: "
-                 f"{H.esc(pr['baseline_rule'])}, {len(pr['baseline_models'])} models from "
-                 f"<code>{H.esc(pr['baseline_source'])}</code>. Bootstrap: B={pr['n_boot']}, "
-                 f"seed={H.esc(pr['seed'])}, {pr['level']:.0%} percentile intervals over baseline models.</p>")
+                 f"baseline fit). Protocol: <b>{html.esc(ctx.options.protocol)}</b>. Baseline: "
+                 f"{html.esc(pr['baseline_rule'])}, {len(pr['baseline_models'])} models from "
+                 f"<code>{html.esc(pr['baseline_source'])}</code>. Bootstrap: B={pr['n_boot']}, "
+                 f"seed={html.esc(pr['seed'])}, {pr['level']:.0%} percentile intervals over baseline models.</p>")
         links = (f"<p>Download: {files.links('headline')} · per shift: {files.links('effective_robustness')}"
                  f" · averages: {files.links('er_average')}</p>")
         body = [intro, headline_html(headline, er), links]
         if er.skipped:
-            body.append("<p>Shifts without a fit: " + H.esc("; ".join(f"{k}: {v}" for k, v in er.skipped.items()))
+            body.append("<p>Shifts without a fit: " + html.esc("; ".join(f"{k}: {v}" for k, v in er.skipped.items()))
                         + "</p>")
         for k, v in er.missing.items():
-            body.append(f"<p>{H.esc(k)}: no reference accuracy ({H.esc(er.fits[k].x_key if k in er.fits else '?')}) "
-                        f"for {H.esc(', '.join(v))} — not scored.</p>")
+            body.append(f"<p>{html.esc(k)}: no reference accuracy ({html.esc(er.fits[k].x_key if k in er.fits else '?')}) "
+                        f"for {html.esc(', '.join(v))} — not scored.</p>")
         return "\n".join(body)
 
     def absent(self, ctx):
         er = ctx.er
         skipped = (" (" + "; ".join(f"{k}: {v}" for k, v in er.skipped.items()) + ")"
                    if er is not None and er.skipped else "")
-        return H.absent(ctx.er_error or "no natural-shift result with a baseline fit in this run" + skipped)
+        return html.absent(ctx.er_error or "no natural-shift result with a baseline fit in this run" + skipped)
 
     def to_json(self, headline, ctx):
         er = ctx.er
@@ -66,24 +66,24 @@ def headline_html(headline, er) -> str:
     ref = [c for c in cols if c not in ("model", "role", "avg ER", "avg ER lo", "avg ER hi", "n_shifts")
            and c not in [s.name for s in nat] and not c.endswith(" ER")]
     h1 = ('<tr><th class="l" rowspan="2">model</th><th class="l" rowspan="2">role</th>'
-          + "".join(f'<th rowspan="2">{H.esc(r)}</th>' for r in ref)
-          + "".join(f'<th colspan="2">{H.esc(s.label)}</th>' for s in nat)
+          + "".join(f'<th rowspan="2">{html.esc(r)}</th>' for r in ref)
+          + "".join(f'<th colspan="2">{html.esc(s.label)}</th>' for s in nat)
           + '<th colspan="2">average over natural shifts</th></tr>')
     h2 = "<tr>" + "<th>acc</th><th>ER</th>" * len(nat) + f"<th>ER</th><th>{er.protocol['level']:.0%} CI</th></tr>"
     out = ["<table>", h1, h2]
     for r in headline.to_dict(orient="records"):
-        tds = [f'<td class="l">{H.esc(r["model"])}</td>', f'<td class="l">{H.esc(r["role"])}</td>']
-        tds += [f"<td>{H.esc(H.fmt(r[c], 1))}</td>" for c in ref]
+        tds = [f'<td class="l">{html.esc(r["model"])}</td>', f'<td class="l">{html.esc(r["role"])}</td>']
+        tds += [f"<td>{html.esc(html.fmt(r[c], 1))}</td>" for c in ref]
         for s in nat:
             e = r[f"{s.name} ER"]
             k = "" if not isinstance(e, float) or np.isnan(e) else ("pos" if e > 0 else "neg")
-            tds.append(f"<td>{H.esc(H.fmt(r[s.name], 1))}</td><td class=\"{k}\">{H.esc(H.fmt(e, 1, True))}</td>")
+            tds.append(f"<td>{html.esc(html.fmt(r[s.name], 1))}</td><td class=\"{k}\">{html.esc(html.fmt(e, 1, True))}</td>")
         a = r["avg ER"]
         k = "" if np.isnan(a) else ("pos" if a > 0 else "neg")
         ci = "–" if np.isnan(r["avg ER lo"]) else f"[{r['avg ER lo']:+.1f}, {r['avg ER hi']:+.1f}]"
         part = "" if int(r["n_shifts"]) >= len(nat) or np.isnan(a) else f" ({int(r['n_shifts'])}/{len(nat)})"
-        tds.append(f'<td class="{k}">{H.esc(H.fmt(a, 1, True) + part)}</td><td>{H.esc(ci)}</td>')
-        out.append(f'<tr class="role-{H.esc(r["role"])}">' + "".join(tds) + "</tr>")
+        tds.append(f'<td class="{k}">{html.esc(html.fmt(a, 1, True) + part)}</td><td>{html.esc(ci)}</td>')
+        out.append(f'<tr class="role-{html.esc(r["role"])}">' + "".join(tds) + "</tr>")
     out.append("</table>")
     out.append('<p class="muted">(k/n): average over the k of n natural shifts the model was evaluated on — '
                'not comparable with full averages.</p>')

@@ -7,7 +7,7 @@ import functools
 from collections.abc import Mapping, Sequence
 
 from roz.errors import RozError
-from roz.report import html as H
+from roz.report import html
 from roz.report.sections.base import Section, ci_text
 
 OVERLAP_FILE = "overlap.json"
@@ -93,7 +93,7 @@ class Overlap(Section):
 
     def absent(self, ctx):
         why = _load(ctx.root)[1]  # read again: cheap, and only when absent
-        return H.absent((why + "; " if why else "") + "run the overlap analysis (roz.overlap.overlap_report) and "
+        return html.absent((why + "; " if why else "") + "run the overlap analysis (roz.overlap.overlap_report) and "
                         "store its summary with ResultStore(run_dir).write_overlap(summary)")
 
     def to_json(self, splits, ctx):
@@ -111,14 +111,14 @@ def _count_line(sp: dict) -> str:
     prot = sp["protocol"]
     n_test = _num(prot, "n_test")
     n_dup = sp["n_duplicates"] if sp["n_duplicates"] is not None else _num(prot, "n_overlap")
-    line = "near-duplicates found: " + ("?" if n_dup is None else H.fmt(n_dup))
+    line = "near-duplicates found: " + ("?" if n_dup is None else html.fmt(n_dup))
     if n_test:
-        line += f" of {H.fmt(n_test)} test images"
+        line += f" of {html.fmt(n_test)} test images"
         if n_dup is not None:
             line += f" ({100.0 * n_dup / n_test:.1f} %)"
-    how = [f"{k} {H.fmt(prot[k])}" for k in ("method", "verify", "threshold") if k in prot]
+    how = [f"{k} {html.fmt(prot[k])}" for k in ("method", "verify", "threshold") if k in prot]
     if "n_corpus" in prot:
-        how.append(f"corpus of {H.fmt(prot['n_corpus'])} images")
+        how.append(f"corpus of {html.fmt(prot['n_corpus'])} images")
     if how:
         line += " (" + ", ".join(how) + ")"
     return line
@@ -126,17 +126,17 @@ def _count_line(sp: dict) -> str:
 
 def _detection_html(det: Mapping) -> list[str]:
     p, r = _num(det, "precision"), _num(det, "recall")
-    txt = (f"Against the planted ground truth: precision {H.fmt(p, 3)}, recall {H.fmt(r, 3)}"
-           + "".join(f", {k} {H.fmt(det[k])}" for k in ("tp", "fp", "fn", "n_true") if _num(det, k) is not None)
+    txt = (f"Against the planted ground truth: precision {html.fmt(p, 3)}, recall {html.fmt(r, 3)}"
+           + "".join(f", {k} {html.fmt(det[k])}" for k in ("tp", "fp", "fn", "n_true") if _num(det, k) is not None)
            + ".")
-    body = [f"<p>{H.esc(txt)}</p>"]
+    body = [f"<p>{html.esc(txt)}</p>"]
     for key, what in (("false_positive_files", "false positives"), ("missed_files", "missed duplicates")):
         files = det.get(key) or []
         if isinstance(files, list) and files:
             shown = files[:25]
-            body.append(f"<details><summary>{H.esc(f'{len(files)} {what}')}</summary><ul>"
-                        + "".join(f"<li><code>{H.esc(f)}</code></li>" for f in shown) + "</ul>"
-                        + (f'<p class="muted">{len(files) - len(shown)} more in {H.esc(OVERLAP_FILE)}.</p>'
+            body.append(f"<details><summary>{html.esc(f'{len(files)} {what}')}</summary><ul>"
+                        + "".join(f"<li><code>{html.esc(f)}</code></li>" for f in shown) + "</ul>"
+                        + (f'<p class="muted">{len(files) - len(shown)} more in {html.esc(OVERLAP_FILE)}.</p>'
                            if len(files) > len(shown) else "") + "</details>")
     return body
 
@@ -153,8 +153,8 @@ def _accuracy_html(acc, prot: Mapping, roles: Mapping[str, str]) -> str:
     for r in acc.to_dict(orient="records"):
         g = functools.partial(_get, r)
         rows.append({"model": r.get("model"), "role": roles.get(str(r.get("model")), ""),
-                     "n full / clean / overlap": f"{H.fmt(g('n_full'))} / {H.fmt(g('n_clean'))} / "
-                                                 f"{H.fmt(g('n_overlap'))}",
+                     "n full / clean / overlap": f"{html.fmt(g('n_full'))} / {html.fmt(g('n_clean'))} / "
+                                                 f"{html.fmt(g('n_overlap'))}",
                      "acc full": g("acc_full"), "full CI": ci_text(g("acc_full_lo"), g("acc_full_hi")),
                      "acc clean": g("acc_clean"), "clean CI": ci_text(g("acc_clean_lo"), g("acc_clean_hi")),
                      "acc overlap": g("acc_overlap"),
@@ -162,13 +162,13 @@ def _accuracy_html(acc, prot: Mapping, roles: Mapping[str, str]) -> str:
                      "full − clean": g("delta_full_minus_clean"),
                      "full − clean CI": ci_text(g("delta_full_minus_clean_lo"), g("delta_full_minus_clean_hi"), 2, True),
                      "p (binomial, overlap > clean)": g("p_overlap_gt_clean")})
-    return H.table_html(pd.DataFrame(rows), left=("model", "role", "n full / clean / overlap"),
+    return html.table_html(pd.DataFrame(rows), left=("model", "role", "n full / clean / overlap"),
                         signed=lambda c: c == "full − clean")
 
 
 def split_html(sp: dict, roles: Mapping[str, str]) -> list[str]:
     prot, det, acc = sp["protocol"], sp["detection"], sp["accuracy"]
-    body = [f"<h3>{H.esc(sp['split'])}</h3>", f"<p>{H.esc(_count_line(sp))}.</p>"]
+    body = [f"<h3>{html.esc(sp['split'])}</h3>", f"<p>{html.esc(_count_line(sp))}.</p>"]
     if det:
         body += _detection_html(det)
     else:
@@ -178,5 +178,5 @@ def split_html(sp: dict, roles: Mapping[str, str]) -> list[str]:
     else:
         body.append('<p class="muted">No per-model accuracy rows for this split.</p>')
     if prot:
-        body.append("<details><summary>Detection protocol</summary>" + H.pre_json(prot) + "</details>")
+        body.append("<details><summary>Detection protocol</summary>" + html.pre_json(prot) + "</details>")
     return body

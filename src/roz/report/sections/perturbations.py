@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from roz.report import html as H
+from roz.report import html
 from roz.report.sections.base import Section, notes_html
 
 ABSENT = "run perturbation:... shifts or the imagenet-p dataset"
@@ -52,11 +52,11 @@ class Perturbations(Section):
         files.table("perturbations", pert["table"])
 
     def render(self, pert, ctx, files):
-        return "\n".join([perturbation_notes(pert), H.table_html(pert["table"]),
+        return "\n".join([perturbation_notes(pert), html.table_html(pert["table"]),
                           f"<p>Download: {files.links('perturbations')}</p>"])
 
     def absent(self, ctx):
-        return H.absent(ABSENT)
+        return html.absent(ABSENT)
 
     def to_json(self, pert, ctx):
         return {"perturbations": pert["table"].to_dict(orient="records") if pert else []}

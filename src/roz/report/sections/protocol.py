@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from roz.report import html as H
+from roz.report import html
 from roz.report.sections.base import Section
 
 
@@ -14,7 +14,7 @@ class Protocol(Section):
         return ctx.er
 
     def render(self, er, ctx, files):
-        return H.pre_json(er.protocol)
+        return html.pre_json(er.protocol)
 
     def absent(self, ctx):
         return None  # no effective-robustness result: no protocol to show

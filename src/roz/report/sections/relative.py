@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from roz.report import html as H
+from roz.report import html
 from roz.report.sections.base import Section
 
 
@@ -30,12 +30,12 @@ class Relative(Section):
     def render(self, rel, ctx, files):
         return "\n".join([
             self.intro,
-            H.table_html(rel[self.columns], left=("model", "model0", "dataset", "metric", "method"), role_col=None,
+            html.table_html(rel[self.columns], left=("model", "model0", "dataset", "metric", "method"), role_col=None,
                          signed=lambda c: c == "rr"),
             f"<p>Download: {files.links('relative')}</p>", _auto_note(ctx)])
 
     def absent(self, ctx):
-        return H.absent("no intervention pair (a CLIP-Auto model with its CLIP model) in this run") + _auto_note(ctx)
+        return html.absent("no intervention pair (a CLIP-Auto model with its CLIP model) in this run") + _auto_note(ctx)
 
     def to_json(self, rel, ctx):
         return {"relative": rel.to_dict(orient="records") if rel is not None else []}
@@ -44,5 +44,5 @@ class Relative(Section):
 def _auto_note(ctx) -> str:
     if any(r == "zeroshot-auto" for r in ctx.roles.values()):
         return ""
-    return H.absent("CLIP-Auto is absent from this run: no model has role zeroshot-auto (the prompt-search "
+    return html.absent("CLIP-Auto is absent from this run: no model has role zeroshot-auto (the prompt-search "
                     "capability is not part of this run), so CLIP vs CLIP-Auto is not reported.")

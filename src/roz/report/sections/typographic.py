@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from roz.report import figures as F
+from roz.report import figures
 from roz.report.sections.base import FigureTableSection
 
 
@@ -34,7 +34,7 @@ def typographic_data(units) -> dict | None:
 
 
 def draw_typographic(typ):
-    return F.typographic_figure(typ["fig_table"], typ["roles"]) if typ["fig_table"].shape[1] else None
+    return figures.typographic_figure(typ["fig_table"], typ["roles"]) if typ["fig_table"].shape[1] else None
 
 
 TYPOGRAPHIC = FigureTableSection("typographic", "Typographic attacks", data=typographic_data, draw=draw_typographic,
