@@ -51,8 +51,34 @@ def _split(d: Mapping | None, known: tuple[str, ...], where: str) -> tuple[dict,
     return {k: d[k] for k in known if k in d}, freeze({k: v for k, v in d.items() if k not in known})
 
 
+class _Part:
+    """A record part: ``KEYS`` are its fields as they appear in the JSON, ``extra`` keeps the rest;
+    a named part (``WHERE``: its key in the record) must have a ``name``."""
+
+    KEYS: tuple[str, ...] = ()
+    WHERE = ""
+
+    @classmethod
+    def from_json(cls, d: Mapping | None):
+        known, extra = _split(d, cls.KEYS, cls.WHERE)
+        if "name" not in known:
+            raise StoreError(f"unit record: {cls.WHERE} has no name",
+                             hint="re-run the same command: the unit is recomputed")
+        return cls(**{k: freeze(v) for k, v in cls._defaults(known).items()}, extra=extra)
+
+    @staticmethod
+    def _defaults(known: dict) -> dict:
+        return known
+
+    def to_json(self) -> dict:
+        return {**thaw(self.extra), **{k: thaw(getattr(self, k)) for k in self.KEYS}}
+
+    def __reduce__(self):  # read-only mappings do not pickle or deep-copy: go through JSON
+        return type(self).from_json, (self.to_json(),)
+
+
 @dataclass(frozen=True)
-class ModelInfo:
+class ModelInfo(_Part):
     """The ``model`` part of a unit record."""
 
     name: str
@@ -65,24 +91,15 @@ class ModelInfo:
     extra: Mapping[str, Any] = field(default_factory=lambda: EMPTY, repr=False)
 
     KEYS = ("name", "spec", "role", "identity", "classes", "n_classes", "weights_sha256")
+    WHERE = "model"
 
-    @classmethod
-    def from_json(cls, d: Mapping | None) -> ModelInfo:
-        known, extra = _split(d, cls.KEYS, "model")
-        if "name" not in known:
-            raise StoreError("unit record: model has no name", hint="re-run the same command: the unit is recomputed")
-        known["role"] = known.get("role") or "standard"
-        return cls(**{k: freeze(v) for k, v in known.items()}, extra=extra)
-
-    def to_json(self) -> dict:
-        return {**thaw(self.extra), **{k: thaw(getattr(self, k)) for k in self.KEYS}}
-
-    def __reduce__(self):  # read-only mappings do not pickle or deep-copy: go through JSON
-        return type(self).from_json, (self.to_json(),)
+    @staticmethod
+    def _defaults(known: dict) -> dict:
+        return {**known, "role": known.get("role") or "standard"}
 
 
 @dataclass(frozen=True)
-class DataInfo:
+class DataInfo(_Part):
     """The ``dataset`` part of a unit record (``name``: the display name results are keyed by)."""
 
     name: str
@@ -95,26 +112,17 @@ class DataInfo:
     extra: Mapping[str, Any] = field(default_factory=lambda: EMPTY, repr=False)
 
     KEYS = ("name", "registry_name", "root", "n", "paper_order", "fingerprint", "protocol")
+    WHERE = "dataset"
 
-    @classmethod
-    def from_json(cls, d: Mapping | None) -> DataInfo:
-        known, extra = _split(d, cls.KEYS, "dataset")
-        if "name" not in known:
-            raise StoreError("unit record: dataset has no name", hint="re-run the same command: the unit is recomputed")
-        if known.get("paper_order") is None:
-            known.pop("paper_order", None)
-        known["protocol"] = known.get("protocol") or {}
-        return cls(**{k: freeze(v) for k, v in known.items()}, extra=extra)
+    @staticmethod
+    def _defaults(known: dict) -> dict:
+        known = {k: v for k, v in known.items() if not (k == "paper_order" and v is None)}
+        return {**known, "protocol": known.get("protocol") or {}}
 
-    def to_json(self) -> dict:
-        return {**thaw(self.extra), **{k: thaw(getattr(self, k)) for k in self.KEYS}}
-
-    def __reduce__(self):  # read-only mappings do not pickle or deep-copy: go through JSON
-        return type(self).from_json, (self.to_json(),)
 
 
 @dataclass(frozen=True)
-class UnitRecord:
+class UnitRecord(_Part):
     """One finished unit: identity, protocol, metrics, environment, timing, samples check.
 
     ``shift`` / ``attack``: ``None`` when the unit has none. ``samples``: ``{"file", "rows",
@@ -158,12 +166,9 @@ class UnitRecord:
 
     def to_json(self) -> dict:
         """The unit JSON (plain dicts and lists), as the store writes it."""
-        out = {**thaw(self.extra), **{k: thaw(getattr(self, k)) for k in self.KEYS}}
+        out = super().to_json()
         out["model"], out["dataset"] = self.model.to_json(), self.dataset.to_json()
         return out
-
-    def __reduce__(self):  # read-only mappings do not pickle or deep-copy: go through JSON
-        return UnitRecord.from_json, (self.to_json(),)
 
     def replace(self, **changes) -> UnitRecord:
         """A copy with ``changes`` (frozen like the original)."""
