@@ -78,3 +78,31 @@ def test_template_sets_and_shift_kinds_use_registries():
         SHIFT_FACTORIES._entries.pop("test-identity")
     with pytest.raises(RozError, match="cannot be applied"):
         create_shift({"name": "test-identity"})
+
+
+def test_model_sources_are_a_registry():
+    """A new model source is one register call; an unknown one is refused with the known names."""
+    import pytest
+
+    from roz.errors import ModelError
+    from roz.models.adapters import MODEL_SOURCES, create_model, parse_spec, register_model_source
+
+    assert {"openclip", "hf", "timm", "torchvision", "local"} <= set(MODEL_SOURCES)
+    with pytest.raises(ModelError, match="unknown model source 'mine'"):
+        parse_spec("mine:net")
+    built = []
+
+    def build(spec, arch, weights, classes, templates, **kw):
+        built.append((spec, arch, weights))
+        from roz.models.base import wrap_module
+        import torch
+
+        return wrap_module(torch.nn.Flatten(), classes="imagenet-1k", name=kw.get("label") or spec)
+
+    register_model_source("mine", build)
+    try:
+        assert parse_spec("mine:net@w") == ("mine", "net", "w")
+        create_model("mine:net@w")
+        assert built == [("mine:net@w", "net", "w")]
+    finally:
+        MODEL_SOURCES._entries.pop("mine")

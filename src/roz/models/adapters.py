@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -34,9 +35,19 @@ from roz.models.transforms import (
     resolve_transformers,
 )
 from roz.models.zeroshot import HFClipEncoder, OpenClipEncoder, ZeroShotClassifier
+from roz.registry import Registry
 
 CONFIG_DIR = Path(__file__).parent / "configs"
-SOURCES = ("openclip", "hf", "timm", "torchvision", "local")
+# Model sources: SOURCE in a spec SOURCE:NAME[@WEIGHTS] -> the function that builds it
+# (``register_model_source`` adds one; the built-in five are registered at the end of this module).
+MODEL_SOURCES: Registry[Callable[..., RozModel]] = Registry(
+    "model source", ModelError, hint="write SOURCE:NAME[@WEIGHTS], e.g. timm:resnet50")
+SOURCES = ("openclip", "hf", "timm", "torchvision", "local")  # the built-in sources, in the docs' order
+
+
+def register_model_source(name: str, build: Callable[..., RozModel]) -> None:
+    """``build(spec, arch, weights, classes, templates, *, label, head_cache, role) -> RozModel``."""
+    MODEL_SOURCES.register(name, build)
 _CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 _CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 _sha_cache: dict[tuple, str] = {}
@@ -46,10 +57,12 @@ def parse_spec(spec: str) -> tuple[str, str, str | None]:
     """``'timm:resnet50@/w.pt'`` -> ``('timm', 'resnet50', '/w.pt')``."""
     if ":" not in spec:
         raise ModelError(f"model spec {spec!r} has no source prefix",
-                         hint=f"write SOURCE:NAME[@WEIGHTS] with SOURCE one of {', '.join(SOURCES)}, e.g. timm:resnet50")
+                         hint=f"write SOURCE:NAME[@WEIGHTS] with SOURCE one of {', '.join(MODEL_SOURCES)}, "
+                              "e.g. timm:resnet50")
     source, rest = spec.split(":", 1)
-    if source not in SOURCES:
-        raise ModelError(f"unknown model source {source!r} in spec {spec!r}", hint=f"use one of {', '.join(SOURCES)}")
+    if source not in MODEL_SOURCES:
+        raise ModelError(f"unknown model source {source!r} in spec {spec!r}",
+                         hint=f"use one of {', '.join(MODEL_SOURCES)}")
     name, _, weights = rest.partition("@")
     if not name:
         raise ModelError(f"model spec {spec!r} names no architecture")
@@ -343,12 +356,14 @@ def _local(spec, name, weights, classes, templates, **kw) -> RozModel:
     if src not in ("timm", "torchvision", "openclip"):
         raise ModelError(f"sidecar {path.with_suffix('.json')} names unsupported source {src!r}")
     inner = f"{src}:{side['arch']}@{path.with_suffix('.pt')}"
-    m = _ADAPTERS[src](spec, side["arch"], str(path.with_suffix(".pt")), classes, templates, **kw)
+    m = MODEL_SOURCES.get(src)(spec, side["arch"], str(path.with_suffix(".pt")), classes, templates, **kw)
     m.identity.extra["resolved_spec"] = inner
     return m
 
 
-_ADAPTERS = {"openclip": _openclip, "hf": _hf, "timm": _timm, "torchvision": _torchvision, "local": _local}
+for _name, _build in (("openclip", _openclip), ("hf", _hf), ("timm", _timm), ("torchvision", _torchvision),
+                      ("local", _local)):
+    register_model_source(_name, _build)
 
 
 def create_model(spec: str, *, classes=None, templates=None, device: str | torch.device = "cpu",
@@ -357,7 +372,8 @@ def create_model(spec: str, *, classes=None, templates=None, device: str | torch
     zero-shot models; ``role`` overrides the reported role (e.g. ``zeroshot-auto`` for CLIP-Auto)."""
     source, arch, weights = parse_spec(spec)
     try:
-        model = _ADAPTERS[source](spec, arch, weights, classes, templates, label=name, head_cache=head_cache, role=role)
+        model = MODEL_SOURCES.get(source)(spec, arch, weights, classes, templates, label=name, head_cache=head_cache,
+                                          role=role)
     except RozError:
         raise
     except Exception as e:  # a library failure deep inside becomes one readable line
