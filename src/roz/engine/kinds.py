@@ -21,6 +21,9 @@ from typing import Any, Callable
 
 import pyarrow as pa
 
+from roz.errors import RozError
+from roz.registry import Registry
+
 
 @dataclass
 class UnitContext:
@@ -65,19 +68,15 @@ class UnitKind:
         return importlib.import_module(self.module).run(ctx)
 
 
-KINDS: dict[str, UnitKind] = {}
+KINDS: Registry[UnitKind] = Registry("unit kind", RozError)
 
 
 def register_kind(kind: UnitKind) -> None:
-    KINDS[kind.name] = kind
+    KINDS.register(kind.name, kind)
 
 
 def get_kind(name: str) -> UnitKind:
-    if name not in KINDS:
-        from roz.errors import RozError
-
-        raise RozError(f"unknown unit kind {name!r}", hint=f"registered kinds: {', '.join(sorted(KINDS))}")
-    return KINDS[name]
+    return KINDS.get(name)
 
 
 def dataset_kind(name: str) -> str:
