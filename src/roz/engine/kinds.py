@@ -83,7 +83,6 @@ def dataset_kind(name: str) -> str:
     """The kind of a dataset's units (``DatasetInfo.unit_kind``); ``eval`` for unknown names (the
     dataset error is raised when the unit runs)."""
     from roz.datasets.registry import dataset_info
-    from roz.errors import RozError
 
     try:
         return getattr(dataset_info(name), "unit_kind", "eval")
