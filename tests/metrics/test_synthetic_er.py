@@ -159,3 +159,5 @@ def test_report_draws_the_synthetic_and_adversarial_shifts(run, tmp_path):
     names = {p.name for p in out.rglob("*.png")}
     for shift in ("imagenet-val_corruption-mean", "imagenet-val_corruption-fog", "imagenet-val_pgd_4_255"):
         assert f"shift_{shift}.png" in names, sorted(names)
+    page = (out / "index.html").read_text()
+    assert "natural (mean of 1)" in page and "synthetic (mean of 1)" in page and "adversarial (mean of 2)" in page
