@@ -161,3 +161,23 @@ def test_report_draws_the_synthetic_and_adversarial_shifts(run, tmp_path):
         assert f"shift_{shift}.png" in names, sorted(names)
     page = (out / "index.html").read_text()
     assert "natural (mean of 1)" in page and "synthetic (mean of 1)" in page and "adversarial (mean of 2)" in page
+
+
+def test_typographic_units_become_one_axis_per_setting(tmp_path):
+    from roz.engine.tables import shift_axis_columns
+
+    store = ResultStore(tmp_path / "typo", config={})
+    for k, (model, font, top1) in enumerate((("resnet18", "arial", 40.0), ("clip-rn50", "arial", 30.0))):
+        store.write_unit(_unit(f"t{k}", model, ALL[model][0], REF, {"top1": top1},
+                               shift={"name": "typographic", "font": font}), None)
+    cols, roles, derived = shift_axis_columns(store.records())
+    assert cols == {"resnet18": {f"{REF}~typographic:top1": 40.0}, "clip-rn50": {f"{REF}~typographic:top1": 30.0}}
+    assert roles["clip-rn50"] == "zeroshot" and derived[f"{REF}~typographic:top1"] == ["typographic(font=arial)"]
+    store.write_unit(_unit("t9", "resnet18", "standard", REF, {"top1": 20.0},
+                           shift={"name": "typographic", "font": "comic"}), None)
+    cols, _, derived = shift_axis_columns(store.records())
+    # settings numbered in the order of their labels: arial 1, comic 2
+    assert cols["resnet18"] == {f"{REF}~typographic#1:top1": 40.0, f"{REF}~typographic#2:top1": 20.0}
+    assert derived[f"{REF}~typographic#2:top1"] == ["typographic(font=comic)"]
+    (s,) = make_shifts({f"{REF}~typographic#2": REF})
+    assert (s.kind, s.natural, s.breakdown) == ("synthetic", False, False)
