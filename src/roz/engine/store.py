@@ -389,7 +389,6 @@ class ResultStore:
         return tables.perturbation_table(self.records())
 
     def accuracy_table(self):
-        """The run's natural-shift accuracies as a :class:`~roz.metrics.effective.AccuracyTable`."""
-        from roz.metrics.effective import accuracy_table_from_rows
-
-        return accuracy_table_from_rows(self.natural_table(), source=str(self.root))
+        """The run's natural-shift accuracies and derived shift axes (corruptions, typographic,
+        attacks) as a :class:`~roz.metrics.effective.AccuracyTable` (:func:`roz.engine.tables.accuracy_table`)."""
+        return tables.accuracy_table(self.records(), source=str(self.root))

@@ -4,6 +4,21 @@ The metrics package sits below the engine and takes plain tables (pandas) and ma
 unit records; these functions do the extraction. :class:`~roz.engine.store.ResultStore` exposes
 them on its own records (``metrics_table``, ``natural_table``, ``perturbation_table``,
 ``accuracy_table``); the report calls them on the records it read once.
+
+:func:`accuracy_table` also turns what a run measures on a reference dataset ``D`` into shift
+axes against ``D``'s clean top-1 (:func:`shift_axis_columns`; top-1 in percent, dataset keys
+``<D>~<axis>``, their shifts :func:`roz.metrics.shift_sets.derived_shift`):
+
+* ``D~corruption-mean``: corruption units on ``D`` (shift ``corruption``), the mean top-1 over
+  every (corruption, severity) cell the run has on ``D``; ``D~corruption-<name>``: the mean over
+  the run's severities of that corruption; ``D~severity-<s>``: the mean over the run's
+  corruptions at that severity. A model lacking any cell that the mean covers for another model
+  gets NaN (no mean over fewer cells); the cells averaged are recorded in ``derived``.
+* ``D~typographic``: typographic units on ``D`` (``D~typographic#<i>``, i = 1.., in the order
+  of the settings' labels, when the run holds several typographic settings on ``D``).
+* ``D~<attack>@<eps>``: attack units on ``D``, the metric ``robust_acc@<eps>`` (percent).
+
+Several units for one cell: the last one (unit-id order) wins, as for natural accuracies.
 """
 
 from __future__ import annotations
@@ -12,6 +27,8 @@ import math
 from collections.abc import Mapping, Sequence
 
 from roz.engine.record import UnitRecord
+from roz.metrics.effective import AccuracyTable, accuracy_table_from_rows, key
+from roz.metrics.shift_sets import AXIS_SEP
 
 IDENTITY_COLUMNS = ("unit_id", "model", "role", "dataset", "dataset_n")
 PERTURBATION_COLUMNS = ("unit_id", "kind", "model", "role", "dataset", "perturbation", "difficulty", "n", "flip_prob",
@@ -91,3 +108,91 @@ def perturbation_table(records: Sequence[UnitRecord]):
                      "n": float(m.get("n", 1) or 1), "flip_prob": float(m["flip_prob"]),
                      "top5_dist": float(m.get("top5_dist", math.nan))})
     return pd.DataFrame(rows, columns=list(PERTURBATION_COLUMNS))
+
+
+def _complete_means(cells: Mapping[str, Mapping[tuple, float]], group) -> tuple[dict, dict]:
+    """Per model, the mean over each group of the (corruption, severity) cells the run has; NaN
+    (absent) when the model lacks a cell another model has. ``group(cell) -> axis``."""
+    wanted: dict[str, set] = {}
+    for per in cells.values():
+        for c in per:
+            wanted.setdefault(group(c), set()).add(c)
+    out: dict[str, dict[str, float]] = {}
+    for m, per in cells.items():
+        for axis, need in wanted.items():
+            if need <= per.keys():
+                out.setdefault(m, {})[axis] = sum(per[c] for c in need) / len(need)
+    return out, {axis: [f"corruption:{c}:{s}" for c, s in sorted(need)] for axis, need in wanted.items()}
+
+
+def _corruption_columns(records: Sequence[UnitRecord], cols: dict, derived: dict) -> None:
+    cells: dict[str, dict[str, dict[tuple, float]]] = {}  # dataset -> model -> (corruption, severity) -> top1
+    for u in records:
+        sh = u.shift or {}
+        if u.kind == "eval" and sh.get("name") == "corruption" and isinstance(u.metrics.get("top1"), (int, float)):
+            cell = (str(sh.get("corruption")), int(sh.get("severity", 0) or 0))
+            cells.setdefault(u.dataset.name, {}).setdefault(u.model.name, {})[cell] = float(u.metrics["top1"])
+    groups = {"corruption-mean": lambda c: "corruption-mean", "corruption": lambda c: f"corruption-{c[0]}",
+              "severity": lambda c: f"severity-{c[1]}"}
+    for ds, per_model in cells.items():
+        for group in groups.values():
+            means, covered = _complete_means(per_model, group)
+            for m, vals in means.items():
+                for axis, v in vals.items():
+                    cols.setdefault(m, {})[key(f"{ds}{AXIS_SEP}{axis}")] = v
+            derived.update({key(f"{ds}{AXIS_SEP}{axis}"): c for axis, c in covered.items()})
+
+
+def _typographic_and_attack_columns(records: Sequence[UnitRecord], cols: dict, derived: dict) -> None:
+    typo = [u for u in records if u.kind == "eval" and (u.shift or {}).get("name") == "typographic"
+            and isinstance(u.metrics.get("top1"), (int, float))]
+    settings: dict[str, list[str]] = {}
+    for u in typo:
+        settings.setdefault(u.dataset.name, [])
+        if shift_label(u.shift) not in settings[u.dataset.name]:
+            settings[u.dataset.name].append(shift_label(u.shift))
+    for u in typo:
+        labels = sorted(settings[u.dataset.name])
+        axis = "typographic" if len(labels) == 1 else f"typographic#{labels.index(shift_label(u.shift)) + 1}"
+        k = key(f"{u.dataset.name}{AXIS_SEP}{axis}")
+        cols.setdefault(u.model.name, {})[k] = float(u.metrics["top1"])
+        derived[k] = [shift_label(u.shift)]
+    for u in records:
+        if u.kind != "attack":
+            continue
+        for name, v in u.metrics.items():
+            if name.startswith("robust_acc@") and isinstance(v, (int, float)) and not isinstance(v, bool):
+                k = key(f"{u.dataset.name}{AXIS_SEP}{attack_label(u.attack)}@{name.removeprefix('robust_acc@')}")
+                cols.setdefault(u.model.name, {})[k] = float(v)
+                derived[k] = [f"{name} of attack units on {u.dataset.name}"]
+
+
+def shift_axis_columns(records: Sequence[UnitRecord]) -> tuple[dict[str, dict[str, float]], dict[str, str],
+                                                               dict[str, list[str]]]:
+    """The derived shift-axis accuracies of a run (module docstring): ``(model -> {column key:
+    percent}, model -> role, column key -> the cells it is made from)``."""
+    cols: dict[str, dict[str, float]] = {}
+    derived: dict[str, list[str]] = {}
+    _corruption_columns(records, cols, derived)
+    _typographic_and_attack_columns(records, cols, derived)
+    roles = {u.model.name: u.model.role for u in records if u.model.name in cols}
+    return cols, roles, derived
+
+
+def accuracy_table(records: Sequence[UnitRecord], source: str = "") -> AccuracyTable:
+    """The run's accuracies for effective robustness: natural-shift accuracies
+    (:func:`natural_table`) and the derived shift axes (:func:`shift_axis_columns`) after them."""
+    import pandas as pd
+
+    table = accuracy_table_from_rows(natural_table(records), source=source)
+    cols, roles, derived = shift_axis_columns(records)
+    if not cols:
+        return table
+    extra = pd.DataFrame.from_dict(cols, orient="index").sort_index(axis=1)
+    acc = table.acc.reindex(index=list(table.acc.index) + [m for m in extra.index if m not in table.acc.index])
+    acc = pd.concat([acc, extra.reindex(acc.index)], axis=1)
+    acc.index.name = "model"
+    for m, r in roles.items():
+        table.roles.setdefault(m, r or "standard")
+    table.acc, table.derived = acc, {**table.derived, **derived}
+    return table

@@ -188,7 +188,9 @@ class EffectiveRobustness:
 
     ``fits``: shift name -> :class:`LinearFit`; ``per_shift``: long DataFrame (model, role,
     shift, acc_ref, acc_shift, predicted, er, er_lo, er_hi); ``average``: per model the mean ER
-    over the natural shifts it has (``n_shifts``) with its interval; ``protocol``: every choice.
+    over the natural shifts it has (``er_avg``, ``n_shifts``) with its interval, and side by side
+    the same over the synthetic and the adversarial shifts (``er_avg_synthetic`` ...,
+    ``er_avg_adversarial`` ...; :data:`AVERAGE_KINDS`); ``protocol``: every choice.
     """
 
     fits: dict[str, LinearFit | PiecewiseFit]
@@ -277,8 +279,9 @@ def compute_effective_robustness(table: AccuracyTable, *, baseline_table: Accura
         if lack:
             missing[s.name] = lack
     per_shift = pd.DataFrame(rows, columns=PER_SHIFT_COLUMNS)
-    nat = [s.name for s in shifts if s.natural and s.name in fits]
-    average = _averages(table, models, nat, rows, boot_er, n_boot, level)
+    groups = averaged_shifts(shifts, fits)
+    nat = groups["natural"]
+    average = _averages(table, models, groups, rows, boot_er, n_boot, level)
     proto = {"definition": "ER = acc_shift - 100*sigmoid(slope*logit(acc_ref/100) + intercept), percentage points",
              "fit": "OLS of logit(acc_shift) on logit(acc_ref), accuracies as fractions",
              "fit_choice": {k: v for k, v in kinds.items()}, "fits": used,
@@ -286,8 +289,11 @@ def compute_effective_robustness(table: AccuracyTable, *, baseline_table: Accura
              "baseline_source": btab.source, "n_boot": int(n_boot), "seed": seed, "level": level,
              "bootstrap": "resample baseline models with replacement (same draw for all shifts), percentile interval",
              "natural_shifts": nat, "min_models": min_models,
+             **({"synthetic_shifts": groups["synthetic"], "adversarial_shifts": groups["adversarial"]}
+                if groups["synthetic"] or groups["adversarial"] else {}),
              "shifts": [{"name": s.name, "x": s.x_key(protocol), "y": s.y_key, "natural": s.natural, "kind": s.kind,
-                         **({"definition": s.definition} if s.definition else {})} for s in shifts],
+                         **({"definition": s.definition} if s.definition else {}),
+                         **({"breakdown": True} if s.breakdown else {})} for s in shifts],
              "derived_columns": {k: v for t in (btab, table) for k, v in t.derived.items()
                                  if any(k in (f.x_key, f.y_key) for f in fits.values())}}
     return EffectiveRobustness(fits=fits, per_shift=per_shift, average=average, shifts=shifts, protocol=proto,
@@ -327,24 +333,53 @@ def _score_shift(table: AccuracyTable, s: Shift, fit: LinearFit | PiecewiseFit, 
     return boot, lack
 
 
-def _averages(table: AccuracyTable, models: Sequence[str], nat: list[str], rows: list[dict],
+#: The averages of :func:`_averages`, side by side: natural (the headline, columns ``er_avg`` ...),
+#: synthetic and adversarial (columns suffixed ``_synthetic`` / ``_adversarial``); never across kinds.
+AVERAGE_KINDS = ("natural", "synthetic", "adversarial")
+_AVG_FIELDS = ("er_avg", "er_avg_lo", "er_avg_hi", "n_shifts", "shifts", "complete")
+
+
+def average_columns(kind: str) -> list[str]:
+    """The columns of one kind's average in ``EffectiveRobustness.average``: natural ``er_avg,
+    er_avg_lo, er_avg_hi, n_shifts, shifts, complete``; e.g. synthetic ``er_avg_synthetic,
+    er_avg_synthetic_lo, er_avg_synthetic_hi, n_shifts_synthetic, shifts_synthetic, complete_synthetic``."""
+    if kind == "natural":
+        return list(_AVG_FIELDS)
+    return [f.replace("er_avg", f"er_avg_{kind}") if f.startswith("er_avg") else f"{f}_{kind}" for f in _AVG_FIELDS]
+
+
+def averaged_shifts(shifts: Sequence[Shift], fitted) -> dict[str, list[str]]:
+    """Kind -> the fitted shifts averaged: natural ones flagged ``natural``; synthetic and
+    adversarial ones that are not a breakdown of another shift."""
+    return {kind: [s.name for s in shifts if s.name in fitted
+                   and (s.natural if kind == "natural" else s.kind == kind and not s.breakdown)]
+            for kind in AVERAGE_KINDS}
+
+
+def _one_average(m: str, names: list[str], er_of: dict, boot_er: dict, n_boot: int, level: float) -> list:
+    have = [sn for sn in names if (m, sn) in er_of]
+    if not have:
+        return [float("nan"), float("nan"), float("nan"), 0, "", False]
+    lo = hi = float("nan")
+    if n_boot and all(m in boot_er[sn] for sn in have):
+        b = np.mean(np.stack([boot_er[sn][m] for sn in have]), axis=0)
+        lo, hi = (float(v) for v in _interval(b, level))
+    return [float(np.mean([er_of[(m, sn)] for sn in have])), lo, hi, len(have), ",".join(have),
+            len(have) == len(names)]
+
+
+def _averages(table: AccuracyTable, models: Sequence[str], groups: dict[str, list[str]], rows: list[dict],
               boot_er: dict[str, dict[str, np.ndarray]], n_boot: int, level: float):
-    """Per model: the mean ER over the natural shifts it has, with its bootstrap interval."""
+    """Per model with at least one averaged shift: for each kind of ``groups`` (kind -> shift
+    names), the mean ER over the shifts of that kind it has, with its bootstrap interval."""
     import pandas as pd
 
     avg_rows = []
     er_of = {(r["model"], r["shift"]): r["er"] for r in rows}
     for m in models:
-        have = [sn for sn in nat if (m, sn) in er_of]
-        if not have:
-            continue
-        vals = [er_of[(m, sn)] for sn in have]
-        lo = hi = float("nan")
-        if n_boot and all(m in boot_er[sn] for sn in have):
-            b = np.mean(np.stack([boot_er[sn][m] for sn in have]), axis=0)
-            lo, hi = (float(v) for v in _interval(b, level))
-        avg_rows.append({"model": m, "role": table.role(m), "er_avg": float(np.mean(vals)), "er_avg_lo": lo,
-                         "er_avg_hi": hi, "n_shifts": len(have), "shifts": ",".join(have),
-                         "complete": len(have) == len(nat)})
-    return pd.DataFrame(avg_rows, columns=["model", "role", "er_avg", "er_avg_lo", "er_avg_hi", "n_shifts",
-                                           "shifts", "complete"])
+        row: dict = {"model": m, "role": table.role(m)}
+        for kind in AVERAGE_KINDS:
+            row.update(zip(average_columns(kind), _one_average(m, groups.get(kind, []), er_of, boot_er, n_boot, level)))
+        if any(row[average_columns(kind)[3]] for kind in AVERAGE_KINDS):
+            avg_rows.append(row)
+    return pd.DataFrame(avg_rows, columns=["model", "role"] + [c for k in AVERAGE_KINDS for c in average_columns(k)])

@@ -49,6 +49,7 @@ class Shift:
     name: str = ""
     kind: str = "natural"
     definition: str = ""
+    breakdown: bool = False
 
     def __post_init__(self):
         if self.kind not in SHIFT_KINDS:
@@ -115,7 +116,8 @@ def _synthetic_shifts(ref: str) -> tuple[Shift, ...]:
         Shift(IMAGENET_C_MEAN, ref, natural=False, kind="synthetic", label="ImageNet-C (mean)", definition=mean,
               name="imagenet-c"),
         *(Shift(corruption_key(c), ref, natural=False, kind="synthetic", label=f"ImageNet-C {c}",
-                definition=f"{c}: mean top-1 over severities 1-5") for c in CORRUPTIONS + EXTRA_CORRUPTIONS),
+                definition=f"{c}: mean top-1 over severities 1-5", breakdown=True)
+          for c in CORRUPTIONS + EXTRA_CORRUPTIONS),
     )
 
 
@@ -169,13 +171,17 @@ def default_shifts(datasets: Iterable[str]) -> tuple[Shift, ...]:
 def make_shifts(spec: Mapping[str, str] | Sequence[Shift] | None = None, *, datasets: Iterable[str] = ()) -> list[Shift]:
     """Shifts from a ``{shift_dataset: reference_dataset}`` mapping, a list of :class:`Shift`,
     or ``None`` (:func:`default_shifts` of ``datasets``: the ImageNet shifts unless another
-    registered set's reference is among ``datasets`` and ``imagenet-val`` is not).
+    registered set's reference is among ``datasets`` and ``imagenet-val`` is not; then the
+    :func:`derived_shift` of every derived ``<reference>~<axis>`` dataset among ``datasets``).
 
     Mapping keys may carry a metric (``"mini-vid:pm0"``); values may carry a reference metric.
     A known shift dataset keeps its default label / restricted reference / natural flag.
     """
+    datasets = list(datasets)
     if spec is None:
-        return list(default_shifts(datasets))
+        shifts = list(default_shifts(datasets))
+        names = {s.name for s in shifts}
+        return shifts + [d for d in map(derived_shift, sorted(set(datasets))) if d is not None and d.name not in names]
     if isinstance(spec, Mapping):
         known = {(s.dataset, s.metric): s for name in SHIFT_SETS for s in SHIFT_SETS.get(name)}
         out = []
@@ -183,10 +189,10 @@ def make_shifts(spec: Mapping[str, str] | Sequence[Shift] | None = None, *, data
             ds, _, met = str(k).partition(":")
             rds, _, rmet = str(ref).partition(":")
             met, rmet = met or "top1", rmet or "top1"
-            base = known.get((ds, met))
+            base = known.get((ds, met)) or derived_shift(ds)
             if base is not None:
                 out.append(Shift(ds, rds, met, rmet, base.restricted_reference, base.natural, base.label,
-                                 kind=base.kind, definition=base.definition))
+                                 kind=base.kind, definition=base.definition, breakdown=base.breakdown))
             else:
                 out.append(Shift(ds, rds, met, rmet))
         return out
@@ -196,3 +202,45 @@ def make_shifts(spec: Mapping[str, str] | Sequence[Shift] | None = None, *, data
             raise RozError(f"shift spec entries must be roz.metrics.effective.Shift, got {type(s).__name__}",
                            hint="pass a {shift_dataset: reference_dataset} mapping or a list of Shift")
     return shifts
+
+
+# -- shift axes a run measures itself (roz.engine.tables.shift_axis_columns) ------------------------
+
+#: Separates a derived dataset key from its reference dataset: ``<reference>~<axis>``. Axes:
+#: ``corruption-mean``, ``corruption-<name>``, ``severity-<s>``, ``typographic`` (``typographic#<i>``
+#: when the run holds several typographic settings on the reference) and ``<attack>@<eps>``.
+#: No colon (a column key is ``dataset:metric``).
+AXIS_SEP = "~"
+
+_COMPLETE = "; NaN for a model that lacks any cell another model of the run has on the reference"
+
+
+def derived_shift(dataset: str) -> Shift | None:
+    """The :class:`Shift` of a derived dataset ``<reference>~<axis>`` (made by
+    :func:`roz.engine.tables.shift_axis_columns`), compared with the reference's clean top-1;
+    None for any other dataset. Never natural; corruption and severity parts are breakdowns."""
+    ref, sep, axis = dataset.partition(AXIS_SEP)
+    if not sep or not ref or not axis:
+        return None
+    kind, breakdown = "synthetic", False
+    if axis == "corruption-mean":
+        label, what = f"{ref} corruptions (mean)", "mean top-1 over every (corruption, severity) cell the run has"
+    elif axis.startswith("corruption-"):
+        c = axis.removeprefix("corruption-")
+        label, what, breakdown = f"{ref} {c}", f"corruption {c}: mean top-1 over the run's severities", True
+    elif axis.startswith("severity-"):
+        sev = axis.removeprefix("severity-")
+        label, what, breakdown = f"{ref} severity {sev}", f"severity {sev}: mean top-1 over the run's corruptions", True
+    elif axis.startswith("typographic"):
+        label, what = f"{ref} {axis}", "top-1 on the reference images with a class name written on them"
+    elif "@" in axis:
+        attack, _, eps = axis.rpartition("@")
+        kind, label = "adversarial", f"{ref} {attack} eps={eps}"
+        what = (f"robust accuracy (%) under attack {attack} at eps {eps} (on the attack unit's samples; "
+                "x axis: the reference's clean top-1 from its eval unit)")
+    else:
+        return None
+    if kind == "synthetic" and not axis.startswith("typographic"):
+        what += _COMPLETE
+    return Shift(dataset, ref, natural=False, kind=kind, label=label, breakdown=breakdown,
+                 definition=f"{what} on {ref}")

@@ -29,7 +29,6 @@ from roz.metrics.effective import (
     DEFAULT_N_BOOT,
     DEFAULT_SEED,
     AccuracyTable,
-    accuracy_table_from_rows,
     compute_effective_robustness,
 )
 
@@ -114,7 +113,8 @@ class ReportContext:
         # cheap, and may reject a bad option before any work
         self.ce_normalizer = load_normalizer(options.ce_normalizer)
         self.natural = tables.natural_table(records)  # natural-shift eval units (relative robustness)
-        self.table = accuracy_table_from_rows(self.natural, source=str(store.root))
+        # natural accuracies + derived synthetic/adversarial shift axes (roz.engine.tables.accuracy_table)
+        self.table = tables.accuracy_table(records, source=str(store.root))
         self.baseline_table = resolve_baseline(options.baseline, options.testbed_columns)
         self.metrics_table = tables.metrics_table(records)
         self.perturbations = tables.perturbation_table(records)  # ImageNet-P units

@@ -6,7 +6,7 @@ import numpy as np
 
 from roz.report import html
 from roz.report import tables
-from roz.report.sections.base import Section
+from roz.report.sections.base import Section, ci_text
 
 
 class Headline(Section):
@@ -36,7 +36,7 @@ class Headline(Section):
                  f"seed={html.esc(pr['seed'])}, {pr['level']:.0%} percentile intervals over baseline models.</p>")
         links = (f"<p>Download: {files.links('headline')} · per shift: {files.links('effective_robustness')}"
                  f" · averages: {files.links('er_average')}</p>")
-        body = [intro, headline_html(headline, er), links]
+        body = [intro, headline_html(headline, er), kind_averages_html(er), links]
         if er.skipped:
             body.append("<p>Shifts without a fit: " + html.esc("; ".join(f"{k}: {v}" for k, v in er.skipped.items()))
                         + "</p>")
@@ -87,4 +87,30 @@ def headline_html(headline, er) -> str:
     out.append("</table>")
     out.append('<p class="muted">(k/n): average over the k of n natural shifts the model was evaluated on — '
                'not comparable with full averages.</p>')
+    return "\n".join(out)
+
+
+def kind_averages_html(er) -> str:
+    """Per model the ER averaged over natural, synthetic and adversarial shifts, side by side
+    (never across kinds); "" when the run has no averaged synthetic or adversarial shift."""
+    from roz.metrics.effective import AVERAGE_KINDS, average_columns
+
+    pr = er.protocol
+    kinds = [k for k in AVERAGE_KINDS if pr.get(f"{k}_shifts")]
+    if not kinds or kinds == ["natural"] or not len(er.average):
+        return ""
+    head = "".join(f'<th colspan="2">{html.esc(k)} (mean of {len(pr[f"{k}_shifts"])})</th>' for k in kinds)
+    out = ['<table>', f'<tr><th class="l">model</th><th class="l">role</th>{head}</tr>']
+    for r in er.average.to_dict(orient="records"):
+        tds = [f'<td class="l">{html.esc(r["model"])}</td>', f'<td class="l">{html.esc(r["role"])}</td>']
+        for k in kinds:
+            avg, lo, hi, n = (r[c] for c in average_columns(k)[:4])
+            part = "" if int(n) >= len(pr[f"{k}_shifts"]) or np.isnan(avg) else f" ({int(n)}/{len(pr[f'{k}_shifts'])})"
+            tds.append(f"<td>{html.esc(html.fmt(avg, 1, True) + part)}</td><td>{html.esc(ci_text(lo, hi, 1, True))}</td>")
+        out.append(f'<tr class="role-{html.esc(r["role"])}">' + "".join(tds) + "</tr>")
+    out.append("</table>")
+    lists = "; ".join(f"{k}: {', '.join(pr[f'{k}_shifts'])}" for k in kinds)
+    out.append(f'<p class="muted">ER averaged per kind of shift, never across kinds ({html.esc(lists)}). '
+               "Per-corruption and per-severity axes are breakdowns of the corruption mean and are not "
+               "averaged.</p>")
     return "\n".join(out)
