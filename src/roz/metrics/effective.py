@@ -280,24 +280,30 @@ def compute_effective_robustness(table: AccuracyTable, *, baseline_table: Accura
             missing[s.name] = lack
     per_shift = pd.DataFrame(rows, columns=PER_SHIFT_COLUMNS)
     groups = averaged_shifts(shifts, fits)
-    nat = groups["natural"]
     average = _averages(table, models, groups, rows, boot_er, n_boot, level)
-    proto = {"definition": "ER = acc_shift - 100*sigmoid(slope*logit(acc_ref/100) + intercept), percentage points",
-             "fit": "OLS of logit(acc_shift) on logit(acc_ref), accuracies as fractions",
-             "fit_choice": {k: v for k, v in kinds.items()}, "fits": used,
-             "protocol": protocol, "baseline_rule": rule, "baseline_models": list(base_models),
-             "baseline_source": btab.source, "n_boot": int(n_boot), "seed": seed, "level": level,
-             "bootstrap": "resample baseline models with replacement (same draw for all shifts), percentile interval",
-             "natural_shifts": nat, "min_models": min_models,
-             **({"synthetic_shifts": groups["synthetic"], "adversarial_shifts": groups["adversarial"]}
-                if groups["synthetic"] or groups["adversarial"] else {}),
-             "shifts": [{"name": s.name, "x": s.x_key(protocol), "y": s.y_key, "natural": s.natural, "kind": s.kind,
-                         **({"definition": s.definition} if s.definition else {}),
-                         **({"breakdown": True} if s.breakdown else {})} for s in shifts],
-             "derived_columns": {k: v for t in (btab, table) for k, v in t.derived.items()
-                                 if any(k in (f.x_key, f.y_key) for f in fits.values())}}
+    proto = _protocol(protocol, kinds, used, rule, base_models, btab, table, n_boot, seed, level, min_models,
+                      groups, shifts, fits)
     return EffectiveRobustness(fits=fits, per_shift=per_shift, average=average, shifts=shifts, protocol=proto,
                                skipped=skipped, missing=missing, alternatives=alternatives)
+
+
+def _protocol(protocol, kinds, used, rule, base_models, btab, table, n_boot, seed, level, min_models, groups,
+              shifts, fits) -> dict:
+    """Every choice behind an effective-robustness result, recorded with it."""
+    return {"definition": "ER = acc_shift - 100*sigmoid(slope*logit(acc_ref/100) + intercept), percentage points",
+            "fit": "OLS of logit(acc_shift) on logit(acc_ref), accuracies as fractions",
+            "fit_choice": dict(kinds), "fits": used,
+            "protocol": protocol, "baseline_rule": rule, "baseline_models": list(base_models),
+            "baseline_source": btab.source, "n_boot": int(n_boot), "seed": seed, "level": level,
+            "bootstrap": "resample baseline models with replacement (same draw for all shifts), percentile interval",
+            "natural_shifts": groups["natural"], "min_models": min_models,
+            **({"synthetic_shifts": groups["synthetic"], "adversarial_shifts": groups["adversarial"]}
+               if groups["synthetic"] or groups["adversarial"] else {}),
+            "shifts": [{"name": s.name, "x": s.x_key(protocol), "y": s.y_key, "natural": s.natural, "kind": s.kind,
+                        **({"definition": s.definition} if s.definition else {}),
+                        **({"breakdown": True} if s.breakdown else {})} for s in shifts],
+            "derived_columns": {k: v for t in (btab, table) for k, v in t.derived.items()
+                                if any(k in (f.x_key, f.y_key) for f in fits.values())}}
 
 
 PER_SHIFT_COLUMNS = ["model", "role", "shift", "label", "natural", "x_key", "y_key", "acc_ref", "acc_shift",
