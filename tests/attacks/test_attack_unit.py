@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from support import tinymodels
 
 from roz import api  # noqa: E402
 from roz.attacks import DEFAULT_EPS_GRID, DEFAULT_SURROGATE  # noqa: E402
@@ -14,12 +13,9 @@ from roz.errors import RozError  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def unitfx(tmp_path_factory):
-    root = tmp_path_factory.mktemp("atk")
-    data = tinymodels.make_imagefolder(root / "val", n=2, size=(36, 36), ext="png")
-    spec_a, _ = tinymodels.timm_checkpoint(root / "a", seed=0)
-    spec_b, _ = tinymodels.timm_checkpoint(root / "b", seed=1)
-    return {"data": data, "a": spec_a, "b": spec_b}
+def unitfx(seqfx):
+    """The shared ImageFolder and its two tiny timm checkpoints (support.fixtures.seqfx)."""
+    return {"data": seqfx["data"], "a": seqfx["model"], "b": seqfx["model_b"]}
 
 
 def _run(fx, out, attacks):

@@ -7,11 +7,16 @@ import sys
 from roz.datasets.registry import list_datasets
 
 
+def _eval_named(clifx, out, roz_cli, name):
+    """``roz eval`` of the tiny model on 4 images under the model name ``name``."""
+    return roz_cli("eval", "-m", clifx["model"], "-d", "imagefolder", "-r", clifx["data"], "-o", out,
+                   "--name", name, "--limit", "4", "--workers", "0")
+
+
 def test_markup_in_model_name_does_not_crash(clifx, tmp_path, roz_cli):
     out = tmp_path / "run"
     name = "[/bold]mine[red]"
-    code, printed, err = roz_cli("eval", "-m", clifx["model"], "-d", "imagefolder", "-r", clifx["data"], "-o", out,
-                                 "--name", name, "--limit", "4", "--workers", "0")
+    code, printed, err = _eval_named(clifx, out, roz_cli, name)
     assert code == 0, err
     assert name in printed
     code, printed, err = roz_cli("results", out)
@@ -99,11 +104,12 @@ def test_console_summary_is_never_cut():
     assert text.splitlines()[0].rstrip().endswith("col11" + "x" * 12)
 
 
-def test_report_says_why_there_is_no_baseline_fit(tmp_path, roz_cli):
+def _two_baseline_run(run) -> None:
+    """A run with two standard models on imagenet-val and imagenet-r (one fewer than a fit needs)."""
     from roz.engine.record import UnitRecord
     from roz.engine.store import ResultStore
 
-    store = ResultStore(tmp_path / "run")
+    store = ResultStore(run)
     for k, (model, val, r) in enumerate((("rn18", 70.0, 33.0), ("rn50", 76.0, 36.0))):
         for ds, acc in (("imagenet-val", val), ("imagenet-r", r)):
             store.write_unit(UnitRecord.from_json({"unit_id": f"u{k}{ds}", "kind": "eval",
@@ -111,6 +117,10 @@ def test_report_says_why_there_is_no_baseline_fit(tmp_path, roz_cli):
                               "dataset": {"name": ds, "root": "/x", "n": 100, "protocol": {}}, "shift": None,
                               "attack": None, "metrics": {"top1": acc, "n": 100}, "protocol": {}, "skipped_files": [],
                               "env": {}, "timing": {}}), None)
+
+
+def test_report_says_why_there_is_no_baseline_fit(tmp_path, roz_cli):
+    _two_baseline_run(tmp_path / "run")
     code, printed, err = roz_cli("report", tmp_path / "run", "--bootstrap", "10", "--no-svg")
     assert code == 0, err
     assert "only 2 usable baseline model(s), need 3" in printed
@@ -119,17 +129,7 @@ def test_report_says_why_there_is_no_baseline_fit(tmp_path, roz_cli):
 def test_report_with_the_shipped_testbed_baseline(tmp_path, roz_cli):
     import pandas as pd
 
-    from roz.engine.record import UnitRecord
-    from roz.engine.store import ResultStore
-
-    store = ResultStore(tmp_path / "run")
-    for k, (model, val, r) in enumerate((("rn18", 70.0, 33.0), ("rn50", 76.0, 36.0))):
-        for ds, acc in (("imagenet-val", val), ("imagenet-r", r)):
-            store.write_unit(UnitRecord.from_json({"unit_id": f"u{k}{ds}", "kind": "eval",
-                              "model": {"name": model, "spec": f"fixture:{model}", "role": "standard", "identity": {}},
-                              "dataset": {"name": ds, "root": "/x", "n": 100, "protocol": {}}, "shift": None,
-                              "attack": None, "metrics": {"top1": acc, "n": 100}, "protocol": {}, "skipped_files": [],
-                              "env": {}, "timing": {}}), None)
+    _two_baseline_run(tmp_path / "run")
     code, _, err = roz_cli("report", tmp_path / "run", "--baseline", "testbed", "--bootstrap", "10", "--no-svg")
     assert code == 0, err  # offline: the table ships with roz
     fits = pd.read_csv(tmp_path / "run" / "report" / "tables" / "fits.csv")
@@ -146,10 +146,8 @@ def test_cli_starts_without_torch_and_prints_version():
 
 def test_control_characters_in_names_never_reach_the_terminal(clifx, tmp_path, roz_cli):
     """A model name carrying terminal escape sequences and a newline is printed escaped, on one line."""
-    out = tmp_path / "run"
     hostile = "a\x1b[31mRED\x1b]0;title\x07\nsecond"
-    code, printed, err = roz_cli("eval", "-m", clifx["model"], "-d", "imagefolder", "-r", clifx["data"], "-o", out,
-                                 "--name", hostile, "--limit", "4", "--workers", "0")
+    code, printed, err = _eval_named(clifx, tmp_path / "run", roz_cli, hostile)
     assert code == 0, err
     assert "\x1b" not in printed and "\x07" not in printed
     assert any("a\\x1b[31mRED" in line and "\\nsecond" in line for line in printed.splitlines())

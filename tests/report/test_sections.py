@@ -39,6 +39,9 @@ class Never(Section):
     sid = "never"
     title = "Never here"
 
+    def render(self, data, ctx, files):  # never called: collect() gives None, so absent() is used
+        raise AssertionError("an absent section is not rendered")
+
 
 class LeftOut(Never):
     sid = "left-out"

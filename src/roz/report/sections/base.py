@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -11,7 +12,7 @@ import numpy as np
 from roz.report import html
 
 
-class Section:
+class Section(ABC):
     """One section of the report. Subclasses set :attr:`sid` and :attr:`title` and override
     :meth:`collect` and :meth:`render`, and :meth:`write`, :meth:`absent` and :meth:`to_json`
     where they have something to say."""
@@ -27,9 +28,9 @@ class Section:
     def write(self, data, ctx, files) -> None:
         """Write tables and figures through :class:`~roz.report.output.ReportFiles`."""
 
+    @abstractmethod
     def render(self, data, ctx, files) -> str:
         """The section's HTML body (every text escaped)."""
-        raise NotImplementedError
 
     def absent(self, ctx) -> str | None:
         """The HTML body saying why the section is absent; None leaves the section out."""
