@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 
 from roz.errors import RozError
+from roz.files import sha256_file
 from roz.paths import cache_dir
 
 _memory: dict[tuple, str] = {}
@@ -36,11 +37,7 @@ def file_sha256(path: Path) -> str:
     if entry.is_file():
         digest = entry.read_text().strip()
     else:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            while block := f.read(1 << 20):
-                h.update(block)
-        digest = h.hexdigest()
+        digest = sha256_file(path)
         tmp = entry.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(digest)
         os.replace(tmp, entry)

@@ -34,7 +34,6 @@ Files are created with the user's umask (like any other file the user writes), n
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 import re
@@ -50,6 +49,7 @@ from roz import STORE_FORMAT, __version__
 from roz.engine import tables
 from roz.engine.record import UnitRecord
 from roz.errors import RozError, StoreError
+from roz.files import sha256_file
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -78,14 +78,6 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 def atomic_write_table(path: Path, table: pa.Table) -> None:
     _atomic_write(Path(path), lambda tmp: pq.write_table(table, tmp, compression="zstd"))
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _json_default(o):
@@ -218,7 +210,7 @@ class ResultStore:
         key = (st.st_size, st.st_mtime_ns, want.get("sha256"))
         if self._verified.get(unit_id) == key:  # hashed by this process and untouched since
             return None
-        if file_sha256(p) != want.get("sha256"):
+        if sha256_file(p) != want.get("sha256"):
             return f"its samples file {p} does not match the sha256 in its record (corrupt or replaced)"
         self._verified[unit_id] = key
         return None
@@ -236,7 +228,7 @@ class ResultStore:
             atomic_write_table(p, samples)
             st = p.stat()
             check = {"file": str(p.relative_to(self.root)), "rows": samples.num_rows, "bytes": st.st_size,
-                     "sha256": file_sha256(p)}
+                     "sha256": sha256_file(p)}
             self._verified[uid] = (st.st_size, st.st_mtime_ns, check["sha256"])
         else:
             p.unlink(missing_ok=True)

@@ -23,7 +23,6 @@ present it supplies constructor kwargs, classes and preprocessing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pickle
@@ -33,16 +32,9 @@ from pathlib import Path
 import torch
 
 from roz.errors import ModelError
+from roz.files import sha256_file  # noqa: F401  (re-exported: checkpoints record it)
 
 CHECKPOINT_FORMAT = 1
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while b := f.read(chunk):
-            h.update(b)
-    return h.hexdigest()
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
