@@ -22,6 +22,7 @@ pytest_plugins = [
     "support.overlap_fixtures",
     "support.report_fixtures",
     "support.synthetic_fixtures",
+    "support.results_fixtures",
 ]
 
 

@@ -65,7 +65,13 @@ class UnitKind:
     description: str = ""
 
     def run(self, ctx: UnitContext) -> UnitResult:
-        return importlib.import_module(self.module).run(ctx)
+        from roz.engine.samples import with_class_names
+
+        result = importlib.import_module(self.module).run(ctx)
+        # class names beside label indices, so the stored rows need no join (roz.engine.samples)
+        names = getattr(getattr(ctx.ds, "labels", None), "names", None)
+        result.table = with_class_names(result.table, names or ())
+        return result
 
 
 KINDS: Registry[UnitKind] = Registry("unit kind", RozError)

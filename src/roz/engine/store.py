@@ -48,6 +48,7 @@ import pyarrow.parquet as pq
 from roz import STORE_FORMAT, __version__
 from roz.engine import tables
 from roz.engine.record import UnitRecord
+from roz.engine.samples import fill_identity, with_identity
 from roz.errors import RozError, StoreError
 from roz.files import sha256_file
 
@@ -225,6 +226,7 @@ class ResultStore:
         p = self.samples_path(uid)
         check = None
         if samples is not None:
+            samples = with_identity(samples, record)  # self-describing rows (roz.engine.samples)
             atomic_write_table(p, samples)
             st = p.stat()
             check = {"file": str(p.relative_to(self.root)), "rows": samples.num_rows, "bytes": st.st_size,
@@ -281,7 +283,9 @@ class ResultStore:
         why = self._check_samples(unit_id, rec.get("samples") if isinstance(rec, dict) else None)
         if why:
             raise StoreError(f"unit {unit_id}: {why}", hint="re-run the same command: the unit is recomputed")
-        return pq.read_table(p).to_pandas()
+        frame = pq.read_table(p).to_pandas()
+        # runs written before the identity columns existed: fill them from the record
+        return fill_identity(frame, UnitRecord.from_json(rec)) if isinstance(rec, dict) else frame
 
     # -- failures -----------------------------------------------------------------------------
     def failure_path(self, unit_id: str) -> Path:
