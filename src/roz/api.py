@@ -84,3 +84,27 @@ def _execute(cfg: dict, out, *, force: bool, options: RunOptions | None, setting
 def results(run_dir: str | Path):
     """The metrics table of a run directory (pandas), in the paper's dataset order."""
     return ResultStore(run_dir, create=False).metrics_table(paper_order=True)
+
+def results_of(run_dirs, fmt: str = "table", include_subsets: bool = False):
+    """The results of one or more run directories (merged; a conflicting duplicate is a
+    ``StoreError``) as a pandas table in the shape ``fmt``: ``table`` / ``csv`` / ``json`` (the
+    metrics table), ``wide`` (models x datasets) or ``testbed`` (the ImageNet testbed's CSV
+    columns; whole-dataset units only unless ``include_subsets``). See :mod:`roz.engine.export`."""
+    from roz.engine import export
+
+    dirs = [run_dirs] if isinstance(run_dirs, (str, Path)) else list(run_dirs)
+    if fmt not in export.FORMATS:
+        raise ConfigError(f"unknown results format {fmt!r}", hint=f"use one of {', '.join(export.FORMATS)}")
+    if fmt == "wide":
+        return export.wide_table(dirs)
+    if fmt == "testbed":
+        return export.testbed_table(dirs, include_subsets=include_subsets)
+    return export.merged_metrics(dirs)
+
+
+def query(run_dirs, sql: str):
+    """A DuckDB SQL query over run directories (views ``samples``, ``metrics``, ``wide``:
+    :mod:`roz.engine.query`), as a pandas table."""
+    from roz.engine.query import query as run_query
+
+    return run_query([run_dirs] if isinstance(run_dirs, (str, Path)) else list(run_dirs), sql)
