@@ -347,6 +347,8 @@ def report_cmd(
     ce_baseline: Optional[str] = typer.Option(None, help="Also report each model's mean CE relative to this model."),
     svg: bool = typer.Option(True, help="Also write SVG figures."),
     title: Optional[str] = typer.Option(None),
+    label_points: str = typer.Option("run", help="Name the points of the effective-robustness figures: run (the "
+                                     "run's models), all (every point, the grid too) or none."),
 ):
     """Render a run into a self-contained HTML report (+ CSV, Parquet, LaTeX); no model is re-run."""
     from roz.report import build_report
@@ -359,7 +361,7 @@ def report_cmd(
                          n_boot=bootstrap, seed=seed, level=level, fit=fit or "default",
                          pairs=list(_kv(pair, "pair").items()) or None,
                          ce_normalizer=ce_normalizer, ce_baseline=ce_baseline,
-                         formats=("png", "svg") if svg else ("png",), title=title)
+                         formats=("png", "svg") if svg else ("png",), title=title, label_points=label_points)
     summary = index.parent / "summary.txt"
     if summary.is_file():
         print(summary.read_text())  # a wide plain-text table: printed as is, never re-wrapped or cut

@@ -34,6 +34,7 @@ from roz.metrics.fits import fit_kinds
 from roz.report import html
 from roz.report import tables
 from roz.report.context import ReportContext, ReportOptions
+from roz.report.figures import check_labels
 from roz.report.output import ReportFiles, staged
 from roz.report.sections import SECTIONS
 
@@ -43,7 +44,7 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
                  n_boot: int = DEFAULT_N_BOOT, seed: int | None = DEFAULT_SEED, level: float = DEFAULT_LEVEL,
                  pairs: Sequence[tuple[str, str]] | None = None, ce_normalizer=None,
                  ce_baseline: str | None = None, formats: Sequence[str] = ("png", "svg"),
-                 title: str | None = None, fit: Any = "default") -> Path:
+                 title: str | None = None, fit: Any = "default", label_points: str = "run") -> Path:
     """Render ``run_dir`` into ``out`` (default ``run_dir/report``); returns the ``index.html`` path.
 
     ``baseline``: ``"run"`` (fit on the run's own baseline models) or the path/URL of a
@@ -58,15 +59,18 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     each model's mean CE relative to it. ``RUN_DIR/overlap.json`` (train/test overlap analysis),
     when present, is rendered in the "Data overlap" section. ``fit``: the baseline fit per shift
     (see :mod:`roz.metrics.fits`; default: piecewise-testbed for ImageNet-A, else linear).
+    ``label_points``: which points the effective-robustness figures name: ``"run"`` (the run's
+    models, not the baseline; the default), ``"all"`` (every point, the grid too) or ``"none"``.
     """
     from roz.engine.store import ResultStore
 
     t0 = time.perf_counter()
     fit_kinds(fit)  # a bad fit choice fails here, before any work
+    check_labels(label_points)
     options = ReportOptions(baseline=baseline, baseline_models=baseline_models, shifts=shifts, protocol=protocol,
                             testbed_columns=testbed_columns, n_boot=n_boot, seed=seed, level=level, pairs=pairs,
                             ce_normalizer=ce_normalizer, ce_baseline=ce_baseline, formats=tuple(formats),
-                            title=title, fit=fit)
+                            title=title, fit=fit, label_points=label_points)
     ctx = ReportContext(ResultStore(run_dir, create=False), options)
     out = Path(out) if out is not None else ctx.root / "report"
     collected = [(section, section.collect(ctx)) for section in SECTIONS]  # a bad option fails here, early

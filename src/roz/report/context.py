@@ -83,6 +83,7 @@ class ReportOptions:
     formats: Sequence[str] = ("png", "svg")
     title: str | None = None
     fit: Any = "default"  # baseline fit per shift (roz.metrics.fits.fit_kinds)
+    label_points: str = "run"  # which points the shift figures name: run | all | none (roz.report.figures)
 
 
 def resolve_baseline(baseline, columns=None) -> AccuracyTable | None:

@@ -24,7 +24,8 @@ ROLE_COLORS = {"standard": "#d62728", "zeroshot": "#1f77b4", "zeroshot-auto": "#
 OTHER_COLOR = "#7f7f7f"
 ROLE_LABELS = {"standard": "standard (ImageNet)", "zeroshot": "zero-shot CLIP", "zeroshot-auto": "CLIP-Auto"}
 ROLE_ORDER = ("standard", "zeroshot", "zeroshot-auto")
-MAX_LABELS = 24  # annotate at most this many non-baseline points per panel
+MAX_LABELS = 24  # with labels="run", annotate at most this many non-baseline points per panel
+LABEL_CHOICES = ("run", "all", "none")  # which points a figure names (report option label_points)
 _TICKS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 98, 99, 99.5, 99.8, 99.9)
 
 
@@ -91,8 +92,43 @@ def _limits(vals: Sequence[float], pad: float = 0.15) -> tuple[float, float]:
     return (float(100 / (1 + np.exp(-lo))), float(100 / (1 + np.exp(-hi))))
 
 
-def _panel(ax, points, fit=None, *, title="", xlabel="", ylabel="", annotate=True, small=False):
-    """Draw one shift panel. ``points``: list of dicts (model, role, x, y, baseline)."""
+def _error_bars(ax, points, small: bool) -> None:
+    """Clopper–Pearson bars (:mod:`roz.report.intervals`, 99.5 % as in the testbed's plots) on
+    both axes of every point with sample counts ``x_n`` / ``y_n``."""
+    from roz.report.intervals import clopper_pearson
+
+    for p in points:
+        xlo, xhi = clopper_pearson(p["x"], p.get("x_n"))
+        ylo, yhi = clopper_pearson(p["y"], p.get("y_n"))
+        if not (np.isfinite(xlo) or np.isfinite(ylo)):
+            continue
+        zx, zy = float(_logit(p["x"])), float(_logit(p["y"]))
+        xerr = [[zx - float(_logit(xlo))], [float(_logit(xhi)) - zx]] if np.isfinite(xlo) else None
+        yerr = [[zy - float(_logit(ylo))], [float(_logit(yhi)) - zy]] if np.isfinite(ylo) else None
+        ax.errorbar([zx], [zy], xerr=xerr, yerr=yerr, fmt="none", ecolor=role_color(p["role"]),
+                    elinewidth=0.6 if small else 0.8, alpha=0.7, zorder=3.5)
+
+
+def check_labels(labels: str) -> None:
+    """A :class:`~roz.errors.RozError` unless ``labels`` is one of :data:`LABEL_CHOICES`."""
+    if labels not in LABEL_CHOICES:
+        from roz.errors import RozError
+
+        raise RozError(f"unknown point labels {labels!r}", hint=f"use one of {', '.join(LABEL_CHOICES)}")
+
+
+def _annotate(ax, points, labels: str) -> None:
+    """Name the points: ``"run"`` the run's models (not the baseline), ``"all"`` every point, ``"none"``."""
+    check_labels(labels)
+    chosen = [] if labels == "none" else [p for p in points if labels == "all" or not p["baseline"]]
+    for p in chosen[: None if labels == "all" else MAX_LABELS]:
+        ax.annotate(safe_text(p["model"]), (float(_logit(p["x"])), float(_logit(p["y"]))), xytext=(4, 3),
+                    textcoords="offset points", fontsize=6.5 if not p["baseline"] else 5.5, color="#222222", zorder=7)
+
+
+def _panel(ax, points, fit=None, *, title="", xlabel="", ylabel="", labels="run", small=False):
+    """Draw one shift panel. ``points``: list of dicts (model, role, x, y, baseline; optional
+    x_n / y_n: sample counts, drawn as Clopper–Pearson bars); ``labels``: :func:`_annotate`."""
     xs = [p["x"] for p in points]
     ys = [p["y"] for p in points]
     xlim, ylim = _limits(xs), _limits(ys)
@@ -123,18 +159,19 @@ def _panel(ax, points, fit=None, *, title="", xlabel="", ylabel="", annotate=Tru
         ax.scatter(_logit([p["x"] for p in grp]), _logit([p["y"] for p in grp]), s=ms * 2.6, color=role_color(role),
                    edgecolor="black", lw=0.5, zorder=6, marker="o" if role != "zeroshot-auto" else "D",
                    label=ROLE_LABELS.get(role, "other"))
-    if annotate:
-        for p in rest[:MAX_LABELS]:
-            ax.annotate(safe_text(p["model"]), (float(_logit(p["x"])), float(_logit(p["y"]))), xytext=(4, 3),
-                        textcoords="offset points", fontsize=6.5, color="#222222", zorder=7)
+    _error_bars(ax, points, small)
+    _annotate(ax, points, labels)
     ax.set_title(safe_text(title), fontsize=9 if small else 11)
     ax.set_xlabel(safe_text(xlabel), fontsize=8 if small else 9)
     ax.set_ylabel(safe_text(ylabel), fontsize=8 if small else 9)
     ax.tick_params(labelsize=7 if small else 8)
 
 
-def points_for(per_shift, shift: str, baseline_table=None, fit=None) -> list[dict]:
-    """Points of one shift: the baseline models (when drawn from another table) + the run's models."""
+def points_for(per_shift, shift: str, baseline_table=None, fit=None, counts=None) -> list[dict]:
+    """Points of one shift: the baseline models (when drawn from another table) + the run's models;
+    ``counts``: ``(model, key) -> samples`` (:func:`roz.report.intervals.sample_counts`) gives the
+    run's points ``x_n`` / ``y_n`` (their Clopper–Pearson bars)."""
+    counts = counts or {}
     pts = []
     if fit is not None and baseline_table is not None:
         for m in fit.models:
@@ -143,33 +180,49 @@ def points_for(per_shift, shift: str, baseline_table=None, fit=None) -> list[dic
     df = per_shift[per_shift["shift"] == shift]
     for r in df.itertuples(index=False):
         pts.append({"model": r.model, "role": r.role, "x": r.acc_ref, "y": r.acc_shift,
-                    "baseline": bool(r.baseline_member) and r.role == "standard" and baseline_table is None})
+                    "baseline": bool(r.baseline_member) and r.role == "standard" and baseline_table is None,
+                    "x_n": counts.get((r.model, r.x_key)), "y_n": counts.get((r.model, r.y_key))})
     return pts
 
 
-def shift_figure(points, fit=None, *, title="", xlabel="", ylabel=""):
+def shift_figure(points, fit=None, *, title="", xlabel="", ylabel="", labels="run"):
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 5.6))
-    _panel(ax, points, fit, title=title, xlabel=xlabel, ylabel=ylabel)
+    _panel(ax, points, fit, title=title, xlabel=xlabel, ylabel=ylabel, labels=labels)
     h, lab = ax.get_legend_handles_labels()
     fig.legend(h, lab, loc="lower center", ncol=3, fontsize=7, frameon=False)
     fig.subplots_adjust(left=0.11, right=0.97, bottom=0.22, top=0.94)
     return fig
 
 
-def grid_figure(panels: Sequence[dict], ncols: int = 3):
-    """``panels``: dicts with points, fit, title, xlabel, ylabel."""
+def _shared(labels: Sequence[str]) -> str | None:
+    """The one label every panel has, or None when they differ."""
+    return labels[0] if labels and len(set(labels)) == 1 and labels[0] else None
+
+
+def grid_figure(panels: Sequence[dict], ncols: int = 3, labels: str = "none"):
+    """``panels``: dicts with points, fit, title, xlabel, ylabel. An axis label every panel shares
+    is drawn once for the figure, not on every panel; the y label (the shift's accuracy) is said
+    once and each panel's title names its shift (and its metric when not top-1)."""
     plt = _plt()
     n = max(1, len(panels))
     ncols = min(ncols, n)
     nrows = int(np.ceil(n / ncols))
     height = 3.3 * nrows + 0.7
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, height), squeeze=False)
+    xshared = _shared([p.get("xlabel", "") for p in panels])
     for ax, p in zip(axes.flat, panels):
-        _panel(ax, p["points"], p.get("fit"), title=p.get("title", ""), xlabel=p.get("xlabel", ""),
-               ylabel=p.get("ylabel", ""), annotate=False, small=True)
+        title = p.get("title", "")
+        metric = p.get("ylabel", "").removeprefix(title).replace("(%)", "").strip()
+        if metric and metric != "top1" and p.get("ylabel", "").startswith(title):
+            title = f"{title} ({metric})"
+        _panel(ax, p["points"], p.get("fit"), title=title, xlabel="" if xshared else p.get("xlabel", ""),
+               ylabel="", labels=labels, small=True)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
+    if xshared:
+        fig.supxlabel(safe_text(xshared), fontsize=9, y=0.75 / height)
+    fig.supylabel("accuracy under the shift (%)", fontsize=9)
     handles = {}
     for ax in axes.flat:
         for h, lab in zip(*ax.get_legend_handles_labels()):
@@ -177,7 +230,7 @@ def grid_figure(panels: Sequence[dict], ncols: int = 3):
                 handles[lab] = h
     fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(6, len(handles)), fontsize=8,
                frameon=False)
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=1.05 / height, top=1 - 0.3 / height, wspace=0.28, hspace=0.38)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=1.3 / height, top=1 - 0.3 / height, wspace=0.28, hspace=0.38)
     return fig
 
 
@@ -213,13 +266,17 @@ def corruption_figure(summary, per_corruption, roles: Mapping[str, str], metric_
 
 
 def attack_figure(curves, roles: Mapping[str, str]):
-    """``curves``: DataFrame with attack, model, eps, robust_acc (eps in pixel units [0, 1])."""
+    """``curves``: DataFrame with attack, model, eps, robust_acc (eps in pixel units [0, 1]).
+
+    A curve with a single point (one eps, no clean accuracy) is drawn as a marker; the eps axis
+    always starts at 0 and ends past the largest eps. The axis labels, the same for every panel,
+    are drawn once."""
     plt = _plt()
     attacks = list(dict.fromkeys(curves["attack"]))
     n = max(1, len(attacks))
     ncols = min(3, n)
     nrows = int(np.ceil(n / ncols))
-    width, height = 4.4 * ncols, 3.4 * nrows
+    width, height = 4.4 * ncols, 3.4 * nrows + 0.4
     fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False)
     styles = ("-", "--", ":", "-.")
     markers = ("o", "s", "^", "v", "D", "P", "X")
@@ -227,37 +284,63 @@ def attack_figure(curves, roles: Mapping[str, str]):
         d = curves[curves["attack"] == a]
         for i, m in enumerate(dict.fromkeys(d["model"])):
             dm = d[d["model"] == m].sort_values("eps")
-            ax.plot(dm["eps"] * 255.0, dm["robust_acc"], marker=markers[i % len(markers)], ms=3.5, lw=1.2,
-                    ls=styles[i % len(styles)], color=role_color(roles.get(m, "other")), label=safe_text(m))
+            ax.plot(dm["eps"] * 255.0, dm["robust_acc"], marker=markers[i % len(markers)],
+                    ms=3.5 if len(dm) > 1 else 6, lw=1.2, ls=styles[i % len(styles)],
+                    color=role_color(roles.get(m, "other")), label=safe_text(m))
+        top = float(d["eps"].max()) * 255.0 if len(d) else 1.0
+        ax.set_xlim(-0.05 * max(top, 1e-9), 1.08 * top if top > 0 else 1.0)
         ax.set_title(safe_text(a), fontsize=10)
-        ax.set_xlabel("eps (x/255, L-inf)", fontsize=8)
-        ax.set_ylabel("robust accuracy (%)", fontsize=8)
         ax.set_ylim(-2, 102)
         ax.grid(True, color="#dddddd", lw=0.6)
         if d["model"].nunique() <= 10:
             ax.legend(fontsize=6, frameon=False)
     for ax in list(axes.flat)[len(attacks):]:
         ax.axis("off")
-    fig.subplots_adjust(left=0.65 / width, right=1 - 0.15 / width, bottom=0.5 / height, top=1 - 0.3 / height,
+    fig.supxlabel("eps (x/255, L-inf)", fontsize=9)
+    fig.supylabel("robust accuracy (%)", fontsize=9)
+    fig.subplots_adjust(left=0.85 / width, right=1 - 0.15 / width, bottom=0.75 / height, top=1 - 0.3 / height,
                         wspace=0.3, hspace=0.45)
     return fig
 
 
+TYPOGRAPHIC_BARS = (("clean", "clean accuracy", "#bbbbbb"), ("attacked", "accuracy under the attack", None))
+
+
 def typographic_figure(table, roles: Mapping[str, str]):
-    """``table``: DataFrame indexed by model, one column per metric (percent)."""
+    """``table``: indexed by model, columns ``clean`` (accuracy without the written words; NaN when
+    the run has no clean unit, e.g. a dataset of real typographic photos), ``attacked`` (accuracy
+    with them) and ``success`` (attack success rate), percent. Left: clean vs attacked accuracy,
+    two bars per model; right: the success rate."""
     plt = _plt()
-    metrics = list(table.columns)
     models = list(table.index)
-    fig, axes = plt.subplots(1, max(1, len(metrics)), figsize=(4.2 * max(1, len(metrics)), 0.3 * len(models) + 1.6),
-                             squeeze=False)
-    for ax, met in zip(axes.flat, metrics):
-        ax.barh(range(len(models)), table[met].values, color=_bar_colors(models, roles))
-        ax.set_yticks(range(len(models)))
-        ax.set_yticklabels([safe_text(m) for m in models], fontsize=7)
-        ax.invert_yaxis()
-        ax.set_xlabel(safe_text(f"{met} (%)"), fontsize=8)
-        ax.set_title(safe_text(met), fontsize=10)
-    fig.subplots_adjust(left=0.22, right=0.98, bottom=0.15, top=0.9, wspace=0.6)
+    y = np.arange(len(models))
+    has_success = "success" in table.columns and bool(table["success"].notna().any())
+    ncols = 2 if has_success else 1
+    fig, axes = plt.subplots(1, ncols, figsize=(4.6 * ncols, 0.42 * len(models) + 1.8), squeeze=False)  # height below
+    ax = axes[0][0]
+    for j, (col, label, color) in enumerate(TYPOGRAPHIC_BARS):
+        vals = table[col].to_numpy(float) if col in table.columns else np.full(len(models), np.nan)
+        ax.barh(y + (j - 0.5) * 0.4, np.nan_to_num(vals), 0.4, label=label,
+                color=color or _bar_colors(models, roles), edgecolor="black", lw=0.3)
+    ax.set_yticks(y)
+    ax.set_yticklabels([safe_text(m) for m in models], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("top-1 accuracy (%)", fontsize=8)
+    ax.set_title("Clean vs typographic attack", fontsize=10)
+    ax.legend(fontsize=6, frameon=False, loc="lower right")
+    if has_success:
+        ax2 = axes[0][1]
+        ax2.barh(y, np.nan_to_num(table["success"].to_numpy(float)), color=_bar_colors(models, roles))
+        ax2.set_yticks(y)
+        ax2.set_yticklabels([])
+        ax2.invert_yaxis()
+        ax2.set_xlim(0, 100)
+        ax2.set_xlabel("predicts the written word (%)", fontsize=8)
+        ax2.set_title("Attack success rate", fontsize=10)
+    height = 0.42 * len(models) + 1.8
+    fig.subplots_adjust(left=0.25 if ncols == 1 else 0.14, right=0.98, bottom=0.75 / height, top=1 - 0.45 / height,
+                        wspace=0.08)
     return fig
 
 

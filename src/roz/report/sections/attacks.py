@@ -21,7 +21,8 @@ def parse_eps(s) -> float:
 
 def _curve_points(label: str, model: str, met: dict, att: dict) -> list[dict]:
     pts = []
-    clean = met.get("clean_acc", met.get("top1"))
+    # the eps = 0 point: attack units record ``clean_top1`` (older fixtures ``clean_acc`` / ``top1``)
+    clean = next((met[k] for k in ("clean_top1", "clean_acc", "top1") if k in met), None)
     if clean is not None:
         pts.append({"attack": label, "model": model, "eps": 0.0, "robust_acc": clean})
     for k, v in met.items():
@@ -40,7 +41,7 @@ def attack_data(units) -> dict | None:
     """Attack units -> robust-accuracy curves (attack, model, eps, robust_acc) and a flat table.
 
     Reads ``robust_acc@<eps>`` metrics (eps as ``8/255`` or a float), or ``robust_acc`` with
-    ``attack.eps``; ``clean_acc`` (or ``top1``) is the eps = 0 point."""
+    ``attack.eps``; ``clean_top1`` (or ``clean_acc`` / ``top1``) is the eps = 0 point."""
     import pandas as pd
 
     pts, flat = [], []

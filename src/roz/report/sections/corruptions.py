@@ -40,6 +40,21 @@ def corruption_data(units, normalizer=None, baseline_model: str | None = None) -
             "datasets": sorted(set(df.dataset))}
 
 
+def imagenet_c_order(names) -> list[str]:
+    """Corruption names in ImageNet-C's order (noise, blur, weather, digital; then the four extra
+    corruptions), others after them alphabetically."""
+    from roz.datasets.release_names import CORRUPTIONS, EXTRA_CORRUPTIONS
+
+    known = list(CORRUPTIONS + EXTRA_CORRUPTIONS)
+    names = list(names)
+    return [c for c in known if c in names] + sorted(c for c in names if c not in known)
+
+
+def _in_order(frame):
+    """A model x corruption frame with its columns in ImageNet-C's order."""
+    return frame[imagenet_c_order(frame.columns)]
+
+
 class Corruptions(Section):
     sid = "corruptions"
     title = "Corruptions"
@@ -49,17 +64,18 @@ class Corruptions(Section):
 
     def write(self, cor, ctx, files):
         files.table("corruptions", cor["rows"])
-        files.figure("corruptions", figures.corruption_figure(cor["summary"], cor["per_corruption"], cor["roles"],
-                                                        cor["label"]), "corruption errors")
+        per = _in_order(cor["per_corruption"])  # the figure's bars in ImageNet-C's order
+        files.figure("corruptions", figures.corruption_figure(cor["summary"], per, cor["roles"], cor["label"]),
+                     "corruption errors")
 
     def render(self, cor, ctx, files):
         body = [files.figure_html("corruptions"), f"<h3>{html.esc(cor['label'])} per model</h3>",
                 corruption_notes(cor, bool(ctx.ce_normalizer)), html.table_html(cor["table"]),
                 "<h3>Per-corruption error (%, mean over severities)</h3>",
-                html.table_html(cor["per_corruption"].reset_index(), role_col=None)]
+                html.table_html(_in_order(cor["per_corruption"]).reset_index(), role_col=None)]
         if cor["relative_ce"] is not None:
             body += [f"<h3>Per-corruption CE relative to {html.esc(cor['baseline_model'])} (%)</h3>",
-                     html.table_html(cor["relative_ce"].rename_axis("model").reset_index(), role_col=None)]
+                     html.table_html(_in_order(cor["relative_ce"]).rename_axis("model").reset_index(), role_col=None)]
         body.append(f"<p>Download: {files.links('corruptions')}</p>")
         return "\n".join(body)
 
@@ -76,7 +92,7 @@ def corruption_notes(cor: dict, normalized: bool) -> str:
         parts.append("Mean corruption error (unnormalised, %): per corruption, the top-1 error averaged over the "
                      "evaluated severities, then averaged over corruptions — not an mCE.")
     full = set(corruption.BENCHMARK_CORRUPTIONS) <= set(cor["corruptions"]) and set(corruption.SEVERITIES) <= set(cor["severities"])
-    parts.append(f"This run: {len(cor['corruptions'])} corruption(s) ({', '.join(cor['corruptions'])}), severities "
+    parts.append(f"This run: {len(cor['corruptions'])} corruption(s) ({', '.join(imagenet_c_order(cor['corruptions']))}), severities "
                  f"{', '.join(map(str, cor['severities'])) or '?'}, on {', '.join(cor['datasets'])}"
                  + ("." if full else " — not the full ImageNet-C grid (15 corruptions × 5 severities), so not "
                     "comparable with published mCE values."))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from roz.report import figures
 from roz.report import html
+from roz.report.intervals import sample_counts
 from roz.report.sections.base import Section, slug
 
 
@@ -22,16 +23,18 @@ class ERFigures(Section):
             if s.name not in er.fits:
                 continue
             fit = er.fits[s.name]
-            pts = figures.points_for(er.per_shift, s.name, ctx.baseline_table, fit)
+            pts = figures.points_for(er.per_shift, s.name, ctx.baseline_table, fit, counts=sample_counts(ctx.units))
             if not pts:
                 continue
             kw = {"title": f"{s.label}", "xlabel": f"{fit.x_key.replace(':', ' ')} accuracy (%)",
                   "ylabel": f"{s.label} {s.metric} (%)"}
-            files.figure(f"shift_{slug(s.name)}", figures.shift_figure(pts, fit, **kw), f"{s.label} vs reference accuracy")
+            files.figure(f"shift_{slug(s.name)}", figures.shift_figure(pts, fit, labels=ctx.options.label_points, **kw),
+                         f"{s.label} vs reference accuracy")
             if s.natural:
                 panels.append({"points": pts, "fit": fit, **kw})
         if panels:
-            files.figure("grid_natural_shifts", figures.grid_figure(panels), "all natural shifts")
+            grid_labels = "all" if ctx.options.label_points == "all" else "none"
+            files.figure("grid_natural_shifts", figures.grid_figure(panels, labels=grid_labels), "all natural shifts")
 
     def render(self, er, ctx, files):
         body = []
