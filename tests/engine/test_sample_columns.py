@@ -45,7 +45,7 @@ def _record(uid: str) -> UnitRecord:
 
 def test_run_written_without_the_new_columns_still_reads(tmp_path, monkeypatch):
     rows = pa.table({"index": [0, 1, 2], "correct": [True, False, True], "pred": [1, 0, 2], "target": [1, 1, 2]})
-    monkeypatch.setattr(store_mod, "with_identity", lambda table, record: table)  # the store before this change
+    monkeypatch.setattr(store_mod, "with_identity", lambda table, values: table)  # the store before this change
     ResultStore(tmp_path / "old").write_unit(_record("u1"), rows)
     monkeypatch.undo()
     store = ResultStore(tmp_path / "old", create=False)

@@ -128,3 +128,27 @@ def test_axis_labels_are_said_once():
                            "robust_acc": [80.0, 40.0, 5.0]})
     svg = _svg(figures.attack_figure(curves, {"m": "standard"}))
     assert svg.count("robust accuracy (%)") == 1 and svg.count("eps (x/255, L-inf)") == 1
+
+
+def test_relative_robustness_covers_shifted_units(tmp_path):
+    import pyarrow as pa
+
+    from roz.engine.record import UnitRecord
+
+    store = ResultStore(tmp_path / "run")
+    fog = {"name": "corruption", "corruption": "fog", "severity": 3}
+    rng = np.random.default_rng(0)
+    for model, role in (("clip", "zeroshot"), ("clip-auto", "zeroshot-auto")):
+        for shift in (None, fog):
+            correct = rng.random(60) < (0.7 if shift is None else 0.4 + 0.2 * (role == "zeroshot-auto"))
+            rec = UnitRecord.from_json({"unit_id": f"{model}-{'fog' if shift else 'clean'}", "model": {"name": model,
+                                        "role": role}, "dataset": {"name": "mini-val", "n": 60}, "shift": shift,
+                                        "metrics": {"top1": 100 * correct.mean(), "n": 60}})
+            store.write_unit(rec, pa.table({"index": np.arange(60), "correct": correct}))
+    out = build_report(tmp_path / "run", tmp_path / "report", n_boot=50).parent
+    shifted = pd.read_csv(out / "tables" / "relative_shifted.csv")
+    (row,) = shifted.to_dict(orient="records")
+    assert row["model"] == "clip-auto" and row["model0"] == "clip" and row["dataset"].startswith("mini-val + corruption(")
+    assert row["rr"] == pytest.approx(row["acc"] - row["acc0"]) and row["lo"] <= row["rr"] <= row["hi"]
+    assert len(pd.read_csv(out / "tables" / "relative.csv")) == 1  # the natural row, as before
+    assert "Under synthetic shifts" in (out / "index.html").read_text()

@@ -22,8 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from roz.engine.samples import identity_values
-from roz.engine.store import ResultStore
+from roz.engine.store import ResultStore, sample_identity
 from roz.errors import RozError, StoreError
 
 VIEWS = ("samples", "metrics", "wide")
@@ -47,7 +46,7 @@ def samples_table(run_dirs: Sequence[str | Path]):
         if why:
             raise StoreError(f"unit {rec.unit_id} in {run}: {why}", hint="re-run the same command: the unit is recomputed")
         table = pq.read_table(path)
-        for name, value in {**identity_values(rec), "run": run}.items():
+        for name, value in {**sample_identity(rec), "run": run}.items():
             if name not in table.column_names:  # runs written before the identity columns existed
                 table = table.append_column(name, pa.array([value] * table.num_rows, pa.string()))
         parts.append(table)

@@ -6,7 +6,8 @@ the columns its kind writes (``index``, ``path``, ``target``, ``pred``, ``correc
 * identity columns (:data:`IDENTITY_COLUMNS`, strings, the same value on every row):
   ``unit_id``, ``kind``, ``model``, ``role``, ``dataset``, ``shift`` and ``attack`` — the same
   labels as the metrics table (``shift``: ``name(k=v,...)``, ``attack``: the attack's name; ""
-  for none). Added by the store when it writes the unit (:func:`with_identity`).
+  for none). Added by the store when it writes the unit (:func:`with_identity` with
+  :func:`roz.engine.store.sample_identity`).
 * class-name columns (:data:`NAME_COLUMNS`): ``target_name``, ``pred_name`` (eval and
   perturbation units), ``clean_pred_name`` and ``adv_pred_name@<eps>`` (attack units),
   ``written_name`` (typographic units): the dataset's label names of those label indices. Added
@@ -32,20 +33,12 @@ NAME_COLUMNS = {"target": "target_name", "pred": "pred_name", "clean_pred": "cle
                 "written_label": "written_name"}
 
 
-def identity_values(record) -> dict[str, str]:
-    """The identity columns' values of one unit record (labels as in the metrics table)."""
-    from roz.engine.tables import attack_label, shift_label
-
-    return {"unit_id": record.unit_id, "kind": record.kind, "model": record.model.name,
-            "role": record.model.role or "", "dataset": record.dataset.name,
-            "shift": shift_label(record.shift), "attack": attack_label(record.attack)}
-
-
-def with_identity(table: pa.Table, record) -> pa.Table:
-    """``table`` with the identity columns it lacks appended (constant strings)."""
+def with_identity(table: pa.Table, values: dict[str, str]) -> pa.Table:
+    """``table`` with the identity columns it lacks appended (constant strings; ``values``: the
+    unit's, :func:`roz.engine.store.sample_identity`)."""
     if table is None or table.num_rows == 0:
         return table
-    for name, value in identity_values(record).items():
+    for name, value in values.items():
         if name not in table.column_names:
             table = table.append_column(name, pa.array([value] * table.num_rows, pa.string()))
     return table
@@ -75,9 +68,9 @@ def with_class_names(table: pa.Table, names: Sequence[str]) -> pa.Table:
     return table
 
 
-def fill_identity(frame, record):
+def fill_identity(frame, values: dict[str, str]):
     """A pandas frame of a unit's rows with the identity columns it lacks (older runs) filled in."""
-    for name, value in identity_values(record).items():
+    for name, value in values.items():
         if name not in frame.columns:
             frame[name] = value
     return frame

@@ -119,6 +119,14 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def sample_identity(record: UnitRecord) -> dict[str, str]:
+    """The identity columns of a unit's per-sample rows (:data:`roz.engine.samples.IDENTITY_COLUMNS`):
+    the same labels as the metrics table."""
+    return {"unit_id": record.unit_id, "kind": record.kind, "model": record.model.name,
+            "role": record.model.role or "", "dataset": record.dataset.name,
+            "shift": tables.shift_label(record.shift), "attack": tables.attack_label(record.attack)}
+
+
 class ResultStore:
     """Read/write access to one run directory."""
 
@@ -226,7 +234,7 @@ class ResultStore:
         p = self.samples_path(uid)
         check = None
         if samples is not None:
-            samples = with_identity(samples, record)  # self-describing rows (roz.engine.samples)
+            samples = with_identity(samples, sample_identity(record))  # self-describing rows (roz.engine.samples)
             atomic_write_table(p, samples)
             st = p.stat()
             check = {"file": str(p.relative_to(self.root)), "rows": samples.num_rows, "bytes": st.st_size,
@@ -285,7 +293,7 @@ class ResultStore:
             raise StoreError(f"unit {unit_id}: {why}", hint="re-run the same command: the unit is recomputed")
         frame = pq.read_table(p).to_pandas()
         # runs written before the identity columns existed: fill them from the record
-        return fill_identity(frame, UnitRecord.from_json(rec)) if isinstance(rec, dict) else frame
+        return fill_identity(frame, sample_identity(UnitRecord.from_json(rec))) if isinstance(rec, dict) else frame
 
     # -- failures -----------------------------------------------------------------------------
     def failure_path(self, unit_id: str) -> Path:

@@ -52,6 +52,7 @@ class UnitRow:
     metrics: Mapping[str, float]  # numeric metrics only
     env: Mapping[str, Any]
     protocol: Mapping[str, Any]
+    root: str | None = None  # the dataset's root as recorded (its side files, e.g. cueconflict.json)
 
     @property
     def shift_name(self) -> str:
@@ -62,7 +63,7 @@ def unit_row(u: UnitRecord) -> UnitRow:
     # plain dicts (copies): sections may serialise or reshape them
     return UnitRow(unit_id=u.unit_id, kind=u.kind, model=u.model.name, role=u.model.role, dataset=u.dataset.name,
                    shift=thaw(u.shift) or {}, attack=thaw(u.attack) or {}, metrics=u.numeric_metrics(),
-                   env=thaw(u.env), protocol=thaw(u.protocol))
+                   env=thaw(u.env), protocol=thaw(u.protocol), root=u.dataset.root)
 
 
 @dataclass(frozen=True)
