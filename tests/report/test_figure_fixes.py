@@ -9,7 +9,7 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import binomtest
+from scipy.stats import beta
 
 from roz.engine.store import ResultStore
 from roz.errors import RozError
@@ -28,12 +28,17 @@ def _svg(fig) -> str:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize("acc,n", [(50.0, 100), (0.0, 40), (100.0, 40), (73.3, 1000)])
-def test_clopper_pearson_is_scipy_exact_interval(acc, n):
-    k = round(acc * n / 100)
-    ci = binomtest(k, n).proportion_ci(confidence_level=0.995, method="exact")
-    assert clopper_pearson(acc, n) == pytest.approx((100 * ci.low, 100 * ci.high), abs=1e-9)
-    assert np.isnan(clopper_pearson(acc, 0)[0]) and np.isnan(clopper_pearson(float("nan"), 10)[0])
+@pytest.mark.parametrize("acc,n", [(50.0, 100), (73.3, 1000), (2.5, 40)])
+def test_clopper_pearson_is_the_exact_interval_at_99_5(acc, n):
+    k = round(acc * n / 100)  # the beta-quantile form of Clopper–Pearson, alpha = 0.005
+    want = (100 * beta.ppf(0.0025, k, n - k + 1), 100 * beta.ppf(0.9975, k + 1, n - k))
+    assert clopper_pearson(acc, n) == pytest.approx(want, abs=1e-7)
+
+
+def test_clopper_pearson_edges():
+    assert clopper_pearson(0.0, 40) == pytest.approx((0.0, 100 * (1 - 0.0025 ** (1 / 40))))  # closed form at k = 0
+    assert clopper_pearson(100.0, 40) == pytest.approx((100 * 0.0025 ** (1 / 40), 100.0))
+    assert np.isnan(clopper_pearson(50.0, 0)[0]) and np.isnan(clopper_pearson(float("nan"), 10)[0])
 
 
 def _points():
