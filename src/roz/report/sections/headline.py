@@ -112,5 +112,5 @@ def kind_averages_html(er) -> str:
     lists = "; ".join(f"{k}: {', '.join(pr[f'{k}_shifts'])}" for k in kinds)
     out.append(f'<p class="muted">ER averaged per kind of shift, never across kinds ({html.esc(lists)}). '
                "Per-corruption and per-severity axes are breakdowns of the corruption mean and are not "
-               "averaged.</p>")
+               "averaged; nor are the ImageNet-P axes (100 x (1 - flip rate): a stability, not an accuracy).</p>")
     return "\n".join(out)
