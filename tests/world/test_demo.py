@@ -22,6 +22,7 @@ def test_demo_quick(tmp_path):
     r = subprocess.run([sys.executable, "-m", "roz.cli", "demo", "--quick", "--out", str(out)], env=env,
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
+    assert "ER averaged per kind of shift" in r.stdout  # the three-way contrast is printed too
     html = (out / "report.html").read_text()
     for section in ("Headline", "Corruptions", "Adversarial", "Typographic", "overlap"):
         assert section.lower() in html.lower(), section
