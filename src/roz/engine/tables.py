@@ -6,7 +6,7 @@ them on its own records (``metrics_table``, ``natural_table``, ``perturbation_ta
 ``accuracy_table``); the report calls them on the records it read once.
 
 :func:`accuracy_table` also turns what a run measures on a reference dataset ``D`` into shift
-axes against ``D``'s clean top-1 (:func:`shift_axis_columns`; top-1 in percent, dataset keys
+axes against ``D``'s clean top-1 (:func:`shift_axis_columns`; percent, dataset keys
 ``<D>~<axis>``, their shifts :func:`roz.metrics.shift_sets.derived_shift`):
 
 * ``D~corruption-mean``: corruption units on ``D`` (shift ``corruption``), the mean top-1 over
@@ -17,6 +17,14 @@ axes against ``D``'s clean top-1 (:func:`shift_axis_columns`; top-1 in percent, 
 * ``D~typographic``: typographic units on ``D`` (``D~typographic#<i>``, i = 1.., in the order
   of the settings' labels, when the run holds several typographic settings on ``D``).
 * ``D~<attack>@<eps>``: attack units on ``D``, the metric ``robust_acc@<eps>`` (percent).
+* ``D~flip-mean`` and ``D~flip-<perturbation>`` (metric ``1-fr``, :data:`~roz.metrics.shift_sets.
+  FLIP_METRIC`): ImageNet-P units (kind ``perturbation``) generated on the fly on ``D``, as
+  ``100 * (1 - flip_prob)`` -- the percent of compared frame pairs whose top-1 does *not* flip, so
+  that, like an accuracy, higher is better and it lives in [0, 100] for the logit axes. ``flip-<p>``
+  averages the run's difficulties of ``p``; ``flip-mean`` every (perturbation, difficulty) cell the
+  run has (1 - the un-normalised mean flip rate), with the same completeness rule as the
+  corruption means. Released ImageNet-P videos (dataset ``imagenet-p``) are frames of ImageNet
+  val images, so their axes are ``imagenet-val~flip-...`` against ImageNet val's clean top-1.
 
 Several units for one cell: the last one (unit-id order) wins, as for natural accuracies.
 """
@@ -28,7 +36,7 @@ from collections.abc import Mapping, Sequence
 
 from roz.engine.record import UnitRecord
 from roz.metrics.effective import AccuracyTable, accuracy_table_from_rows, key
-from roz.metrics.shift_sets import AXIS_SEP
+from roz.metrics.shift_sets import AXIS_SEP, FLIP_METRIC
 
 IDENTITY_COLUMNS = ("unit_id", "model", "role", "dataset", "dataset_n")
 PERTURBATION_COLUMNS = ("unit_id", "kind", "model", "role", "dataset", "perturbation", "difficulty", "n", "flip_prob",
@@ -110,9 +118,10 @@ def perturbation_table(records: Sequence[UnitRecord]):
     return pd.DataFrame(rows, columns=list(PERTURBATION_COLUMNS))
 
 
-def _complete_means(cells: Mapping[str, Mapping[tuple, float]], group) -> tuple[dict, dict]:
+def _complete_means(cells: Mapping[str, Mapping[tuple, float]], group, what: str = "corruption") -> tuple[dict, dict]:
     """Per model, the mean over each group of the (corruption, severity) cells the run has; NaN
-    (absent) when the model lacks a cell another model has. ``group(cell) -> axis``."""
+    (absent) when the model lacks a cell another model has. ``group(cell) -> axis``; the cells
+    averaged are listed as ``<what>:<name>:<level>``."""
     wanted: dict[str, set] = {}
     for per in cells.values():
         for c in per:
@@ -122,7 +131,7 @@ def _complete_means(cells: Mapping[str, Mapping[tuple, float]], group) -> tuple[
         for axis, need in wanted.items():
             if need <= per.keys():
                 out.setdefault(m, {})[axis] = sum(per[c] for c in need) / len(need)
-    return out, {axis: [f"corruption:{c}:{s}" for c, s in sorted(need)] for axis, need in wanted.items()}
+    return out, {axis: [f"{what}:{c}:{s}" for c, s in sorted(need)] for axis, need in wanted.items()}
 
 
 def _corruption_columns(records: Sequence[UnitRecord], cols: dict, derived: dict) -> None:
@@ -167,6 +176,32 @@ def _typographic_and_attack_columns(records: Sequence[UnitRecord], cols: dict, d
                 derived[k] = [f"{name} of attack units on {u.dataset.name}"]
 
 
+#: The reference dataset of released ImageNet-P units (their videos are made from ImageNet val images).
+RELEASED_P_REFERENCE = "imagenet-val"
+
+
+def _flip_columns(records: Sequence[UnitRecord], cols: dict, derived: dict) -> None:
+    """``<ref>~flip-mean`` / ``<ref>~flip-<p>`` columns (metric ``1-fr``): 100 * (1 - flip_prob)."""
+    cells: dict[str, dict[str, dict[tuple, float]]] = {}  # reference -> model -> (perturbation, difficulty) -> %
+    for u in records:
+        fp = u.metrics.get("flip_prob")
+        if u.kind != "perturbation" or not isinstance(fp, (int, float)) or isinstance(fp, bool) or math.isnan(fp):
+            continue
+        p, d = unit_perturbation(u)
+        if p is None:
+            continue
+        ref = u.dataset.name if (u.shift or {}).get("name") == "perturbation" else RELEASED_P_REFERENCE
+        cells.setdefault(ref, {}).setdefault(u.model.name, {})[(p, d)] = 100.0 * (1.0 - float(fp))
+    groups = (lambda c: "flip-mean", lambda c: f"flip-{c[0]}")
+    for ref, per_model in cells.items():
+        for group in groups:
+            means, covered = _complete_means(per_model, group, what="perturbation")
+            for m, vals in means.items():
+                for axis, v in vals.items():
+                    cols.setdefault(m, {})[key(f"{ref}{AXIS_SEP}{axis}", FLIP_METRIC)] = v
+            derived.update({key(f"{ref}{AXIS_SEP}{axis}", FLIP_METRIC): c for axis, c in covered.items()})
+
+
 def shift_axis_columns(records: Sequence[UnitRecord]) -> tuple[dict[str, dict[str, float]], dict[str, str],
                                                                dict[str, list[str]]]:
     """The derived shift-axis accuracies of a run (module docstring): ``(model -> {column key:
@@ -175,6 +210,7 @@ def shift_axis_columns(records: Sequence[UnitRecord]) -> tuple[dict[str, dict[st
     derived: dict[str, list[str]] = {}
     _corruption_columns(records, cols, derived)
     _typographic_and_attack_columns(records, cols, derived)
+    _flip_columns(records, cols, derived)
     roles = {u.model.name: u.model.role for u in records if u.model.name in cols}
     return cols, roles, derived
 

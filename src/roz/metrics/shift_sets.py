@@ -36,7 +36,9 @@ class Shift:
     averaged into the headline effective robustness (natural-kind shifts only). ``kind`` is one of
     :data:`SHIFT_KINDS`. ``name`` is the display key (defaults to the dataset, with ``:metric``
     appended when the metric is not top1). ``definition`` says how a derived column is made
-    (recorded with every result).
+    (recorded with every result). ``breakdown``: not averaged into its kind's mean (a breakdown
+    of another shift, e.g. one corruption of the corruption mean, or a non-accuracy axis such as
+    1 - flip rate).
     """
 
     dataset: str
@@ -188,11 +190,13 @@ def make_shifts(spec: Mapping[str, str] | Sequence[Shift] | None = None, *, data
         for k, ref in spec.items():
             ds, _, met = str(k).partition(":")
             rds, _, rmet = str(ref).partition(":")
-            met, rmet = met or "top1", rmet or "top1"
-            base = known.get((ds, met)) or derived_shift(ds)
+            derived = derived_shift(ds)
+            met, rmet = met or (derived.metric if derived else "top1"), rmet or "top1"
+            base = known.get((ds, met)) or derived
             if base is not None:
                 out.append(Shift(ds, rds, met, rmet, base.restricted_reference, base.natural, base.label,
-                                 kind=base.kind, definition=base.definition, breakdown=base.breakdown))
+                                 kind=base.kind, definition=base.definition, breakdown=base.breakdown,
+                                 name=base.name if base is derived and met == base.metric else ""))
             else:
                 out.append(Shift(ds, rds, met, rmet))
         return out
@@ -208,9 +212,15 @@ def make_shifts(spec: Mapping[str, str] | Sequence[Shift] | None = None, *, data
 
 #: Separates a derived dataset key from its reference dataset: ``<reference>~<axis>``. Axes:
 #: ``corruption-mean``, ``corruption-<name>``, ``severity-<s>``, ``typographic`` (``typographic#<i>``
-#: when the run holds several typographic settings on the reference) and ``<attack>@<eps>``.
-#: No colon (a column key is ``dataset:metric``).
+#: when the run holds several typographic settings on the reference), ``<attack>@<eps>``,
+#: ``flip-mean`` and ``flip-<perturbation>``. No colon (a column key is ``dataset:metric``).
 AXIS_SEP = "~"
+
+#: The metric of the ImageNet-P axes ``<ref>~flip-...``: 100 * (1 - flip probability), the percent
+#: of compared frame pairs whose prediction does not flip. Flip rate is error-like (lower is
+#: better); its complement is plotted and fitted like an accuracy (logit axes against the
+#: reference's clean top-1), so ER > 0 means more stable than the baselines predict.
+FLIP_METRIC = "1-fr"
 
 _COMPLETE = "; NaN for a model that lacks any cell another model of the run has on the reference"
 
@@ -218,7 +228,8 @@ _COMPLETE = "; NaN for a model that lacks any cell another model of the run has 
 def derived_shift(dataset: str) -> Shift | None:
     """The :class:`Shift` of a derived dataset ``<reference>~<axis>`` (made by
     :func:`roz.engine.tables.shift_axis_columns`), compared with the reference's clean top-1;
-    None for any other dataset. Never natural; corruption and severity parts are breakdowns."""
+    None for any other dataset. Never natural; corruption and severity parts and the flip-rate
+    axes (:data:`FLIP_METRIC`) are breakdowns."""
     ref, sep, axis = dataset.partition(AXIS_SEP)
     if not sep or not ref or not axis:
         return None
@@ -233,6 +244,8 @@ def derived_shift(dataset: str) -> Shift | None:
         label, what, breakdown = f"{ref} severity {sev}", f"severity {sev}: mean top-1 over the run's corruptions", True
     elif axis.startswith("typographic"):
         label, what = f"{ref} {axis}", "top-1 on the reference images with a class name written on them"
+    elif axis.startswith("flip-"):
+        return _flip_shift(dataset, ref, axis.removeprefix("flip-"))
     elif "@" in axis:
         attack, _, eps = axis.rpartition("@")
         kind, label = "adversarial", f"{ref} {attack} eps={eps}"
@@ -244,3 +257,18 @@ def derived_shift(dataset: str) -> Shift | None:
         what += _COMPLETE
     return Shift(dataset, ref, natural=False, kind=kind, label=label, breakdown=breakdown,
                  definition=f"{what} on {ref}")
+
+
+def _flip_shift(dataset: str, ref: str, perturbation: str) -> Shift:
+    """An ImageNet-P axis (metric :data:`FLIP_METRIC`). Not averaged into the synthetic mean
+    (``breakdown``): it measures the stability of predictions, not accuracy, so its ER is in other
+    units than the accuracy ERs of that mean."""
+    if perturbation == "mean":
+        label = f"{ref} perturbations: 1 - mean flip rate"
+        what = "every (perturbation, difficulty) cell the run has (1 - the un-normalised mean flip rate)"
+    else:
+        label = f"{ref} {perturbation}: 1 - flip rate"
+        what = f"perturbation {perturbation}, the run's difficulties"
+    return Shift(dataset, ref, metric=FLIP_METRIC, natural=False, kind="synthetic", label=label, name=dataset,
+                 breakdown=True, definition=f"100 * (1 - ImageNet-P flip probability) over {what}{_COMPLETE}, "
+                 f"on {ref}; not averaged with the accuracy axes")

@@ -90,7 +90,12 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
 
 def _summary(ctx: ReportContext) -> str:
     if ctx.headline is not None:
-        return tables.to_console(ctx.headline)
+        from roz.report.sections.headline import kind_averages_frame
+
+        kinds = kind_averages_frame(ctx.er)  # the paper's contrast: natural vs synthetic vs adversarial
+        return tables.to_console(ctx.headline) + ("" if kinds is None else (
+            f"\n\nER averaged per kind of shift ({ctx.er.protocol['level']:.0%} bootstrap CI; never across kinds):\n"
+            + tables.to_console(kinds)))
     er = ctx.er
     why = "; ".join(f"{k}: {v}" for k, v in er.skipped.items()) if er is not None and er.skipped else ""
     return "(no effective-robustness table: " + (

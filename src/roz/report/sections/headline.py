@@ -112,5 +112,27 @@ def kind_averages_html(er) -> str:
     lists = "; ".join(f"{k}: {', '.join(pr[f'{k}_shifts'])}" for k in kinds)
     out.append(f'<p class="muted">ER averaged per kind of shift, never across kinds ({html.esc(lists)}). '
                "Per-corruption and per-severity axes are breakdowns of the corruption mean and are not "
-               "averaged.</p>")
+               "averaged; nor are the ImageNet-P axes (100 x (1 - flip rate): a stability, not an accuracy).</p>")
     return "\n".join(out)
+
+
+def kind_averages_frame(er):
+    """The per-kind averages as a plain table (model, role, then ``<kind> ER`` and ``<kind> CI``
+    per kind), for the console summary; None when the run has no synthetic or adversarial average."""
+    import pandas as pd
+
+    from roz.metrics.effective import AVERAGE_KINDS, average_columns
+
+    if er is None or not len(er.average):
+        return None
+    kinds = [k for k in AVERAGE_KINDS if er.protocol.get(f"{k}_shifts")]
+    if kinds in ([], ["natural"]):
+        return None
+    rows = []
+    for r in er.average.to_dict(orient="records"):
+        row = {"model": r["model"], "role": r["role"]}
+        for k in kinds:
+            avg, lo, hi = (r[c] for c in average_columns(k)[:3])
+            row[f"{k} ER"], row[f"{k} CI"] = avg, ci_text(lo, hi, 1, True).replace("\u00a0", " ")
+        rows.append(row)
+    return pd.DataFrame(rows)
