@@ -23,6 +23,7 @@ class RunView:
     def __init__(self, n_units: int, progress: bool = False, log=None):
         self.n_units, self.log = n_units, log
         self.done = self.failed = self.images = 0
+        self.loads = self.hits = 0  # models (and subset heads) built, and reused from a worker's cache
         self.running: set[str] = set()
         self._failed_units: set[str] = set()
         self.t0 = time.perf_counter()
@@ -51,6 +52,8 @@ class RunView:
     def finished(self, job, outcome: dict) -> None:
         self.running.discard(job.name)
         state, uid = outcome.get("state"), job.unit.unit_id
+        self.loads += int(outcome.get("loads") or 0)
+        self.hits += int(outcome.get("hits") or 0)
         if state == "done":
             self.images += int(outcome.get("n") or 0)
         if job.span is None and state in ("done", "skipped"):
@@ -66,7 +69,8 @@ class RunView:
         finished = self.done + self.failed
         eta = elapsed / finished * (self.n_units - finished) if finished else None
         return (f"units: {self.done}/{self.n_units} done, {len(self.running)} running, {self.failed} failed · "
-                f"{rate:.1f} img/s · elapsed {_clock(elapsed)} · ETA {_clock(eta)}")
+                f"{rate:.1f} img/s · elapsed {_clock(elapsed)} · ETA {_clock(eta)} · "
+                f"models built {self.loads}, reused {self.hits}")
 
     def _render(self):
         from rich.panel import Panel
