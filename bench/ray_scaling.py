@@ -114,8 +114,12 @@ def main(argv=None) -> int:
     ap.add_argument("--shard-size", type=int, default=32)
     ap.add_argument("--prompts", type=int, default=64, help="prompts encoded to time the zero-shot head")
     ap.add_argument("--batch", type=int, default=32, help="batch of the CPU throughput timings")
+    ap.add_argument("--no-timings", action="store_true", help="only the executor comparison")
     args = ap.parse_args(argv)
     import ray
+    import torch
+
+    torch.set_num_threads(1)  # as each Ray task (1 CPU): the comparison is one core vs the cluster's
 
     from roz.engine.plan import plan_units
 
@@ -133,8 +137,10 @@ def main(argv=None) -> int:
     ray.shutdown()
     for k in ("ray", "ray_warm", "ray_sharded"):
         res[k]["overhead_per_unit_s"] = round((res[k]["wall_s"] - res["local"]["wall_s"]) / len(units), 3)
-    res["model_build"] = _model_build_s(args.prompts)
-    res["cpu_throughput"] = _throughputs(args.batch)
+    if not args.no_timings:
+        torch.set_num_threads(os.cpu_count() or 1)
+        res["model_build"] = _model_build_s(args.prompts)
+        res["cpu_throughput"] = _throughputs(args.batch)
     print(json.dumps(res, indent=2))
     return 0
 
