@@ -7,7 +7,6 @@ Needs Ray (``pip install 'roz[ray]'``; the test extras include it). One Ray inst
 module; the ``roz run`` subprocesses join it with ``--address``, as a user joins a cluster.
 """
 
-import os
 import signal
 import subprocess
 import sys

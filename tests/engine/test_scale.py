@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 
 import pandas as pd
-import pytest
 
 from roz.engine import jobs
 from roz.engine.options import RunOptions
