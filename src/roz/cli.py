@@ -167,6 +167,12 @@ def run_cmd(
     force: bool = typer.Option(False, help="Recompute finished units (also: accept changed dataset contents)."),
     force_unit: Optional[List[str]] = typer.Option(None, "--force-unit",
                                                    help="Recompute only this unit (its id; repeatable)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster to join (ray executor) "
+                                          "[default: RAY_ADDRESS, else a local Ray instance]."),
+    shard_size: Optional[int] = typer.Option(None, "--shard-size", help="Split eval/attack units of more samples "
+                                             "into shards that run in parallel [default: no sharding]."),
+    retries: Optional[int] = typer.Option(None, "--retries", help="Extra attempts of a failing unit or of a "
+                                          "unit whose Ray worker died [default: 2]."),
 ):
     """Run a whole matrix from a config; finished units are skipped, interrupted ones resume.
 
@@ -178,7 +184,7 @@ def run_cmd(
     target = out or cfg.get("out")
     api.run(cfg, out=out, force=force, force_unit=set(force_unit or ()), options=_options(), log=_log,
             settings=_settings(batch_size=batch_size, workers=workers, device=device, amp=amp, part_size=part_size,
-                               executor=executor))
+                               executor=executor, address=address, shard_size=shard_size, retries=retries))
     _print_table(api.results(target).drop(columns=["unit_id"]), title=str(target))
 
 
@@ -203,8 +209,22 @@ def results_cmd(run_dirs: List[Path] = typer.Argument(..., help="One or more run
         if output:
             raise RozError("--output needs a file format", hint="use --format csv, json, wide or testbed")
         _print_table(df.drop(columns=["unit_id"]) if len(df) else df, title=", ".join(map(str, run_dirs)))
-        return
-    _emit(render(df, "json" if fmt == "json" else "csv"), output)
+    else:
+        _emit(render(df, "json" if fmt == "json" else "csv"), output)
+    for run_dir in run_dirs:
+        _print_failures(run_dir)
+
+
+def _print_failures(run_dir: Path) -> None:
+    """The run's units that failed and are not finished since (tracebacks in RUN_DIR/failed/)."""
+    from roz.engine.store import ResultStore
+
+    failures = ResultStore(run_dir, create=False).failures()
+    if failures:
+        err.print(f"{len(failures)} failed unit(s) in {run_dir} (tracebacks in {run_dir}/failed/):", markup=False)
+        for f in failures:
+            err.print(f"  FAILED {f.get('unit_id')}: {f.get('error')}: {f.get('message')} "
+                      f"(attempts: {f.get('attempts', 1)})", markup=False)
 
 
 def _emit(text: str, output: Optional[Path]) -> None:

@@ -3,7 +3,8 @@
 At each step, with probability ``prob`` (0.5) the input is resized (nearest neighbour, as in
 the original) to a random size in [resize_min * s, s] and zero-padded back to s at a random
 offset; the gradient flows through the transform. The random draws come from a generator
-seeded by (seed, sample index, step), so batched == per-sample.
+seeded by (seed, sample index, step), so batched == per-sample. The resize + pad of a whole batch
+is one gather (``_batched_resize_pad``), equal to the per-image interpolate + pad it replaced.
 """
 
 from __future__ import annotations
@@ -46,15 +47,40 @@ class DIM(MIM):
             left = min(W - rw, int(u[3] * (W - rw + 1)))
             plans.append((rh, rw, top, left))
 
-        def tf(xg: torch.Tensor) -> torch.Tensor:
-            out = []
-            for j, pl in enumerate(plans):
-                xj = xg[j:j + 1]
-                if pl is not None:
-                    rh, rw, top, left = pl
-                    xj = F.interpolate(xj, size=(rh, rw), mode="nearest")
-                    xj = F.pad(xj, (left, W - rw - left, top, H - rh - top))
-                out.append(xj)
-            return torch.cat(out)
+        return _batched_resize_pad(plans, H, W)
 
-        return tf
+
+def _nearest_source(size: int, out: int) -> torch.Tensor:
+    """Source index of each of ``out`` positions of a nearest resize from ``size`` — taken from
+    ``F.interpolate`` itself (on an index ramp), so it is exactly the library's rounding."""
+    ramp = torch.arange(size, dtype=torch.float64).view(1, 1, size)
+    return F.interpolate(ramp, size=out, mode="nearest").view(-1).long()
+
+
+def _batched_resize_pad(plans: list, H: int, W: int):
+    """Every sample's resize + pad as one gather (was: one interpolate + pad per image).
+
+    A nearest resize and a zero pad only copy pixels: output (r, c) of sample j is input
+    (rows[j, r], cols[j, c]), or 0 outside the resized box. One indexed read does the whole batch
+    and its gradient is the same copy backwards, so the numbers equal the per-image version's.
+    """
+    n = len(plans)
+    rows, cols = torch.arange(H).repeat(n, 1), torch.arange(W).repeat(n, 1)
+    inside_r, inside_c = torch.ones(n, H, dtype=torch.bool), torch.ones(n, W, dtype=torch.bool)
+    for j, pl in enumerate(plans):
+        if pl is None:
+            continue
+        rh, rw, top, left = pl
+        rows[j], cols[j] = 0, 0
+        rows[j, top:top + rh], cols[j, left:left + rw] = _nearest_source(H, rh), _nearest_source(W, rw)
+        inside_r[j], inside_c[j] = False, False
+        inside_r[j, top:top + rh], inside_c[j, left:left + rw] = True, True
+    inside = inside_r[:, None, :, None] & inside_c[:, None, None, :]  # [n, 1, H, W]
+
+    def tf(xg: torch.Tensor) -> torch.Tensor:
+        dev = xg.device
+        batch = torch.arange(n, device=dev)[:, None, None]
+        out = xg[batch, :, rows.to(dev)[:, :, None], cols.to(dev)[:, None, :]].permute(0, 3, 1, 2)  # [n, C, H, W]
+        return torch.where(inside.to(dev), out, torch.zeros((), dtype=out.dtype, device=dev))
+
+    return tf

@@ -48,6 +48,10 @@ class RunOptions:
     progress: bool = False
     part_size: int = field(default_factory=lambda: _default_part_size())
     executor: Executor = Executor.LOCAL
+    retries: int = 2  # extra attempts of a unit: after an exception (not a RozError), or its Ray worker's death
+    shard_size: int | None = None  # split eval/attack units of more samples into shards (engine.shards)
+    address: str | None = None  # Ray cluster to join (else RAY_ADDRESS, else a local Ray instance)
+    task_cpus: int | None = None  # CPUs a Ray task reserves (default: its DataLoader workers, at least 1)
 
 
 # The settings a run config (YAML) or a CLI flag may set; ``progress`` follows the terminal.

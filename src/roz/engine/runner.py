@@ -1,39 +1,32 @@
 """Executors: units -> store. ``run_units`` skips finished units (``force`` recomputes).
 
-The local executor runs units in order in this process, reusing built models; the Ray executor
-(``executor='ray'``, needs ``pip install roz[ray]``) runs one task per unit, each writing its own
-result to the shared run directory — the store's atomic writes make that safe.
+The local executor runs jobs in order in this process, reusing built models; the Ray executor
+(``executor='ray'``, needs ``pip install roz[ray]``; :mod:`roz.engine.executor_ray`) runs one task
+per job on a Ray cluster, each writing its own result to the shared run directory — the store's
+atomic writes make that safe. A job is a unit, or with ``shard_size`` one shard of a large unit
+(:mod:`roz.engine.shards`): the unit is then merged from its shards' parts once they are all in.
 
-A unit that raises is recorded in the store (``RUN_DIR/failed/<unit_id>.json``: error, hint,
-traceback) and the run goes on with the other units; the unit is retried on the next run. At the
-end ``run_units`` raises: the unit's own error when one unit failed, :class:`UnitsFailed` (a
-``RozError`` listing them) when several did — or, with ``raise_failures=False``, returns the
-records with the failures in ``.failures``.
+A unit that raises is retried ``retries`` times (not for a ``RozError``: bad input), then recorded
+in the store (``RUN_DIR/failed/<unit_id>.json``: error, hint, traceback, attempts) and the run goes
+on with the other units; the unit is retried on the next run. At the end ``run_units`` raises: the
+unit's own error when one unit failed, :class:`UnitsFailed` (a ``RozError`` listing them) when
+several did — or, with ``raise_failures=False``, returns the records with the failures in
+``.failures``.
 
-Each unit is computed under a per-unit lock in the run directory, so two processes on one
-directory never compute the same unit: a unit locked by another process is deferred, then waited
-for and re-checked (skipped if the other process finished it, computed if it did not).
+Each job is computed under a lock in the run directory, so two processes on one directory never
+compute the same unit: a unit locked by another process is deferred, then waited for and
+re-checked (skipped if the other process finished it, computed if it did not).
 """
 
 from __future__ import annotations
 
-import time
-
-import torch
-
-from roz.datasets.base import LabelSpace
-from roz.datasets.classes import ClassSet
-from roz.datasets.registry import create_dataset, dataset_info
-from roz.engine.kinds import UnitContext, get_kind
-from roz.engine.labelspace import LabelMap
+from roz.engine.jobs import Job, ModelCache, execute_unit, prepare, run_job  # noqa: F401  (re-exported)
 from roz.engine.options import RunOptions  # noqa: F401  (re-exported: defined in engine.options)
-from roz.engine.positions import positions_for
-from roz.engine.record import UnitRecord, build_record
+from roz.engine.runview import RunView
+from roz.engine.scheduler import Scheduler
 from roz.engine.store import ResultStore
 from roz.engine.units import Unit
 from roz.errors import RozError
-from roz.models.adapters import create_model
-from roz.models.base import RozModel
 
 
 class UnitsFailed(RozError):
@@ -53,97 +46,36 @@ class RunRecords(list):
     failures: list[dict]
 
 
-class ModelCache:
-    def __init__(self):
-        self._m: dict = {}
+def _run_local(todo: list[Unit], store: ResultStore, opts: RunOptions, forced: set, log, view=None) -> dict:
+    """Run the units' jobs in order; returns ``{unit_id: exception}`` of the units that failed."""
+    models, errors = ModelCache(), {}
+    busy: list[Job] = []
 
-    def get(self, ref, device) -> RozModel:
-        key = (ref.spec, ref.classes, ref.templates, ref.name, ref.role, str(device))
-        if key not in self._m:
-            self._m[key] = create_model(ref.spec, classes=ref.classes, templates=ref.templates, name=ref.label,
-                                        role=ref.role, device=device)
-        return self._m[key]
+    def run(job: Job, blocking: bool) -> dict:
+        if view:
+            view.started(job)
+        out = run_job(job, store, opts, models, blocking, errors, log)
+        if out["state"] != "busy" and view:
+            view.finished(job, out)
+        return out
 
-
-def _subset_head(model: RozModel, labels: LabelSpace, ds_name: str):
-    """A zero-shot head over only the dataset's label names (identity label map)."""
-    if not hasattr(model, "with_classes"):
-        raise RozError(f"head=subset needs a zero-shot model; {model.name} is a {model.role} classifier",
-                       hint="use head=full for standard models (the class mask)")
-    ids = tuple(f"{ds_name}:{i}" for i in range(len(labels)))
-    sub = model.with_classes(ClassSet(f"{ds_name}-labels", ids, tuple(labels.names)))
-    return sub, LabelMap(ids, LabelSpace.singletons(ids, labels.names))
-
-
-def prepare(unit: Unit, store: ResultStore | None, opts: RunOptions, models: ModelCache, log=None) -> UnitContext:
-    """Build the unit's dataset, model and label map, and the positions it covers."""
-    ds = create_dataset(unit.dataset.name, unit.dataset.root, on_bad_image=unit.on_bad_image,
-                        **dict(unit.dataset.options))
-    model = models.get(unit.model, opts.device)
-    label_map = None
-    if unit.head == "subset":
-        model, label_map = _subset_head(model, ds.labels, unit.dataset.display)
-    label_map = label_map or LabelMap(model.wnids, ds.labels, what=ds.name)
-    positions = positions_for(ds, unit.shard, unit.limit, seed=unit.seed)
-    return UnitContext(unit, model, ds, label_map, positions, opts, store=store, log=log)
-
-
-def execute_unit(unit: Unit, store: ResultStore, opts: RunOptions, models: ModelCache | None = None,
-                 log=None) -> UnitRecord:
-    """Compute one unit with its kind's strategy and write its record and rows to the store."""
-    ctx = prepare(unit, store, opts, models or ModelCache(), log)
-    kind = unit.kind
-    t0 = time.perf_counter()
-    result = get_kind(kind).run(ctx)
-    record = build_record(ctx, result, kind, time.perf_counter() - t0, dataset_info(unit.dataset.name).paper_order)
-    return store.write_unit(record, result.table)
-
-
-def _attempt(unit: Unit, store: ResultStore, opts: RunOptions, models, forced: bool, blocking: bool,
-             errors: dict | None = None, log=None) -> str:
-    """Compute ``unit`` under its lock: "done" | "skipped" (finished meanwhile) | "busy" | "failed"."""
-    from filelock import Timeout
-
-    lock = store.lock(unit.unit_id)
-    try:
-        lock.acquire(timeout=-1 if blocking else 0)
-    except Timeout:  # another process holds the unit
-        return "busy"
-    try:
-        if forced:
-            store.clear_unit(unit.unit_id)
-        elif store.is_done(unit.unit_id):
-            return "skipped"
-        if log:
-            log(f"computing {unit.unit_id}")
-        try:
-            execute_unit(unit, store, opts, models, log=log)
-        except Exception as e:  # noqa: BLE001 -- recorded with its traceback; the run goes on
-            store.write_failure(unit.unit_id, e)
+    scheduler = Scheduler(todo, store, opts, forced, log)
+    while scheduler.ready or busy:
+        if not scheduler.ready:  # wait for the other process, then re-check: computed only if it did not finish it
+            job = busy.pop(0)
+            out = run(job, True)
+            if log and out["state"] == "skipped":
+                log(f"{job.name} finished by another process")
+            scheduler.finished(job, out)
+            continue
+        job = scheduler.ready.popleft()
+        out = run(job, False)
+        if out["state"] == "busy":
+            busy.append(job)
             if log:
-                log(f"FAILED {unit.unit_id}: {type(e).__name__}: {getattr(e, 'what', e)}")
-            if errors is not None:
-                errors[unit.unit_id] = e
-            return "failed"
-        return "done"
-    finally:
-        lock.release()
-
-
-def _run_local(todo: list[Unit], store: ResultStore, opts: RunOptions, forced: set, log) -> dict:
-    """Run the units in order; returns ``{unit_id: exception}`` of the units that failed."""
-    models, errors, busy = ModelCache(), {}, []
-    for i, u in enumerate(todo):
-        if log:
-            log(f"[{i + 1}/{len(todo)}] {u.unit_id}")
-        if _attempt(u, store, opts, models, u.unit_id in forced, False, errors, log) == "busy":
-            busy.append(u)
-            if log:
-                log(f"{u.unit_id} is being computed by another process: deferred")
-    for u in busy:  # wait for the other process, then re-check: computed only if it did not finish it
-        state = _attempt(u, store, opts, models, u.unit_id in forced, True, errors, log)
-        if log and state == "skipped":
-            log(f"{u.unit_id} finished by another process")
+                log(f"{job.name} is being computed by another process: deferred")
+            continue
+        scheduler.finished(job, out)
     return errors
 
 
@@ -178,12 +110,15 @@ def run_units(units: list[Unit], run_dir, opts: RunOptions | None = None, force:
     if log:
         log(f"{len(units)} units, {len(units) - len(todo)} already done, {len(todo)} to run")
     errors: dict = {}
-    if executor == "ray" and todo:
-        _run_ray(todo, str(run_dir), opts, forced, tuple(worker_setup))
-    elif executor == "local":
-        errors = _run_local(todo, store, opts, forced, log)
-    elif executor != "ray":
+    if executor not in ("local", "ray"):
         raise RozError(f"unknown executor {executor!r}; use local or ray")
+    with RunView(len(todo), opts.progress, log) as view:
+        if executor == "ray" and todo:
+            from roz.engine.executor_ray import run_ray
+
+            run_ray(Scheduler(todo, store, opts, forced, log), store, opts, tuple(worker_setup), view, log)
+        elif executor == "local":
+            errors = _run_local(todo, store, opts, forced, log, view)
     return _collect(units, store, raise_failures, errors)
 
 
@@ -198,22 +133,3 @@ def _collect(units: list[Unit], store: ResultStore, raise_failures: bool, errors
             raise errors[out.failures[0]["unit_id"]]  # the unit's own error (also recorded in the store)
         raise UnitsFailed(out.failures, store.root, len(units))
     return out
-
-
-def _run_ray(units: list[Unit], run_dir: str, opts: RunOptions, forced: set, setup: tuple = ()) -> None:
-    try:
-        import ray
-    except ImportError:
-        raise RozError("executor 'ray' needs Ray", hint="pip install 'roz[ray]'") from None
-    if not ray.is_initialized():
-        ray.init(ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
-    gpus = 1 if str(opts.device).startswith("cuda") else 0
-
-    @ray.remote(num_gpus=gpus)
-    def _task(u, force):
-        torch.set_num_threads(1)
-        for fn in setup:  # a fresh worker process has none of the driver's registrations
-            fn()
-        return _attempt(u, ResultStore(run_dir), opts, ModelCache(), force, True)
-
-    ray.get([_task.remote(u, u.unit_id in forced) for u in units])

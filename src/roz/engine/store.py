@@ -299,9 +299,10 @@ class ResultStore:
     def failure_path(self, unit_id: str) -> Path:
         return self.root / "failed" / f"{unit_id}.json"
 
-    def write_failure(self, unit_id: str, error: BaseException) -> dict:
-        """Record why a unit failed (its type, message, hint and traceback); it is retried next run."""
-        rec = {"unit_id": unit_id, "error": type(error).__name__, "message": getattr(error, "what", str(error)),
+    def write_failure(self, unit_id: str, error: BaseException, extra: dict | None = None) -> dict:
+        """Record why a unit failed (its type, message, hint and traceback, and ``extra``: attempts,
+        shard); it is retried next run."""
+        rec = {**(extra or {}), "unit_id": unit_id, "error": type(error).__name__, "message": getattr(error, "what", str(error)),
                "hint": getattr(error, "hint", None), "user_error": isinstance(error, RozError),
                "traceback": "".join(_traceback.format_exception(error)), "time": _now(), "roz_version": __version__}
         atomic_write_json(self.failure_path(unit_id), rec)
@@ -341,6 +342,12 @@ class ResultStore:
                     on_bad(f"{p.name}: {e}")
                 p.unlink(missing_ok=True)
         return out
+
+    def part_ranges(self, unit_id: str) -> list[tuple[int, int]]:
+        """The ``(start, end)`` ranges of the unit's stored parts, from their names (not read)."""
+        d = self.parts_dir(unit_id)
+        found = [_PART.match(p.name[:-len(".parquet")]) for p in d.glob("part-*.parquet")] if d.is_dir() else []
+        return sorted((int(m.group(1)), int(m.group(2))) for m in found if m)
 
     def drop_part(self, unit_id: str, start: int, end: int) -> None:
         self._part_path(unit_id, start, end).unlink(missing_ok=True)

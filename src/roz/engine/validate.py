@@ -110,6 +110,10 @@ class RunSettings(BaseModel):
     amp: bool | None = None
     part_size: PositiveInt | None = None
     executor: Executor | None = None
+    retries: NonNegativeInt | None = None
+    shard_size: PositiveInt | None = None
+    address: str | None = None
+    task_cpus: PositiveInt | None = None
 
     @field_validator("device")
     @classmethod
