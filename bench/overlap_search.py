@@ -76,7 +76,7 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=50_000)
     ap.add_argument("--planted", type=int, default=1_000)
     ap.add_argument("--exact-sample", type=int, default=300, help="ordinary queries checked against exact search")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1, help="faiss/OpenMP threads (on a shared, loaded machine 1 beats 2)")
     ap.add_argument("--memory-budget-gib", type=float, default=DEFAULT_BUDGET / 2 ** 30)
     ap.add_argument("--kind", default="auto", choices=["auto", "flat", "ivfpq"])
     ap.add_argument("--seed", type=int, default=0)

@@ -14,7 +14,7 @@ from roz.errors import RozError
 from roz.overlap.corpus import EmbeddingCorpus, open_corpus
 from roz.overlap.encoders import check_compatible, load_encoder
 from roz.overlap.shards import embed_corpus, shard_complete
-from tests.support.tinymodels import openclip_checkpoint
+from support.tinymodels import openclip_checkpoint
 
 N = 11
 

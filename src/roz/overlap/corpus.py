@@ -220,7 +220,7 @@ class EmbeddingCorpus:
         return out
 
     def metadata(self, ids) -> list[dict]:
-        """``{"key", "caption"}`` of corpus rows (the metadata Parquet's ``key``/``image_path`` and ``caption``)."""
+        """``{"key", "caption", "image_path"}`` of corpus rows (from the metadata Parquet; "" where absent)."""
         import pyarrow.parquet as pq
 
         out = []
@@ -231,9 +231,11 @@ class EmbeddingCorpus:
                 col = next((c for c in ("key", "image_path", "url") if c in t.column_names), None)
                 keys = [str(k) for k in t.column(col).to_pylist()] if col else [f"{s}:{j}" for j in range(t.num_rows)]
                 caps = [str(c or "") for c in t.column("caption").to_pylist()] if "caption" in t.column_names else [""] * len(keys)
-                self._keys[s] = list(zip(keys, caps))
-            key, cap = self._keys[s][int(i - self.offsets[s])]
-            out.append({"key": key, "caption": cap, "source": self.sidecar.get("sources", {}).get(str(s))})
+                paths = [str(c or "") for c in t.column("image_path").to_pylist()] if "image_path" in t.column_names \
+                    else [""] * len(keys)
+                self._keys[s] = list(zip(keys, caps, paths))
+            key, cap, path = self._keys[s][int(i - self.offsets[s])]
+            out.append({"key": key, "caption": cap, "image_path": path})
         return out
 
     def fingerprint(self) -> str:

@@ -11,7 +11,7 @@ Two index kinds, chosen by :func:`plan_index` from the corpus size and a memory 
 * ``ivfpq`` (``faiss.IndexIVFPQ``) above that. Parameters (the formula, recorded with every result):
   ``nlist = 2 ** round(log2(sqrt(n)))`` clipped to [64, 65536] k-means cells (faiss' guideline is
   ``~sqrt(n)`` to ``16 sqrt(n)``; the low end keeps training and assignment cheap on a few cores);
-  ``m`` = bytes per vector = the largest of ``PQ_M`` that divides ``d``, is at most ``d / 4``
+  ``m`` = bytes per vector = the largest of ``PQ_M`` that divides ``d``, is at most ``d / 8``
   and fits the budget: ``n * (m + 8) * 1.05 <= memory_budget`` (8: the int64 id stored per vector;
   5 % for the lists' slack); ``nbits = 8``; ``nprobe = clip(nlist / 64, 8, 256)``; training sample
   ``min(n, 64 * nlist)`` vectors. A budget below ``n * (8 + 8) * 1.05`` is refused (RozError).
@@ -76,7 +76,7 @@ def plan_index(n: int, dim: int, memory_budget: int = DEFAULT_BUDGET, kind: str 
     if kind == "flat" or (kind == "auto" and n <= EXACT_MAX):
         return {"kind": "flat", "exact": True, "n": int(n), "dim": int(dim), "bytes": int(n) * int(dim) * 4}
     nlist = int(min(65536, max(64, 2 ** round(math.log2(max(1.0, math.sqrt(n)))))))
-    fits = [m for m in PQ_M if dim % m == 0 and m <= dim // 4 and n * (m + 8) * 1.05 <= memory_budget]
+    fits = [m for m in PQ_M if dim % m == 0 and m <= dim // 8 and n * (m + 8) * 1.05 <= memory_budget]
     if not fits:
         need = n * (8 + 8) * 1.05
         raise RozError(f"an approximate index of {n:,} vectors needs at least {need / 2 ** 30:.2f} GiB; "
@@ -86,7 +86,7 @@ def plan_index(n: int, dim: int, memory_budget: int = DEFAULT_BUDGET, kind: str 
     return {"kind": "ivfpq", "exact": False, "n": int(n), "dim": int(dim), "nlist": nlist, "m": m, "nbits": 8,
             "nprobe": int(min(256, max(8, nlist // 64))), "train_size": int(min(n, 64 * nlist)),
             "bytes": int(n * (m + 8) * 1.05), "memory_budget": int(memory_budget),
-            "formula": "nlist=2**round(log2(sqrt(n))) in [64,65536]; m=largest of 128..8 dividing d, <= d/4, "
+            "formula": "nlist=2**round(log2(sqrt(n))) in [64,65536]; m=largest of 128..8 dividing d, <= d/8, "
                        "with n*(m+8)*1.05 <= budget; nprobe=clip(nlist/64, 8, 256); train on min(n, 64*nlist)"}
 
 
@@ -117,8 +117,10 @@ class VectorIndex:
             if plan["kind"] == "flat":
                 index = faiss.IndexFlatIP(corpus.dim)
             else:
-                # index_factory: the IVF index owns its quantizer (no dangling Python reference)
-                index = faiss.index_factory(corpus.dim, f"IVF{plan['nlist']},PQ{plan['m']}x{plan['nbits']}",
+                # index_factory: the IVF index owns its quantizer (no dangling Python reference);
+                # "np": no polysemous training (index_factory's default for IVF-PQ), which only
+                # serves Hamming pre-filtering we do not use and made training minutes long here
+                index = faiss.index_factory(corpus.dim, f"IVF{plan['nlist']},PQ{plan['m']}x{plan['nbits']}np",
                                             faiss.METRIC_INNER_PRODUCT)
                 index.cp.seed = seed
                 index.train(_train_sample(corpus, plan["train_size"], seed))
