@@ -213,5 +213,8 @@ def detect(test_sets: dict, corpus_path, *, detector: str = "embedding", encoder
     for split, df in dups.items():
         df.attrs["protocol"] = prot
         manifests[split] = build_manifest(df, test_sets[split], name=split)
-        detection[split] = None if truth is None else {**evaluate_detection(df, truth, split), "split": split}
+        # no ground-truth record names this test set: precision/recall are not measured (not 0)
+        has_truth = truth is not None and (split in set(truth["split"]) or not set(truth["split"]) - {""})
+        detection[split] = {**evaluate_detection(df, truth, split if split in set(truth["split"]) else None),
+                            "split": split} if has_truth else None
     return {"duplicates": dups, "manifests": manifests, "detection": detection, "protocol": prot}
