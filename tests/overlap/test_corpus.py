@@ -137,3 +137,21 @@ def test_path_list_without_a_path_column_is_refused(tmp_path):
         open_corpus(tmp_path / "l.csv")
     with pytest.raises(RozError, match="does not exist"):
         open_corpus(tmp_path / "missing")
+
+
+def test_detect_refuses_precomputed_embeddings_of_unknown_or_other_encoder(formats, tmp_path):
+    from roz.overlap.pipeline import ImageSet, detect
+
+    laion = tmp_path / "laion"
+    (laion / "img_emb").mkdir(parents=True)
+    (laion / "metadata").mkdir()
+    np.save(laion / "img_emb" / "img_emb_0000.npy", np.eye(N, 768, dtype=np.float16))
+    pd.DataFrame({"image_path": formats["keys"]}).to_parquet(laion / "metadata" / "metadata_0000.parquet")
+    tests = {"t": ImageSet(formats["folder"])}
+    with pytest.raises(RozError, match="do not say which encoder"):
+        detect(tests, laion, encoder="tiny", threshold=0.9, cache_dir=tmp_path / "c")
+    with pytest.raises(RozError, match="encoder mismatch"):
+        detect(tests, laion, encoder="tiny", corpus_encoder="openclip:ViT-B-32@openai", threshold=0.9,
+               cache_dir=tmp_path / "c")
+    out = detect(tests, laion, encoder="tiny", corpus_encoder="tiny", threshold=0.99, cache_dir=tmp_path / "c")
+    assert out["protocol"]["corpus"]["kind"] == "embeddings" and len(out["duplicates"]["t"]) == N
