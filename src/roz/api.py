@@ -108,3 +108,46 @@ def query(run_dirs, sql: str):
     from roz.engine.query import query as run_query
 
     return run_query([run_dirs] if isinstance(run_dirs, (str, Path)) else list(run_dirs), sql)
+
+
+# -- data overlap (roz overlap ...) -----------------------------------------------------------------
+def _test_sets(tests) -> dict:
+    """``[LABEL=]FOLDER`` (an image folder, e.g. ImageNet-style; label: the folder's name) -> {label: test set}."""
+    from roz.overlap.pipeline import ImageSet
+
+    out = {}
+    for spec in tests or []:
+        label, _, root = str(spec).rpartition("=")
+        label = label or Path(root).name
+        if label in out:
+            raise ConfigError(f"test set {label!r} given twice", hint="label them: --test LABEL=FOLDER")
+        out[label] = ImageSet(Path(root).expanduser(), label)
+    if not out:
+        raise ConfigError("no test set given", hint="--test [LABEL=]FOLDER, repeatable")
+    return out
+
+
+def overlap_detect(run_dir: str | Path, tests, corpus: str | Path, *, detector: str = "embedding",
+                   encoder: str = "openclip:RN50x16@openai", threshold: float | None = None, corpus_kind: str = "auto",
+                   corpus_encoder: str | None = None, cache_dir: str | Path | None = None,
+                   memory_budget_gib: float | None = None, index_kind: str = "auto", ground_truth: str | Path | None = None,
+                   n_boot: int = 1000, er_boot: int = 200, seed: int = 0, log=print) -> dict:
+    """Near-duplicates of each test set (``[LABEL=]FOLDER``) in ``corpus`` (image folder, .parquet/.csv
+    path list, webdataset .tar shards, or LAION-layout embeddings); duplicates tables, clean manifests
+    and ``overlap.json`` go into ``run_dir``, whose models are re-scored on the clean sets."""
+    from roz.overlap.runs import detect_run
+
+    register_world()
+    budget = int(memory_budget_gib * 2 ** 30) if memory_budget_gib else None
+    return detect_run(run_dir, _test_sets(tests), corpus, detector=detector, encoder=encoder, threshold=threshold,
+                      corpus_kind=corpus_kind, corpus_encoder=corpus_encoder, cache_dir=cache_dir, memory_budget=budget,
+                      index_kind=index_kind, ground_truth=ground_truth, n_boot=n_boot, er_boot=er_boot, seed=seed,
+                      log=log)
+
+
+def overlap_rescore(run_dir: str | Path, *, n_boot: int | None = None, er_boot: int | None = None,
+                    seed: int | None = None) -> dict:
+    """Re-score a run's stored per-sample rows on the stored clean sets (no model or detector re-run)."""
+    from roz.overlap.runs import rescore_run
+
+    return rescore_run(run_dir, n_boot=n_boot, er_boot=er_boot, seed=seed)

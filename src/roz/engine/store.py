@@ -403,3 +403,40 @@ class ResultStore:
         """The run's natural-shift accuracies and derived shift axes (corruptions, typographic,
         attacks) as a :class:`~roz.metrics.effective.AccuracyTable` (:func:`roz.engine.tables.accuracy_table`)."""
         return tables.accuracy_table(self.records(), source=str(self.root))
+
+    # -- overlap detection tables (``roz overlap detect``) -------------------------------------
+    def overlap_file(self, split: str, what: str) -> Path:
+        """``RUN_DIR/overlap/<split>.duplicates.parquet`` / ``<split>.manifest.json``."""
+        if not _ARTIFACT.match(str(split)) or what not in ("duplicates", "manifest"):
+            raise StoreError(f"bad overlap split name {split!r}", hint="lower-case letters, digits, - and _")
+        return self.root / "overlap" / f"{split}.{what}.{'parquet' if what == 'duplicates' else 'json'}"
+
+    def write_overlap_duplicates(self, split: str, df) -> Path:
+        """The duplicates table of one test set (one row per test sample), atomically."""
+        path = self.overlap_file(split, "duplicates")
+        plain = df.reset_index(drop=True)
+        plain.attrs = {}  # the protocol is recorded in overlap.json, not in the Parquet schema
+        atomic_write_table(path, pa.Table.from_pandas(plain, preserve_index=False))
+        return path
+
+    def read_overlap_duplicates(self, split: str):
+        path = self.overlap_file(split, "duplicates")
+        if not path.is_file():
+            return None
+        try:
+            return pq.read_table(path).to_pandas()
+        except (OSError, pa.ArrowException) as e:
+            raise StoreError(f"{path} cannot be read: {e}", hint="re-run `roz overlap detect`") from None
+
+    def write_overlap_manifest(self, split: str, manifest: dict) -> Path:
+        path = self.overlap_file(split, "manifest")
+        atomic_write_json(path, manifest)
+        return path
+
+    def read_overlap_manifest(self, split: str) -> dict | None:
+        obj, why = _read_json(self.overlap_file(split, "manifest"))
+        if why == "missing":
+            return None
+        if why:
+            raise StoreError(f"{self.overlap_file(split, 'manifest')} is {why}", hint="re-run `roz overlap detect`")
+        return obj

@@ -4,6 +4,7 @@ re-scored on the full set, the clean part and the overlap only (Radford et al. 2
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping, Sequence
 
 from roz.errors import RozError
@@ -11,6 +12,10 @@ from roz.report import html
 from roz.report.sections.base import Section, ci_text
 
 OVERLAP_FILE = "overlap.json"
+# overlap.json keys that are not test sets (format roz-overlap/2, written by roz.overlap.runs; the
+# report may not import roz.overlap — a sibling layer — so the names are repeated here)
+RESERVED = ("format", "protocol", "er", "gallery", "comparisons")
+_DATA_URI = re.compile(r"data:image/(jpeg|png);base64,[A-Za-z0-9+/]+={0,2}")
 INTRO = ("<p>Near-duplicates of each test set in the pretraining corpus, and every model re-scored on the full test "
          "set, the clean part (near-duplicates removed) and the overlap only (Radford et al. 2021, Sec. 5). "
          "full − clean is the accuracy change attributable to overlap; its interval is a paired bootstrap over test "
@@ -41,7 +46,7 @@ def overlap_splits(data) -> tuple[list[dict] | None, str | None]:
         return None, f"{OVERLAP_FILE} is not a JSON object {{split: ...}}"
     out = []
     for split, v in data.items():
-        if not isinstance(v, Mapping):
+        if not isinstance(v, Mapping) or split in RESERVED:
             continue
         acc = v.get("accuracy")
         try:
@@ -60,6 +65,19 @@ def _load(run_dir) -> tuple[list[dict] | None, str | None]:
     return (None, why) if data is None else overlap_splits(data)
 
 
+def _extras(run_dir) -> dict:
+    """The ``roz-overlap/2`` parts beside the test sets: ``er`` rows, ``gallery``, ``comparisons``."""
+    data, _ = read_overlap(run_dir)
+    data = data if isinstance(data, Mapping) else {}
+    er = data.get("er") if isinstance(data.get("er"), Mapping) else {}
+    rows = er.get("rows") if isinstance(er.get("rows"), list) else []
+    gal = data.get("gallery") if isinstance(data.get("gallery"), list) else []
+    comp = data.get("comparisons") if isinstance(data.get("comparisons"), Mapping) else {}
+    return {"er_rows": [r for r in rows if isinstance(r, Mapping)], "er_skipped": er.get("skipped") or {},
+            "er_protocol": er.get("protocol") or {}, "gallery": [g for g in gal if isinstance(g, Mapping)],
+            "comparisons": comp}
+
+
 def overlap_table(splits: Sequence[dict]):
     """All splits' per-model accuracy rows in one long DataFrame (``split`` first)."""
     import pandas as pd
@@ -76,25 +94,39 @@ class Overlap(Section):
     title = "Data overlap"
 
     def collect(self, ctx):
-        return _load(ctx.root)[0] or None
+        splits = _load(ctx.root)[0]
+        return SplitList(splits, **_extras(ctx.root)) if splits else None
 
     def write(self, splits, ctx, files):
+        import pandas as pd
+
         tab = overlap_table(splits)
         if len(tab):
             files.table("overlap", tab)
+        if splits.er_rows:
+            files.table("overlap-er", pd.DataFrame(splits.er_rows))
 
     def render(self, splits, ctx, files):
         body = [INTRO]
         for sp in splits:
             body += split_html(sp, ctx.roles)
+        if splits.comparisons:
+            body.append(comparisons_html(splits.comparisons))
+        if splits.er_rows or splits.er_skipped:
+            body.append(er_html(splits.er_rows, splits.er_skipped, splits.er_protocol, ctx.roles))
+        if splits.gallery:
+            body.append(gallery_html(splits.gallery))
         if "overlap" in files.written:
             body.append(f"<p>Download (all splits): {files.links('overlap')}</p>")
+        if "overlap-er" in files.written:
+            body.append(f"<p>Download (ER full vs clean): {files.links('overlap-er')}</p>")
         return "\n".join(body)
 
     def absent(self, ctx):
         why = _load(ctx.root)[1]  # read again: cheap, and only when absent
         return html.absent((why + "; " if why else "") + "run the overlap analysis (roz.overlap.overlap_report) and "
-                        "store its summary with ResultStore(run_dir).write_overlap(summary)")
+                        "store its summary with ResultStore(run_dir).write_overlap(summary), or run "
+                        "`roz overlap detect RUN_DIR --test ... --corpus ...`")
 
     def to_json(self, splits, ctx):
         return {"overlap": {sp["split"]: {"n_duplicates": sp["n_duplicates"],
@@ -180,3 +212,69 @@ def split_html(sp: dict, roles: Mapping[str, str]) -> list[str]:
     if prot:
         body.append("<details><summary>Detection protocol</summary>" + html.pre_json(prot) + "</details>")
     return body
+
+
+class SplitList(list):
+    """The test sets (a list, as before) plus the ER rows, gallery and detector comparisons."""
+
+    def __init__(self, splits, er_rows=(), er_skipped=None, er_protocol=None, gallery=(), comparisons=None):
+        super().__init__(splits)
+        self.er_rows, self.er_skipped, self.er_protocol = list(er_rows), dict(er_skipped or {}), dict(er_protocol or {})
+        self.gallery, self.comparisons = list(gallery), dict(comparisons or {})
+
+
+def er_html(rows, skipped: Mapping, protocol: Mapping, roles: Mapping[str, str]) -> str:
+    """Effective robustness on the full and the clean test set, side by side, per shift and model."""
+    import pandas as pd
+
+    out = []
+    for r in rows:
+        g = functools.partial(_get, r)
+        out.append({"shift": r.get("shift"), "model": r.get("model"), "role": roles.get(str(r.get("model")), r.get("role", "")),
+                    "n full / clean": f"{html.fmt(g('n_full'))} / {html.fmt(g('n_clean'))}",
+                    "ER full": g("er_full"), "full CI": ci_text(g("er_full_lo"), g("er_full_hi"), 2, True),
+                    "ER clean": g("er_clean"), "clean CI": ci_text(g("er_clean_lo"), g("er_clean_hi"), 2, True),
+                    "full − clean": g("er_full_minus_clean"),
+                    "full − clean CI": ci_text(g("er_full_minus_clean_lo"), g("er_full_minus_clean_hi"), 2, True)})
+    body = ["<h3>Effective robustness: full vs clean test sets</h3>",
+            "<p>How much of each model's effective robustness survives de-duplication: ER (percentage points above "
+            "the baseline fit) on the full test set and on its clean part, the baseline refitted on clean accuracies; "
+            "intervals are a paired bootstrap over test samples.</p>"]
+    if out:
+        body.append(html.table_html(pd.DataFrame(out), left=("shift", "model", "role", "n full / clean"),
+                                    signed=lambda c: c in ("ER full", "ER clean", "full − clean")))
+    for split, why in skipped.items():
+        body.append(f'<p class="muted">{html.esc(split)}: no clean ER ({html.esc(why)}).</p>')
+    if protocol:
+        body.append("<details><summary>ER protocol</summary>" + html.pre_json(protocol) + "</details>")
+    return "\n".join(body)
+
+
+def _img(uri) -> str:
+    if isinstance(uri, str) and _DATA_URI.fullmatch(uri):
+        return f'<img src="{uri}" alt="" width="96">'
+    return '<span class="muted">(no image)</span>'
+
+
+def gallery_html(items) -> str:
+    """The top matched pairs: test image beside its corpus neighbour, with the similarity."""
+    cells = []
+    for g in items:
+        sim = _num(g, "similarity")
+        cells.append("<figure>" + _img(g.get("test_thumb")) + _img(g.get("corpus_thumb"))
+                     + f"<figcaption>{html.esc(g.get('split'))} · similarity {html.fmt(sim, 3)}<br>"
+                     f"<code>{html.esc(g.get('test_file'))}</code> ↔ <code>{html.esc(g.get('corpus_key'))}</code>"
+                     + (f"<br>{html.esc(g.get('caption'))}" if g.get("caption") else "") + "</figcaption></figure>")
+    return "<h3>Top matched pairs</h3>" + '<div class="gallery">' + "".join(cells) + "</div>"
+
+
+def comparisons_html(comp: Mapping) -> str:
+    rows = []
+    for det, per in comp.items():
+        for split, d in (per or {}).items() if isinstance(per, Mapping) else []:
+            d = d if isinstance(d, Mapping) else {}
+            rows.append(f"<tr><td>{html.esc(det)}</td><td>{html.esc(split)}</td><td>{html.fmt(_num(d, 'precision'), 3)}"
+                        f"</td><td>{html.fmt(_num(d, 'recall'), 3)}</td><td>{html.fmt(_num(d, 'threshold'), 3)}</td></tr>")
+    return ("<h3>Detectors compared (against the planted ground truth)</h3><table><thead><tr><th>detector</th>"
+            "<th>test set</th><th>precision</th><th>recall</th><th>threshold</th></tr></thead><tbody>"
+            + "".join(rows) + "</tbody></table>")
