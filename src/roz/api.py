@@ -84,3 +84,14 @@ def _execute(cfg: dict, out, *, force: bool, options: RunOptions | None, setting
 def results(run_dir: str | Path):
     """The metrics table of a run directory (pandas), in the paper's dataset order."""
     return ResultStore(run_dir, create=False).metrics_table(paper_order=True)
+
+def search_prompts(model: str, method: str, dataset: str, root: str | Path, *, out: str | Path = "prompts.json",
+                   shots: int = 16, seed: int = 0, classes: str | None = None, dataset_options: dict | None = None,
+                   params: dict | None = None, device: str = "cpu", log=None) -> dict:
+    """Search prompts (``autoprompt`` or ``coop``) for a CLIP on a few-shot set of ``dataset`` and write
+    the artefact ``out``; use it as ``{"spec": model, "prompts": out}`` in a run config."""
+    from roz.models.prompt_search import search_prompts as _search
+
+    register_world()  # ROZ-Mini's class set (its shipped CLIP names it)
+    return _search(model, method, dataset, root, out=out, shots=shots, seed=seed, classes=classes,
+                   dataset_options=dataset_options, params=params, device=device, log=log)

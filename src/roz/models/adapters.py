@@ -361,8 +361,15 @@ def _local(spec, name, weights, classes, templates, **kw) -> RozModel:
     return m
 
 
+def _prompted(spec, name, weights, classes, templates, **kw) -> RozModel:
+    """``prompted:/path/prompts.json@BASE_SPEC``: a CLIP with searched prompts (roz.models.prompted)."""
+    from roz.models.prompted import build_prompted
+
+    return build_prompted(spec, name, weights, classes, templates, **kw)
+
+
 for _name, _build in (("openclip", _openclip), ("hf", _hf), ("timm", _timm), ("torchvision", _torchvision),
-                      ("local", _local)):
+                      ("local", _local), ("prompted", _prompted)):
     register_model_source(_name, _build)
 
 
