@@ -159,3 +159,22 @@ def test_prompts_and_templates_together_are_refused(fx, artefacts):
     with pytest.raises(ConfigError, match="either 'prompts' or 'templates'"):
         validate_config({"models": [{"spec": fx["openclip"], "prompts": str(artefacts["coop"][0]), "templates": "photo"}],
                          "datasets": [{"name": "imagefolder", "root": str(fx["data"])}]})
+
+
+def test_prompts_path_in_a_yaml_config_is_relative_to_it(fx, artefacts, tmp_path):
+    from roz.engine.plan import load_config, plan_units
+
+    (tmp_path / "p.json").write_text(artefacts["autoprompt"][0].read_text())
+    (tmp_path / "run.yaml").write_text(f"models: [{{spec: '{fx['openclip']}', prompts: p.json}}]\n"
+                                       f"datasets: [{{name: imagefolder, root: '{fx['data']}'}}]\n")
+    (unit,) = plan_units(load_config(tmp_path / "run.yaml"))
+    assert unit.model.spec == f"prompted:{(tmp_path / 'p.json').resolve()}@{fx['openclip']}"
+
+
+def test_clip_auto_models_pair_with_their_clip():
+    from roz.metrics.relative import default_pairs
+
+    roles = {"roz-mini-clip": "zeroshot", "roz-mini-clip-auto": "zeroshot-auto", "roz-mini-clip-coop": "zeroshot-auto",
+             "mini-resnet": "standard"}
+    assert sorted(default_pairs(roles)) == [("roz-mini-clip-auto", "roz-mini-clip"),
+                                            ("roz-mini-clip-coop", "roz-mini-clip")]

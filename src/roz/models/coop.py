@@ -6,7 +6,8 @@ classes (CoOp's "unified context"); ``True`` learns ``M`` vectors per class (CoO
 name sits at the end ("end" position, CoOp's default). Everything else is frozen; the loss is the
 zero-shot cross-entropy of the few-shot set's cached image features, as in CoOp (logit scale from
 the model). Optimiser: SGD (momentum 0.9), cosine learning-rate decay, CoOp's defaults
-(lr 0.002, batch 32); vectors initialised from N(0, 0.02²), seeded.
+(lr 0.002, batch 32); vectors initialised from N(0, 0.02²), seeded, or (``init``, CoOp's
+``ctx_init``) from the token embeddings of a phrase such as "a photo of a".
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class CoOpConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     init_std: float = 0.02
+    init: str = ""  # CoOp's ctx_init: start from these words' token embeddings (their count must be n_ctx)
     suffix: str = "."
 
 
@@ -68,7 +70,7 @@ def train(tower: TextTower, class_names, feats: torch.Tensor, targets: torch.Ten
     gen = torch.Generator().manual_seed(seed)
     dim = tower.embeddings.shape[1]
     shape = (len(class_names), cfg.n_ctx, dim) if cfg.class_specific else (cfg.n_ctx, dim)
-    ctx = (torch.randn(shape, generator=gen) * cfg.init_std).to(tower.device).requires_grad_(True)
+    ctx = _initial_context(tower, cfg, shape, gen).to(tower.device).requires_grad_(True)
     for p in tower.parameters():
         p.requires_grad_(False)
     opt = torch.optim.SGD([ctx], lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
@@ -98,3 +100,14 @@ def train(tower: TextTower, class_names, feats: torch.Tensor, targets: torch.Ten
     record = {"config": asdict(cfg), "loss_curve": curve, "steps": len(secs),
               "seconds_per_step": secs[len(secs) // 2] if secs else 0.0}
     return ctx.detach().cpu().contiguous(), record
+
+
+def _initial_context(tower: TextTower, cfg: CoOpConfig, shape: tuple, gen: torch.Generator) -> torch.Tensor:
+    if not cfg.init:
+        return torch.randn(shape, generator=gen) * cfg.init_std
+    ids = tower.token_ids(cfg.init)
+    if len(ids) != cfg.n_ctx:
+        raise RozError(f"coop init {cfg.init!r} is {len(ids)} tokens but n_ctx={cfg.n_ctx}",
+                       hint=f"pass n_ctx={len(ids)} with this init")
+    words = tower.embeddings.detach()[torch.tensor(ids, device=tower.device)].float().cpu()
+    return words.expand(shape).clone()
