@@ -114,6 +114,7 @@ def _continuous(out: Path, ctx, record, cfg, base, tower, names, scale, feats, t
     buf = io.BytesIO()
     torch.save(ctx, buf)
     atomic_write_bytes(file, buf.getvalue())
+    file.chmod(0o644)  # mkstemp's 0600 would make a shipped artefact unreadable to others
     with torch.no_grad():
         head = ContextPrompts(tower, names, cfg.n_ctx, cfg.suffix).features(ctx.to(feats.device))
     context = {"file": file.name, "sha256": sha256_file(file), "shape": list(ctx.shape), "n_ctx": cfg.n_ctx,

@@ -100,3 +100,12 @@ def shipped_prompted(ckpt_dir: Path = CHECKPOINTS) -> list[dict]:
     entries = json.loads(man.read_text())
     return [{"spec": prompted_spec(Path(ckpt_dir) / e["file"], clip_spec(ckpt_dir)), "name": name,
              "role": "zeroshot-auto"} for name, e in sorted(entries.items())]
+
+
+def prompt_files(ckpt_dir: Path = CHECKPOINTS) -> set[str]:
+    """File names the prompts manifest lists (artefacts and CoOp context tensors)."""
+    man = Path(ckpt_dir) / PROMPTS_MANIFEST
+    if not man.is_file():
+        return set()
+    entries = json.loads(man.read_text())
+    return {f for e in entries.values() for f in (e.get("file"), (e.get("context") or {}).get("file")) if f}
