@@ -203,9 +203,14 @@ def models_cmd():
     ck = Path(__file__).parent / "world" / "checkpoints"
     if ck.is_dir():
         print("ROZ-Mini shipped models (openclip:/timm:/torchvision: via local:PATH):")
+        from roz.world.prompts import PROMPTS_MANIFEST, prompt_files, shipped_prompted
+
+        skip = {"MANIFEST.json", PROMPTS_MANIFEST} | prompt_files(ck)
         for side in sorted(ck.glob("*.json")):
-            if side.name != "MANIFEST.json":
+            if side.name not in skip:
                 print(f"  {side.stem:<24} local:{side.with_suffix('.pt')}")
+        for entry in shipped_prompted(ck):  # CLIP-Auto: the tiny CLIP with shipped prompts (docs/prompts.md)
+            print(f"  {entry['name']:<24} {entry['spec']}")
 
 
 @datasets_app.callback()

@@ -25,3 +25,12 @@ def test_prompts_search_bad_input_is_one_line(fx, roz_cli, tmp_path):
     code, _, err = roz_cli("prompts", "search", "--model", fx["timm"], "--dataset", "imagefolder", "--root",
                            fx["data"], "--out", tmp_path / "p.json", "--param", "steps=1")
     assert code == 2 and "cannot be prompted" in err
+
+
+def test_models_lists_the_shipped_prompted_clips_as_prompted_specs(roz_cli):
+    code, printed, _ = roz_cli("models")
+    lines = [line.split() for line in printed.splitlines()]
+    auto = next(parts for parts in lines if parts[:1] == ["roz-mini-clip-auto"])
+    assert code == 0 and auto[1].startswith("prompted:") and auto[1].endswith("roz-mini-clip.pt")
+    assert not any(parts[:1] == ["PROMPTS"] or parts[:1] == ["roz-mini-clip-coop"] and parts[1].startswith("local:")
+                   for parts in lines)

@@ -9,6 +9,7 @@ Spec grammar (``roz models`` prints it)::
     timm:NAME[@PATH]                  timm model; no @ = timm's pretrained weights
     torchvision:NAME[@PATH]           torchvision model; no @ = its DEFAULT weights
     local:/path/NAME.pt               any ROZ checkpoint with a sidecar (source read from it)
+    prompted:/path/prompts.json@SPEC  a CLIP (SPEC) with prompts from `roz prompts search` (docs/prompts.md)
 
 ``@none`` builds random weights (smoke tests only; recorded as such). Zero-shot models take
 ``classes`` (class set name or JSON file) and ``templates`` (set name or file).
