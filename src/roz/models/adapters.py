@@ -366,7 +366,7 @@ def _prompted(spec, name, weights, classes, templates, **kw) -> RozModel:
     """``prompted:/path/prompts.json@BASE_SPEC``: a CLIP with searched prompts (roz.models.prompted)."""
     from roz.models.prompted import build_prompted
 
-    return build_prompted(spec, name, weights, classes, templates, **kw)
+    return build_prompted(spec, name, weights, classes, templates, create_model=create_model, **kw)
 
 
 for _name, _build in (("openclip", _openclip), ("hf", _hf), ("timm", _timm), ("torchvision", _torchvision),

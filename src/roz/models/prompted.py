@@ -150,10 +150,9 @@ def prompted_spec(prompts: str | Path, base_spec: str) -> str:
     return f"prompted:{path.resolve()}@{base_spec}"
 
 
-def build_prompted(spec, name, weights, classes, templates, **kw) -> RozModel:
-    """Model source ``prompted:ARTEFACT@BASE_SPEC``."""
-    from roz.models.adapters import create_model
-
+def build_prompted(spec, name, weights, classes, templates, *, create_model, **kw) -> RozModel:
+    """Model source ``prompted:ARTEFACT@BASE_SPEC``; ``create_model`` builds the base (passed in by
+    :mod:`roz.models.adapters`, which registers this source, so the two modules do not import each other)."""
     if not weights:
         raise ModelError(f"{spec}: no base model", hint="write prompted:/path/prompts.json@BASE_SPEC")
     if templates:
