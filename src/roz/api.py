@@ -151,3 +151,15 @@ def overlap_rescore(run_dir: str | Path, *, n_boot: int | None = None, er_boot: 
     from roz.overlap.runs import rescore_run
 
     return rescore_run(run_dir, n_boot=n_boot, er_boot=er_boot, seed=seed)
+
+
+def search_prompts(model: str, method: str, dataset: str, root: str | Path, *, out: str | Path = "prompts.json",
+                   shots: int = 16, seed: int = 0, classes: str | None = None, dataset_options: dict | None = None,
+                   params: dict | None = None, device: str = "cpu", log=None) -> dict:
+    """Search prompts (``autoprompt`` or ``coop``) for a CLIP on a few-shot set of ``dataset`` and write
+    the artefact ``out``; use it as ``{"spec": model, "prompts": out}`` in a run config."""
+    from roz.models.prompt_search import search_prompts as _search
+
+    register_world()  # ROZ-Mini's class set (its shipped CLIP names it)
+    return _search(model, method, dataset, root, out=out, shots=shots, seed=seed, classes=classes,
+                   dataset_options=dataset_options, params=params, device=device, log=log)

@@ -33,6 +33,8 @@ def test_demo_quick(tmp_path):
     assert {"mini-val", "mini-v2", "mini-sketch", "mini-r", "mini-objectnet", "mini-vid", "mini-ytbb"} <= datasets
     kinds = {u.kind for u in units}
     assert {"eval", "attack"} <= kinds
+    # CLIP-Auto: the shipped prompted CLIPs are evaluated with role zeroshot-auto (purple, paired with the CLIP)
+    assert {u.model.name for u in units if u.model.role == "zeroshot-auto"} == {"roz-mini-clip-auto", "roz-mini-clip-coop"}
     vid = next(u for u in units if u.dataset.name == "mini-vid")
     assert {"pm0", "pm10"} <= set(vid.metrics)
     overlap = json.loads((out / "overlap.json").read_text())

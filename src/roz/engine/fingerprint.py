@@ -59,6 +59,8 @@ def weight_files(spec: str) -> list[Path]:
 
     source, name, weights = parse_spec(spec)
     paths: list[Path] = []
+    if source == "prompted":  # prompted:ARTEFACT.json@BASE_SPEC: the artefact (it hashes its context) + the base's
+        return [p for p in [Path(name).expanduser()] if p.is_file()] + (weight_files(weights) if weights else [])
     if source == "local":
         pt = Path(name).expanduser()
         paths += [pt.with_suffix(".pt"), pt.with_suffix(".json")]

@@ -50,6 +50,8 @@ def load_config(path: str | Path) -> dict:
         if isinstance(d, dict) and "root" in d and not Path(str(d["root"])).expanduser().is_absolute():
             d["root"] = str((base / str(d["root"])).resolve())
     for m in cfg.get("models", []) or []:
+        if isinstance(m, dict) and m.get("prompts") and not Path(str(m["prompts"])).expanduser().is_absolute():
+            m["prompts"] = str((base / str(m["prompts"])).resolve())  # a prompt artefact beside the config
         if isinstance(m, dict) and "@" in str(m.get("spec", "")):
             src, w = m["spec"].rsplit("@", 1)
             if w.startswith(("./", "../")):

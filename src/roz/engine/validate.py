@@ -128,6 +128,28 @@ class ModelEntry(BaseModel):
     classes: str | None = None
     templates: str | None = None
     role: ModelRole | None = None
+    prompts: str | None = None  # a prompt artefact (roz prompts search): the model becomes prompted:ARTEFACT@SPEC
+
+    @model_validator(mode="after")
+    def _prompted(self):
+        """``prompts: PATH`` beside ``spec``: the CLIP with searched prompts, role zeroshot-auto."""
+        if self.prompts is None:
+            return self
+        from roz.models.prompted import prompted_spec
+
+        if self.templates is not None:
+            raise ValueError("give either 'prompts' or 'templates': a prompted model takes its prompts from the artefact")
+        try:
+            spec = prompted_spec(self.prompts, self.spec)
+        except RozError as e:
+            raise ValueError(_one_line(e)) from None
+        if not self.spec.startswith("prompted:"):
+            self.spec = spec
+        elif not self.spec.startswith(spec.split("@", 1)[0] + "@"):
+            raise ValueError(f"spec {self.spec!r} is already prompted with another artefact than {self.prompts!r}")
+        if self.role is None:
+            self.role = ModelRole.ZEROSHOT_AUTO
+        return self
 
     @property
     def label(self) -> str:

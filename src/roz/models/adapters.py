@@ -9,6 +9,7 @@ Spec grammar (``roz models`` prints it)::
     timm:NAME[@PATH]                  timm model; no @ = timm's pretrained weights
     torchvision:NAME[@PATH]           torchvision model; no @ = its DEFAULT weights
     local:/path/NAME.pt               any ROZ checkpoint with a sidecar (source read from it)
+    prompted:/path/prompts.json@SPEC  a CLIP (SPEC) with prompts from `roz prompts search` (docs/prompts.md)
 
 ``@none`` builds random weights (smoke tests only; recorded as such). Zero-shot models take
 ``classes`` (class set name or JSON file) and ``templates`` (set name or file).
@@ -361,8 +362,15 @@ def _local(spec, name, weights, classes, templates, **kw) -> RozModel:
     return m
 
 
+def _prompted(spec, name, weights, classes, templates, **kw) -> RozModel:
+    """``prompted:/path/prompts.json@BASE_SPEC``: a CLIP with searched prompts (roz.models.prompted)."""
+    from roz.models.prompted import build_prompted
+
+    return build_prompted(spec, name, weights, classes, templates, create_model=create_model, **kw)
+
+
 for _name, _build in (("openclip", _openclip), ("hf", _hf), ("timm", _timm), ("torchvision", _torchvision),
-                      ("local", _local)):
+                      ("local", _local), ("prompted", _prompted)):
     register_model_source(_name, _build)
 
 

@@ -62,22 +62,28 @@ def cached_head(encoder: TextImageEncoder, identity: ModelIdentity, class_names:
     """(head, key, hit). Random-init models (no weights hash) are never cached."""
     key = head_key(identity, class_names, templates)
     cacheable = use_cache and identity.weights_sha256 is not None
+    head, hit = cached_by_key(key, len(class_names), lambda: build_head(encoder, class_names, templates), cacheable)
+    return head, key, hit
+
+
+def cached_by_key(key: str, n_rows: int, build, cacheable: bool = True) -> tuple[torch.Tensor, bool]:
+    """(head, hit): the cached ``[n_rows, D]`` head under ``key``, else ``build()`` (then cached)."""
     path = cache_dir("heads") / f"{key}.pt"
     if cacheable and path.is_file():
         try:
             head = torch.load(path, map_location="cpu", weights_only=True)
-            if isinstance(head, torch.Tensor) and head.shape[0] == len(class_names):
-                return head, key, True
+            if isinstance(head, torch.Tensor) and head.shape[0] == n_rows:
+                return head, True
         except Exception:
             path.unlink(missing_ok=True)  # a corrupt cache entry is simply rebuilt
-    head = build_head(encoder, class_names, templates)
+    head = build()
     if cacheable:
         from roz.models.checkpoint import atomic_write_bytes
 
         buf = io.BytesIO()
         torch.save(head, buf)
         atomic_write_bytes(path, buf.getvalue())
-    return head, key, False
+    return head, False
 
 
 class ZeroShotClassifier(RozModel):

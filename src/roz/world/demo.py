@@ -46,7 +46,9 @@ def shipped_models(ckpt_dir: Path = CHECKPOINTS) -> list[dict]:
     for name in sorted(entries, key=lambda n: (json.loads((ckpt_dir / f"{n}.json").read_text()).get("role") != "zeroshot", n)):
         side = json.loads((ckpt_dir / f"{name}.json").read_text())
         out.append({"spec": f"local:{ckpt_dir / (name + '.pt')}", "name": name, "role": side.get("role", "standard")})
-    return out
+    from roz.world.prompts import shipped_prompted
+
+    return out + shipped_prompted(ckpt_dir)  # CLIP-Auto: the CLIP with shipped searched prompts (PROMPTS.json)
 
 
 def _pick(models: list[dict], ckpt_dir: Path) -> dict:
@@ -54,7 +56,7 @@ def _pick(models: list[dict], ckpt_dir: Path) -> dict:
     compares models of similar ImageNet accuracy), and the strongest baseline (transfer surrogate)."""
     man = json.loads((ckpt_dir / "MANIFEST.json").read_text())
     acc = {n: man.get(n, {}).get("mini_val_top1", 0.0) for n in (m["name"] for m in models)}
-    clip = [m["name"] for m in models if m["role"] == "zeroshot"]
+    clip = [m["name"] for m in models if m["role"] in ("zeroshot", "zeroshot-auto")]  # CLIP first, then CLIP-Auto
     std = [m["name"] for m in models if m["role"] == "standard"]
     ref = acc[clip[0]] if clip else 50.0
     matched = min(std, key=lambda n: abs(acc[n] - ref)) if std else None

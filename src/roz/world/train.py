@@ -334,6 +334,9 @@ def verify_manifest(dir: str | os.PathLike = SHIPPED_DIR, deep: bool = False) ->
             probs.append(f"{name}: malformed manifest entry ({ex!r})")
         except Exception as ex:  # deep rebuild/load failures
             probs.append(f"{name}: cannot rebuild/load ({type(ex).__name__}: {str(ex)[:200]})")
+    from roz.world.prompts import prompt_files
+
+    listed |= prompt_files(d)  # the CLIP-Auto artefacts (PROMPTS.json) and their CoOp context tensors
     for p in sorted(d.glob("*.pt")):
         if p.name not in listed:
             probs.append(f"unlisted checkpoint {p.name}")
