@@ -101,7 +101,7 @@ def _create(name: str, root: str | Path, **options) -> EvalDataset:
             hint=f"expected layout:\n{info.layout}" + (f"\n  download: {info.source}" if info.source else ""),
         )
     try:
-        return info.factory(root, **options)
+        return _factory(name, root, info)(root, **options)
     except DataError as e:
         if "expected layout" in str(e):
             raise
@@ -109,3 +109,14 @@ def _create(name: str, root: str | Path, **options) -> EvalDataset:
                         + (f"\n  download: {info.source}" if info.source else "")) from None
     except TypeError as e:
         raise DataError(f"{name}: bad dataset option ({e})") from None
+
+
+def _factory(name: str, root: Path, info: DatasetInfo):
+    """The loader for ``root``'s layout: a CLIP_benchmark webdataset collection (auto-detected) or
+    the dataset's own layout."""
+    from roz.datasets.wds_collection import is_wds_root
+    from roz.datasets.wds_layouts import WDS_BUILDERS
+
+    if name in WDS_BUILDERS and is_wds_root(root):
+        return WDS_BUILDERS[name]
+    return info.factory
