@@ -94,3 +94,32 @@ def test_wds_missing_shard_is_reported(tmp_path):
     (root / "test" / "1.tar").unlink()
     with pytest.raises(DataError, match="shards listed by"):
         create_dataset("imagenet-sketch", root)
+
+
+def test_wds_root_through_the_engine(tmp_path, monkeypatch):
+    """api.evaluate on a collection root: a DataLoader worker reads the shards (the dataset pickles),
+    the store keeps the shard member paths, and the rows equal those of the folder layout."""
+    import roz.engine.runner as runner
+    from roz import api
+    from roz.models.base import wrap_module
+    from support.tinymodels import store_rows
+
+    def fake(spec, **kw):
+        return wrap_module(fx.FakeModel(), "imagenet-1k", input_size=16, resize_size=16, mean=(0.0, 0.0, 0.0),
+                           std=(1.0, 1.0, 1.0), name=kw.get("name") or "fake")
+
+    monkeypatch.setattr(runner, "create_model", fake)
+    folder = create_dataset("imagenet-val", fx.make_imagenet_val_folders(tmp_path / "folders"))
+    wds_root = wfx.from_folder_dataset(folder, tmp_path / "wds_imagenet1k", classnames=wfx.imagenet_names(range(1000)))
+    runs = {}
+    for layout, root in (("folders", folder.root), ("wds", wds_root)):
+        api.evaluate("timm:fake@none", "imagenet-val", root, out=tmp_path / layout, name="fake",
+                     settings={"workers": 1, "batch_size": 4})
+        (rows, metrics), = store_rows(tmp_path / layout).values()
+        runs[layout] = rows, metrics
+    rows_f, metrics_f = runs["folders"]
+    rows_w, metrics_w = runs["wds"]
+    assert metrics_w["top1"] == pytest.approx(fx.VAL_EXPECTED["top1"]) and metrics_w == metrics_f
+    assert rows_w["path"].str.startswith("test/").all() and rows_w["path"].str.endswith(".webp").all()
+    cols = [c for c in rows_f.columns if c != "path"]
+    assert rows_w[cols].equals(rows_f[cols])
