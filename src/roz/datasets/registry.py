@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from roz.datasets import (cifar, imagefolder, imagenet, imagenet_c, imagenet_p, imagenet_r_a, imagenetv2, objectnet,
+from roz.datasets import (cifar, custom, imagefolder, imagenet, imagenet_c, imagenet_p, imagenet_r_a, imagenetv2, objectnet,
                           sketch, stylized, typographic, video)
 from roz.datasets.base import EvalDataset, LabelSpace
 from roz.datasets.classes import get_class_set
@@ -21,7 +21,7 @@ __all__ = ["DATASETS", "DatasetInfo", "create_dataset", "dataset_info", "list_da
            "restrict_label_space"]
 
 BUILTIN_FAMILIES = (imagefolder, imagenet, imagenetv2, sketch, imagenet_r_a, objectnet, video, imagenet_c, imagenet_p,
-                    stylized, typographic, cifar)
+                    stylized, typographic, cifar, custom)
 
 DATASETS: Registry[DatasetInfo] = Registry("dataset", DataError, hint="`roz datasets` lists the registered names")
 

@@ -49,7 +49,7 @@ class WdsCollection:
                 "templates_file": self.templates_file.name if self.templates_file else None}
 
 
-def _read_lines(p: Path) -> list[str] | None:
+def read_lines(p: Path) -> list[str] | None:
     if not p.is_file():
         return None
     return [line.strip() for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -57,13 +57,14 @@ def _read_lines(p: Path) -> list[str] | None:
 
 def _shard_paths(root: Path, split: str) -> list[str]:
     d = root / split
+    prefix = "" if split == "." else f"{split}/"
     nfile = d / "nshards.txt"
     if nfile.is_file():
         try:
             n = int(nfile.read_text().strip())
         except ValueError:
             raise DataError(f"{nfile} does not hold a shard count", hint="it holds one integer N (shards 0..N-1)") from None
-        paths = [f"{split}/{i}.tar" for i in range(n)]
+        paths = [f"{prefix}{i}.tar" for i in range(n)]
         missing = [p for p in paths if not (root / p).is_file()]
         if missing:
             raise DataError(f"webdataset {root}: {len(missing)} of {n} shards listed by {nfile} are missing "
@@ -72,14 +73,14 @@ def _shard_paths(root: Path, split: str) -> list[str]:
     tars = sorted(d.glob("*.tar"), key=lambda p: (not p.stem.isdigit(), int(p.stem) if p.stem.isdigit() else 0, p.name))
     if not tars:
         raise DataError(f"webdataset {root}: no {split}/nshards.txt and no {split}/*.tar shards")
-    return [f"{split}/{p.name}" for p in tars]
+    return [f"{prefix}{p.name}" for p in tars]
 
 
 def read_collection(root: Path, split: str = SPLIT, image_key: str | None = None,
                     label_key: str = "cls") -> WdsCollection:
     """Index every shard of ``root/split`` (a CLIP_benchmark collection) without decoding images."""
     root = Path(root)
-    dtype = (_read_lines(root / "dataset_type.txt") or ["classification"])[0].lower()
+    dtype = (read_lines(root / "dataset_type.txt") or ["classification"])[0].lower()
     if dtype != "classification":
         raise DataError(f"webdataset {root}: dataset_type.txt says {dtype!r}; ROZ evaluates classification sets",
                         hint="multilabel and retrieval collections are not image-classification test sets")
@@ -90,7 +91,7 @@ def read_collection(root: Path, split: str = SPLIT, image_key: str | None = None
             samples.append(_entry(root, s, image_key, label_key))
     if not samples:
         raise DataError(f"webdataset {root}: the shards of split {split!r} hold no samples")
-    classnames = _read_lines(root / "classnames.txt")
+    classnames = read_lines(root / "classnames.txt")
     tfile = root / "zeroshot_classification_templates.txt"
     return WdsCollection(root, split, shards, samples, classnames, tfile if tfile.is_file() else None, dtype)
 
