@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+from roz.datasets.presets import PRESETS, expand_presets
 from roz.engine.fingerprint import check_same_contents
 from roz.engine.options import SETTING_NAMES, RunOptions, resolve_options
 from roz.engine.plan import load_config, plan_units
@@ -42,9 +43,12 @@ def evaluate(model: str, dataset: str, root: str | Path, *, out: str | Path = "r
              if v is not None}
     data = {"name": dataset, "root": str(Path(root).expanduser().resolve()), "options": dataset_options or {},
             **({"label": label} if label is not None else {})}
+    if dataset in PRESETS:  # a preset: ROOT is a template ({name}, {wds}); options are {dataset: {key: value}}
+        data = {"preset": dataset, "root": data["root"], "options": _per_dataset(dataset_options),
+                **({"label_suffix": label} if label is not None else {})}
     per_unit = dict(heads=[head] if head is not None else None, seed=seed, limit=limit, on_bad_image=on_bad_image,
                     full_logits=full_logits)
-    cfg = {"models": [entry], "datasets": [data], "shifts": [shift or "none"],
+    cfg = {"models": [entry], "datasets": expand_presets([data]), "shifts": [shift or "none"],
            **{k: v for k, v in per_unit.items() if v is not None}}
     return _execute(cfg, out, force=force, options=options, settings=settings, log=log)
 
@@ -55,6 +59,8 @@ def run(config: str | Path | dict, *, out: str | Path | None = None, force: bool
     """Run every unit of a config (YAML path or dict); finished units are skipped."""
     register_world()  # ROZ-Mini's class set (its shipped models name it)
     cfg = load_config(config) if not isinstance(config, dict) else dict(config)
+    if isinstance(cfg.get("datasets"), list):
+        cfg["datasets"] = expand_presets(cfg["datasets"])
     out = out or cfg.get("out")
     if not out:
         raise ConfigError("no output directory: set 'out' in the config or pass --out")
@@ -84,3 +90,17 @@ def _execute(cfg: dict, out, *, force: bool, options: RunOptions | None, setting
 def results(run_dir: str | Path):
     """The metrics table of a run directory (pandas), in the paper's dataset order."""
     return ResultStore(run_dir, create=False).metrics_table(paper_order=True)
+
+def _per_dataset(options: dict | None) -> dict:
+    """Preset options: ``{dataset: {key: value}}`` as given, or CLI-style ``{"dataset.key": value}``."""
+    out: dict = {}
+    for k, v in (options or {}).items():
+        if isinstance(v, dict):
+            out.setdefault(k, {}).update(v)
+            continue
+        name, dot, key = str(k).partition(".")
+        if not dot:
+            raise ConfigError(f"dataset option {k!r} of a preset names no dataset",
+                              hint="write DATASET.KEY=VALUE, e.g. --option objectnet.mappings=/data/objectnet/mappings")
+        out.setdefault(name, {})[key] = v
+    return out

@@ -125,7 +125,8 @@ def eval_cmd(
     model: str = typer.Option(..., "--model", "-m", help="Model spec, e.g. timm:resnet50, openclip:ViT-B-32@openai, "
                               "hf:/path/to/clip, torchvision:resnet152@/w.pth (see `roz models`)."),
     dataset: str = typer.Option(..., "--dataset", "-d", help="Registered dataset name (see `roz datasets`)."),
-    root: Path = typer.Option(..., "--root", "-r", help="Dataset root directory."),
+    root: Path = typer.Option(..., "--root", "-r", "--dataset-root", help="Dataset root directory (for a preset a "
+                              "template: /data/{name}, or /data/{wds} for CLIP_benchmark copies)."),
     out: Path = typer.Option(Path("runs/eval"), "--out", "-o", help="Run directory (results are added to it)."),
     name: Optional[str] = typer.Option(None, help="Display name of the model."),
     label: Optional[str] = typer.Option(None, help="Display name of the dataset (tells two custom datasets apart)."),
@@ -144,11 +145,16 @@ def eval_cmd(
     batch_size: Optional[int] = BATCH, workers: Optional[int] = WORKERS, device: Optional[str] = DEVICE,
     amp: Optional[bool] = AMP, part_size: Optional[int] = PART,
     force: bool = typer.Option(False, help="Recompute even if the unit is already in the store."),
+    option: Optional[List[str]] = typer.Option(None, "--option", help="Dataset loader option KEY=VALUE, e.g. "
+                                               "class_names=names.json (for a preset: DATASET.KEY=VALUE); repeatable."),
 ):
-    """Evaluate one model on one dataset (one work unit, or a grid with --shift corruption:all)."""
+    """Evaluate one model on one dataset (one work unit, or a grid with --shift corruption:all).
+
+    With a preset (-d natural) ROOT is a template: -r '/data/{name}' or CLIP_benchmark copies -r '/data/{wds}'."""
     from roz import api
 
     recs = api.evaluate(model, dataset, root, out=out, name=name, label=label, classes=classes, templates=templates,
+                        dataset_options=_kv(option, "option") or None,
                         shift=shift, head=head, seed=seed, limit=limit, on_bad_image=on_bad_image,
                         full_logits=full_logits, force=force, options=_options(), log=_log,
                         settings=_settings(batch_size=batch_size, workers=workers, device=device, amp=amp,
