@@ -45,6 +45,9 @@ datasets_app = typer.Typer(help="List registered datasets and check a local copy
 world_app = typer.Typer(help="Build and train ROZ-Mini, the embedded miniature world.", no_args_is_help=True, **_PLAIN)
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(world_app, name="world")
+models_app = typer.Typer(help="Model sources and spec syntax; `roz models list LIBRARY` lists what a library knows.",
+                         no_args_is_help=False, invoke_without_command=True, **_PLAIN)
+app.add_typer(models_app, name="models")
 console = Console(highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
 
@@ -200,9 +203,11 @@ def results_cmd(run_dir: Path = typer.Argument(..., help="A run directory."),
     _print_table(df.drop(columns=["unit_id"]) if len(df) else df, title=str(run_dir))
 
 
-@app.command("models")
-def models_cmd():
-    """Model sources and spec syntax, plus the models shipped with ROZ-Mini."""
+@models_app.callback()
+def models_cmd(ctx: typer.Context):
+    """Model sources and spec syntax, plus the models shipped with ROZ-Mini (`roz models list` for more)."""
+    if ctx.invoked_subcommand:
+        return
     from roz.models import adapters
 
     print(adapters.__doc__)  # plain text: a spec grammar is never re-wrapped or read as markup
@@ -406,3 +411,18 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@models_app.command("list")
+def models_list(library: str = typer.Argument(..., help="openclip, timm or hf (hf: the local Hugging Face cache)."),
+                pretrained: bool = typer.Option(False, "--pretrained", help="Only models with published weights "
+                                                "(openclip: every ARCH@TAG; timm: pretrained=True)."),
+                pattern: Optional[str] = typer.Option(None, "--filter", help="Glob on the name, e.g. '*vit*b*'.")):
+    """Print one model spec per line: the architectures and weight tags the installed library knows."""
+    from roz.models.catalog import list_specs
+
+    specs = list_specs(library, pretrained=pretrained, pattern=pattern)
+    for spec in specs:
+        print(spec)
+    if not specs and library == "hf":
+        print("(no models in the local Hugging Face cache; hf:/path/to/dir evaluates a local copy)", file=sys.stderr)
