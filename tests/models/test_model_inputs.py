@@ -23,7 +23,7 @@ def test_wrap_module_identity_hashes_the_state_dict():
     assert a.role == "standard" and b.role == "zeroshot"
     c = _wrapped()
     c.net.base[3] += 1.0
-    from roz.models.objects import state_dict_sha256
+    from roz.models.statehash import state_dict_sha256
 
     assert state_dict_sha256(c.net) != a.identity.weights_sha256
     with pytest.raises(ValueError):

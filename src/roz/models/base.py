@@ -108,7 +108,7 @@ def wrap_module(module: nn.Module, classes: ClassSet | str = "imagenet-1k", *, i
     results name the exact weights. Pass the result to ``roz.api.evaluate`` / ``roz.api.run``.
     """
     from roz.datasets.classes import get_class_set
-    from roz.models.objects import state_dict_sha256
+    from roz.models.statehash import state_dict_sha256
 
     cs = get_class_set(classes) if isinstance(classes, str) else classes
     pre = Preprocess(input_size, resize_size or round(input_size / 0.875), interpolation, tuple(mean), tuple(std))

@@ -9,32 +9,17 @@ other source. Registration is per process: such models run with the in-process e
 
 from __future__ import annotations
 
-import hashlib
-
-import torch
 from torch import nn
 
 from roz.errors import ModelError
+from roz.models.base import RozModel
+from roz.models.statehash import state_dict_sha256
 
 _OBJECTS: dict[str, nn.Module] = {}
 
 
-def state_dict_sha256(module: nn.Module) -> str:
-    """SHA-256 over the state dict: every entry's name, dtype, shape and bytes, in name order."""
-    h = hashlib.sha256()
-    for name, t in sorted(module.state_dict().items()):
-        if not isinstance(t, torch.Tensor):
-            continue
-        t = t.detach().to("cpu").contiguous()
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
-
-
 def register_model_object(model) -> str:
     """The spec under which ``model`` (a ``RozModel``) is evaluated; registers it in this process."""
-    from roz.models.base import RozModel
-
     if not isinstance(model, RozModel):
         raise ModelError(f"a model object must be a RozModel, got {type(model).__name__}",
                          hint="wrap a plain nn.Module with roz.models.base.wrap_module(module, classes, input_size=..., "
