@@ -39,7 +39,15 @@ CASES = {
     "imagenet-r": (lambda r: make_r_a_full(r, "r"), {"n": 5 + 197}),
     "imagenet-a": (lambda r: make_r_a_full(r, "a"), {"n": 5 + 197}),
     "objectnet": (lambda r: fx.make_objectnet(r), fx.OBJECTNET_EXPECTED),
+    "imagenet-o": (lambda r: make_imagenet_o(r), {"top1": 60.0, "n": 5}),
 }
+
+
+def make_imagenet_o(root):
+    """Five images of three classes."""
+    for j, (t, p) in enumerate([(1, 1), (954, 954), (954, 0), (1, 836), (900, 901)]):
+        fx.write_image(root / fx.wnid(t) / f"o_{j}.png", p)  # masked: 0 -> 1 wrong, 836 -> 1 ok, 901 -> 1 wrong
+    return root
 
 
 def both_layouts(tmp_path, name):
@@ -48,7 +56,7 @@ def both_layouts(tmp_path, name):
     label_of, names = (None, None)
     if name == "objectnet":
         label_of, names = objectnet_cb_label(folder)
-    elif name not in ("imagenet-r", "imagenet-a"):  # the 1000-way sets list all ImageNet classes
+    elif name not in ("imagenet-r", "imagenet-a", "imagenet-o"):  # the 1000-way sets list all ImageNet classes
         names = wfx.imagenet_names(range(1000))
     wds_root = wfx.from_folder_dataset(folder, tmp_path / f"wds_{name}", label_of=label_of, classnames=names)
     options = {"mappings": fx.REFERENCE / "objectnet"} if name == "objectnet" else {}
@@ -123,3 +131,11 @@ def test_wds_root_through_the_engine(tmp_path, monkeypatch):
     assert rows_w["path"].str.startswith("test/").all() and rows_w["path"].str.endswith(".webp").all()
     cols = [c for c in rows_f.columns if c != "path"]
     assert rows_w[cols].equals(rows_f[cols])
+
+
+def test_imagenet_o_names_that_clip_uses_twice_are_refused():
+    from roz.datasets.imagenet_o import wnids_from_names
+
+    assert wnids_from_names(["goldfish", "banana"], "o") == [fx.wnid(1), fx.wnid(954)]
+    with pytest.raises(DataError, match="names ImageNet classes \\[836, 837\\]"):
+        wnids_from_names(["goldfish", "sunglasses"], "o")

@@ -28,6 +28,7 @@ CLIP_BENCHMARK_NAMES = {
     "imagenet-r": "wds_imagenet-r",
     "imagenet-a": "wds_imagenet-a",
     "objectnet": "wds_objectnet",
+    "imagenet-o": "wds_imagenet-o",
 }
 
 

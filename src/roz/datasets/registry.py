@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from roz.datasets import (cifar, custom, imagefolder, imagenet, imagenet_c, imagenet_p, imagenet_r_a, imagenetv2, objectnet,
-                          sketch, stylized, typographic, video)
+from roz.datasets import (cifar, custom, imagefolder, imagenet, imagenet_c, imagenet_o, imagenet_p, imagenet_r_a,
+                          imagenetv2, objectnet, sketch, stylized, typographic, video)
 from roz.datasets.base import EvalDataset, LabelSpace
 from roz.datasets.classes import get_class_set
 from roz.datasets.info import DatasetInfo
@@ -20,7 +20,7 @@ from roz.registry import Registry
 __all__ = ["DATASETS", "DatasetInfo", "create_dataset", "dataset_info", "list_datasets", "register_dataset",
            "restrict_label_space"]
 
-BUILTIN_FAMILIES = (imagefolder, imagenet, imagenetv2, sketch, imagenet_r_a, objectnet, video, imagenet_c, imagenet_p,
+BUILTIN_FAMILIES = (imagefolder, imagenet, imagenetv2, sketch, imagenet_r_a, imagenet_o, objectnet, video, imagenet_c, imagenet_p,
                     stylized, typographic, cifar, custom)
 
 DATASETS: Registry[DatasetInfo] = Registry("dataset", DataError, hint="`roz datasets` lists the registered names")

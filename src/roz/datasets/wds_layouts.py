@@ -1,8 +1,8 @@
 """ROZ's natural-shift datasets read from CLIP_benchmark webdataset collections.
 
 A local copy of ``wds_imagenet1k``, ``wds_imagenetv2``, ``wds_imagenet_sketch``, ``wds_imagenet-r``,
-``wds_imagenet-a`` or ``wds_objectnet`` is accepted as the root of ``imagenet-val``,
-``imagenetv2-*``, ``imagenet-sketch``, ``imagenet-r``, ``imagenet-a`` or ``objectnet``
+``wds_imagenet-a``, ``wds_objectnet`` or ``wds_imagenet-o`` is accepted as the root of ``imagenet-val``,
+``imagenetv2-*``, ``imagenet-sketch``, ``imagenet-r``, ``imagenet-a``, ``objectnet`` or ``imagenet-o``
 (the registry detects the layout). The protocol is the original layout's: same label space,
 class masks and ObjectNet border crop + mapping; only the sample paths differ
 (``test/0.tar/s0000000.webp``) and the protocol records ``layout: clip_benchmark-wds``.
@@ -24,6 +24,7 @@ from pathlib import Path
 
 from roz.datasets.base import EvalDataset, LabelSpace
 from roz.datasets.classes import imagenet_1k
+from roz.datasets.imagenet_o import imagenet_o_wds
 from roz.datasets.shards import ShardEvalDataset
 from roz.datasets.wds_collection import WdsCollection, check_labels, read_collection
 from roz.errors import DataError
@@ -141,4 +142,5 @@ WDS_BUILDERS = {
     "imagenet-r": restricted("imagenet-r", "r"),
     "imagenet-a": restricted("imagenet-a", "a"),
     "objectnet": objectnet,
+    "imagenet-o": imagenet_o_wds,
 }
