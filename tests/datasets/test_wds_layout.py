@@ -139,3 +139,23 @@ def test_imagenet_o_names_that_clip_uses_twice_are_refused():
     assert wnids_from_names(["goldfish", "banana"], "o") == [fx.wnid(1), fx.wnid(954)]
     with pytest.raises(DataError, match="names ImageNet classes \\[836, 837\\]"):
         wnids_from_names(["goldfish", "sunglasses"], "o")
+
+
+def test_shard_index_is_cached_and_follows_the_shard(tmp_path):
+    from roz.datasets.shards import index_shard, index_shard_cached
+    from roz.paths import cache_dir
+
+    folder = create_dataset("imagenet-sketch", fx.make_sketch(tmp_path / "folders"))
+    root = wfx.from_folder_dataset(folder, tmp_path / "wds", classnames=wfx.imagenet_names(range(1000)), maxcount=10)
+    shard = root / "test" / "0.tar"
+    before = set(cache_dir("shard-index").glob("*.json"))
+    first = index_shard_cached(shard, "test/0.tar")
+    (entry,) = set(cache_dir("shard-index").glob("*.json")) - before
+    assert index_shard_cached(shard, "test/0.tar") == first == index_shard(shard, "test/0.tar")
+    entry.write_text("{damaged")
+    assert index_shard_cached(shard, "test/0.tar") == first  # rebuilt
+    wfx.write_clip_benchmark_wds(tmp_path / "other", [(folder.root / p, 7) for p, _ in folder.samples[:2]],
+                                 ["x"], maxcount=10)
+    (tmp_path / "other" / "test" / "0.tar").replace(shard)  # a new shard at the same path
+    again = index_shard_cached(shard, "test/0.tar")
+    assert len(again) == 2 and again == index_shard(shard, "test/0.tar")

@@ -11,6 +11,7 @@ is read back by offset and decoded by ROZ's decoder (``load_image_bytes``) -- th
 
 from __future__ import annotations
 
+import os
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from roz.errors import DataError
 
 #: Image extensions in the order webdataset collections are read by CLIP_benchmark.
 IMAGE_EXTS = ("webp", "png", "jpg", "jpeg")
+SMALL = 4096  # bytes: label files (.cls, .txt, .json) up to this size are read while indexing
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class ShardSample:
     key: str
     shard: str
     files: dict[str, Member] = field(default_factory=dict)
+    small: dict[str, bytes] = field(default_factory=dict)  # label-sized files, read while indexing
 
 
 def index_shard(path: Path, rel: str) -> list[ShardSample]:
@@ -55,9 +58,46 @@ def index_shard(path: Path, rel: str) -> list[ShardSample]:
                 if not samples or samples[-1].key != key:
                     samples.append(ShardSample(key, rel))
                 samples[-1].files[ext.lower()] = Member(rel, info.offset_data, info.size)
+                if info.size <= SMALL and ext.lower() not in IMAGE_EXTS:  # one pass, not a seek per label
+                    samples[-1].small[ext.lower()] = tar.extractfile(info).read()
     except (tarfile.TarError, OSError) as e:
         raise DataError(f"cannot read tar shard {path}: {type(e).__name__}: {e}",
                         hint="a truncated download? re-download the shard") from None
+    return samples
+
+
+INDEX_VERSION = 1
+
+
+def index_shard_cached(path: Path, rel: str) -> list[ShardSample]:
+    """:func:`index_shard`, kept in ``ROZ_HOME/cache/shard-index`` keyed by the shard's absolute path,
+    size and mtime: Python's tarfile parses ~10k headers per second, and a dataset is opened more
+    than once per run (planning, fingerprint, each unit)."""
+    import hashlib
+    import json
+
+    from roz.paths import cache_dir
+
+    path = Path(path)
+    st = path.stat()
+    key = hashlib.sha256(f"{INDEX_VERSION}|{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{rel}".encode()).hexdigest()
+    cached = cache_dir("shard-index") / f"{key}.json"
+    if cached.is_file():
+        try:
+            rows = json.loads(cached.read_text())
+            return [ShardSample(k, rel, {e: Member(rel, o, n) for e, (o, n) in files.items()},
+                                {e: v.encode("latin-1") for e, v in small.items()}) for k, files, small in rows]
+        except (OSError, ValueError, TypeError):
+            cached.unlink(missing_ok=True)  # a damaged entry is rebuilt
+    samples = index_shard(path, rel)
+    rows = [[s.key, {e: [m.offset, m.size] for e, m in s.files.items()},
+             {e: v.decode("latin-1") for e, v in s.small.items()}] for s in samples]
+    tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+    try:  # write-then-rename: a concurrent reader never sees half a file; a failed write only costs time
+        tmp.write_text(json.dumps(rows))
+        os.replace(tmp, cached)
+    except OSError:
+        tmp.unlink(missing_ok=True)
     return samples
 
 
@@ -83,7 +123,8 @@ def image_member(s: ShardSample, image_key: str | None = None) -> tuple[str, Mem
 def read_int(root: Path, s: ShardSample, ext: str = "cls") -> int:
     if ext not in s.files:
         raise DataError(f"tar shard {s.shard}: sample {s.key!r} has no .{ext} label file (files: {sorted(s.files)})")
-    text = read_member(root, s.files[ext]).decode("utf-8", "replace").strip()
+    data = s.small[ext] if ext in s.small else read_member(root, s.files[ext])
+    text = data.decode("utf-8", "replace").strip()
     try:
         return int(text)
     except ValueError:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from roz.datasets.shards import ShardSample, image_member, index_shard, read_int, sample_name
+from roz.datasets.shards import ShardSample, image_member, index_shard_cached, read_int, sample_name
 from roz.errors import DataError
 
 SPLIT = "test"
@@ -87,7 +87,7 @@ def read_collection(root: Path, split: str = SPLIT, image_key: str | None = None
     shards = _shard_paths(root, split)
     samples = []
     for rel in shards:
-        for s in index_shard(root / rel, rel):
+        for s in index_shard_cached(root / rel, rel):
             samples.append(_entry(root, s, image_key, label_key))
     if not samples:
         raise DataError(f"webdataset {root}: the shards of split {split!r} hold no samples")
