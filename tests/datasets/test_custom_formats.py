@@ -91,3 +91,21 @@ def test_folder_with_plain_names(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps({"golden_retriever": "dog"}))
     with pytest.raises(DataError, match="no entry for 1 classes"):
         create_dataset("folder", tmp_path / "pets", class_names=tmp_path / "bad.json")
+
+
+def test_hf_dataset_through_the_engine(plain, tmp_path, monkeypatch):
+    """api.evaluate on a save_to_disk directory with a DataLoader worker (the dataset pickles)."""
+    import roz.engine.runner as runner
+    from roz import api
+    from roz.models.base import wrap_module
+    from support.tinymodels import store_rows
+
+    monkeypatch.setattr(runner, "create_model", lambda spec, **kw: wrap_module(
+        fx.FakeModel(), "imagenet-1k", input_size=16, resize_size=16, mean=(0.0,) * 3, std=(1.0,) * 3, name="fake"))
+    _hf_dataset(plain).save_to_disk(str(tmp_path / "hf"))
+    api.evaluate("timm:fake@none", "hf", tmp_path / "hf", out=tmp_path / "run", label="my-hf",
+                 settings={"workers": 1, "batch_size": 4})
+    (rows, metrics), = store_rows(tmp_path / "run").values()
+    assert metrics["top1"] == pytest.approx(fx.VAL_EXPECTED["top1"])
+    assert list(rows["path"]) == [f"train/{i}" for i in range(len(plain))]
+    assert api.results(tmp_path / "run")["dataset"].tolist() == ["my-hf"]
