@@ -16,7 +16,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+from roz.datasets.presets import PRESETS, expand_presets
 from roz.engine.fingerprint import check_same_contents
+from roz.models.base import wrap_module  # noqa: F401  (re-exported: roz.api.wrap_module)
 from roz.engine.options import SETTING_NAMES, RunOptions, resolve_options
 from roz.engine.plan import load_config, plan_units
 from roz.engine.record import UnitRecord
@@ -27,7 +29,7 @@ from roz.errors import ConfigError
 from roz.world import register as register_world
 
 
-def evaluate(model: str, dataset: str, root: str | Path, *, out: str | Path = "runs/eval", name: str | None = None,
+def evaluate(model, dataset: str, root: str | Path, *, out: str | Path = "runs/eval", name: str | None = None,
              classes: str | None = None, templates: str | None = None, role: str | None = None,
              label: str | None = None, shift: str | None = None, head: str | None = None, seed: int | None = None,
              limit: int | None = None, on_bad_image: str | None = None, full_logits: bool | None = None,
@@ -36,15 +38,20 @@ def evaluate(model: str, dataset: str, root: str | Path, *, out: str | Path = "r
     """Evaluate one model on one dataset (optionally under a shift); one record per unit.
 
     Per-unit settings left at None take the defaults of ``roz.engine.units.Unit``; ``label`` is the
-    dataset's display name (tells two custom datasets apart in one run directory)."""
+    dataset's display name (tells two custom datasets apart in one run directory).
+    ``model``: a spec string, or a model object (``wrap_module(net, ...)``, any ``RozModel``).
+    ``dataset``: a dataset name, or a preset (``natural``) with ``root`` a template (``/data/{name}``)."""
     register_world()  # ROZ-Mini's class set (its shipped models name it)
-    entry = {k: v for k, v in dict(spec=model, name=name, classes=classes, templates=templates, role=role).items()
+    entry = {k: v for k, v in dict(spec=_model_spec(model), name=name or _object_name(model), classes=classes, templates=templates, role=role).items()
              if v is not None}
     data = {"name": dataset, "root": str(Path(root).expanduser().resolve()), "options": dataset_options or {},
             **({"label": label} if label is not None else {})}
+    if dataset in PRESETS:  # a preset: ROOT is a template ({name}, {wds}); options are {dataset: {key: value}}
+        data = {"preset": dataset, "root": data["root"], "options": _per_dataset(dataset_options),
+                **({"label_suffix": label} if label is not None else {})}
     per_unit = dict(heads=[head] if head is not None else None, seed=seed, limit=limit, on_bad_image=on_bad_image,
                     full_logits=full_logits)
-    cfg = {"models": [entry], "datasets": [data], "shifts": [shift or "none"],
+    cfg = {"models": [entry], "datasets": expand_presets([data]), "shifts": [shift or "none"],
            **{k: v for k, v in per_unit.items() if v is not None}}
     return _execute(cfg, out, force=force, options=options, settings=settings, log=log)
 
@@ -55,6 +62,10 @@ def run(config: str | Path | dict, *, out: str | Path | None = None, force: bool
     """Run every unit of a config (YAML path or dict); finished units are skipped."""
     register_world()  # ROZ-Mini's class set (its shipped models name it)
     cfg = load_config(config) if not isinstance(config, dict) else dict(config)
+    if isinstance(cfg.get("datasets"), list):
+        cfg["datasets"] = expand_presets(cfg["datasets"])
+    if isinstance(cfg.get("models"), list):  # model objects -> their python: specs
+        cfg["models"] = [_model_entry(m) for m in cfg["models"]]
     out = out or cfg.get("out")
     if not out:
         raise ConfigError("no output directory: set 'out' in the config or pass --out")
@@ -163,3 +174,37 @@ def search_prompts(model: str, method: str, dataset: str, root: str | Path, *, o
     register_world()  # ROZ-Mini's class set (its shipped CLIP names it)
     return _search(model, method, dataset, root, out=out, shots=shots, seed=seed, classes=classes,
                    dataset_options=dataset_options, params=params, device=device, log=log)
+
+
+def _per_dataset(options: dict | None) -> dict:
+    """Preset options: ``{dataset: {key: value}}`` as given, or CLI-style ``{"dataset.key": value}``."""
+    out: dict = {}
+    for k, v in (options or {}).items():
+        if isinstance(v, dict):
+            out.setdefault(k, {}).update(v)
+            continue
+        name, dot, key = str(k).partition(".")
+        if not dot:
+            raise ConfigError(f"dataset option {k!r} of a preset names no dataset",
+                              hint="write DATASET.KEY=VALUE, e.g. --option objectnet.mappings=/data/objectnet/mappings")
+        out.setdefault(name, {})[key] = v
+    return out
+
+
+def _model_spec(model) -> str:
+    """A spec string as given, or the ``python:`` spec of a model object (registered in this process)."""
+    if isinstance(model, str):
+        return model
+    from roz.models.objects import register_model_object
+
+    return register_model_object(model)
+
+
+def _object_name(model) -> str | None:
+    return None if isinstance(model, str) else getattr(model, "name", None)
+
+
+def _model_entry(m):
+    if isinstance(m, dict) and not isinstance(m.get("spec"), (str, type(None))):
+        return {"name": _object_name(m["spec"]), **m, "spec": _model_spec(m["spec"])}
+    return m if isinstance(m, (str, dict)) else {"spec": _model_spec(m), "name": _object_name(m)}

@@ -45,6 +45,9 @@ datasets_app = typer.Typer(help="List registered datasets and check a local copy
 world_app = typer.Typer(help="Build and train ROZ-Mini, the embedded miniature world.", no_args_is_help=True, **_PLAIN)
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(world_app, name="world")
+models_app = typer.Typer(help="Model sources and spec syntax; `roz models list LIBRARY` lists what a library knows.",
+                         no_args_is_help=False, invoke_without_command=True, **_PLAIN)
+app.add_typer(models_app, name="models")
 console = Console(highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
 
@@ -125,7 +128,8 @@ def eval_cmd(
     model: str = typer.Option(..., "--model", "-m", help="Model spec, e.g. timm:resnet50, openclip:ViT-B-32@openai, "
                               "hf:/path/to/clip, torchvision:resnet152@/w.pth (see `roz models`)."),
     dataset: str = typer.Option(..., "--dataset", "-d", help="Registered dataset name (see `roz datasets`)."),
-    root: Path = typer.Option(..., "--root", "-r", help="Dataset root directory."),
+    root: Path = typer.Option(..., "--root", "-r", "--dataset-root", help="Dataset root directory (for a preset a "
+                              "template: /data/{name}, or /data/{wds} for CLIP_benchmark copies)."),
     out: Path = typer.Option(Path("runs/eval"), "--out", "-o", help="Run directory (results are added to it)."),
     name: Optional[str] = typer.Option(None, help="Display name of the model."),
     label: Optional[str] = typer.Option(None, help="Display name of the dataset (tells two custom datasets apart)."),
@@ -144,11 +148,16 @@ def eval_cmd(
     batch_size: Optional[int] = BATCH, workers: Optional[int] = WORKERS, device: Optional[str] = DEVICE,
     amp: Optional[bool] = AMP, part_size: Optional[int] = PART,
     force: bool = typer.Option(False, help="Recompute even if the unit is already in the store."),
+    option: Optional[List[str]] = typer.Option(None, "--option", help="Dataset loader option KEY=VALUE, e.g. "
+                                               "class_names=names.json (for a preset: DATASET.KEY=VALUE); repeatable."),
 ):
-    """Evaluate one model on one dataset (one work unit, or a grid with --shift corruption:all)."""
+    """Evaluate one model on one dataset (one work unit, or a grid with --shift corruption:all).
+
+    With a preset (-d natural) ROOT is a template: -r '/data/{name}' or CLIP_benchmark copies -r '/data/{wds}'."""
     from roz import api
 
     recs = api.evaluate(model, dataset, root, out=out, name=name, label=label, classes=classes, templates=templates,
+                        dataset_options=_kv(option, "option") or None,
                         shift=shift, head=head, seed=seed, limit=limit, on_bad_image=on_bad_image,
                         full_logits=full_logits, force=force, options=_options(), log=_log,
                         settings=_settings(batch_size=batch_size, workers=workers, device=device, amp=amp,
@@ -255,9 +264,11 @@ def query_cmd(args: List[str] = typer.Argument(..., metavar="RUN... SQL", help="
     _emit(render(df, fmt), output)
 
 
-@app.command("models")
-def models_cmd():
-    """Model sources and spec syntax, plus the models shipped with ROZ-Mini."""
+@models_app.callback()
+def models_cmd(ctx: typer.Context):
+    """Model sources and spec syntax, plus the models shipped with ROZ-Mini (`roz models list` for more)."""
+    if ctx.invoked_subcommand:
+        return
     from roz.models import adapters
 
     print(adapters.__doc__)  # plain text: a spec grammar is never re-wrapped or read as markup
@@ -577,3 +588,18 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@models_app.command("list")
+def models_list(library: str = typer.Argument(..., help="openclip, timm or hf (hf: the local Hugging Face cache)."),
+                pretrained: bool = typer.Option(False, "--pretrained", help="Only models with published weights "
+                                                "(openclip: every ARCH@TAG; timm: pretrained=True)."),
+                pattern: Optional[str] = typer.Option(None, "--filter", help="Glob on the name, e.g. '*vit*b*'.")):
+    """Print one model spec per line: the architectures and weight tags the installed library knows."""
+    from roz.models.catalog import list_specs
+
+    specs = list_specs(library, pretrained=pretrained, pattern=pattern)
+    for spec in specs:
+        print(spec)
+    if not specs and library == "hf":
+        print("(no models in the local Hugging Face cache; hf:/path/to/dir evaluates a local copy)", file=sys.stderr)

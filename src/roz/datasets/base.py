@@ -130,9 +130,13 @@ class EvalDataset(Dataset):
         return {"name": self.name, "root": str(self.root), "n": len(self), "n_labels": len(self.labels),
                 "protocol": dict(self.protocol)}
 
+    def load(self, i: int):
+        """Sample ``i``'s decoded RGB image (loaders whose images are not plain files override it)."""
+        return load_image(self.path(i), self.decode, self.max_image_pixels)
+
     def __getitem__(self, i: int):
         try:
-            img = load_image(self.path(i), self.decode, self.max_image_pixels)
+            img = self.load(i)
             if self.pre_transform is not None:
                 img = self.pre_transform(img)
             x = self.transform(img) if self.transform is not None else img

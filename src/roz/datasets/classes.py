@@ -69,6 +69,9 @@ def get_class_set(name_or_path: str) -> ClassSet:
     p = Path(name_or_path)
     if p.suffix == ".json" and p.is_file():
         return load_class_set_file(p)
+    path, sep, key = str(name_or_path).rpartition("#")
+    if sep and path.endswith(".json") and Path(path).is_file():
+        return load_class_set_file(Path(path), key)
     raise DataError(
         f"unknown class set {name_or_path!r}",
         hint=f"use one of {list_class_sets()} or a JSON file with 'wnids' and 'names' lists"
@@ -77,19 +80,43 @@ def get_class_set(name_or_path: str) -> ClassSet:
     )
 
 
-def load_class_set_file(path: Path) -> ClassSet:
+def load_class_set_file(path: Path, key: str | None = None) -> ClassSet:
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
         raise DataError(f"cannot read class-set file {path}: {e}") from None
+    if key is not None or _is_per_dataset_names(data):
+        return _clip_benchmark_names(Path(path), data, key)
     if isinstance(data, dict) and "wnids" in data and "names" in data:
         return ClassSet(str(data.get("name", Path(path).stem)), tuple(data["wnids"]), tuple(data["names"]))
     if isinstance(data, list) and all(isinstance(r, list) and len(r) == 2 for r in data):
         return ClassSet(Path(path).stem, tuple(r[0] for r in data), tuple(r[1] for r in data))
     raise DataError(
         f"class-set file {path} has an unexpected shape",
-        hint='expected {"wnids": [...], "names": [...]} or [[wnid, name], ...]',
+        hint='expected {"wnids": [...], "names": [...]} or [[wnid, name], ...] or CLIP_benchmark\'s '
+             '{"imagenet1k": [1000 names]} (FILE.json#KEY picks an entry)',
     )
+
+
+def _is_per_dataset_names(data) -> bool:
+    return (isinstance(data, dict) and bool(data) and "wnids" not in data
+            and all(isinstance(v, list) and all(isinstance(n, str) for n in v) for v in data.values()))
+
+
+def _clip_benchmark_names(path: Path, data, key: str | None) -> ClassSet:
+    """CLIP_benchmark's ``<lang>_classnames.json`` ``{"imagenet1k": [names]}``: ImageNet-1k with those
+    names (entry ``key``, default ``imagenet1k``), e.g. a multilingual head."""
+    key = key or "imagenet1k"
+    if not isinstance(data, dict) or key not in data:
+        raise DataError(f"class-names file {path} has no entry {key!r}",
+                        hint="entries: " + (", ".join(list(data)[:20]) if isinstance(data, dict) else "none"))
+    names = data[key]
+    base = imagenet_1k()
+    if not isinstance(names, list) or len(names) != len(base):
+        raise DataError(f"class-names file {path}#{key}: {len(names) if isinstance(names, list) else 0} names; only "
+                        f"ImageNet-1k lists ({len(base)} names in ImageNet order) map to WordNet IDs",
+                        hint="for other datasets give a class-set JSON with 'wnids' and 'names'")
+    return ClassSet(f"{path.stem}#{key}", base.wnids, tuple(str(n) for n in names))
 
 
 @lru_cache(maxsize=None)

@@ -18,6 +18,7 @@ and checks the size from the header, before any pixel is decoded.
 
 from __future__ import annotations
 
+import io
 import threading
 import warnings
 from pathlib import Path
@@ -93,7 +94,7 @@ _BOMB_HINT = ("a decompression bomb or a huge image; skip it with --on-bad-image
 _RAISE_LOCK = threading.Lock()
 
 
-def _open(path: Path, max_pixels: int | None) -> Image.Image:
+def _open(path, max_pixels: int | None) -> Image.Image:
     """``Image.open``; a deliberately raised limit must also pass Pillow's own check there (at 2x its
     global), so the global is raised for that call only and restored: other datasets keep theirs."""
     if not (max_pixels and Image.MAX_IMAGE_PIXELS and max_pixels > Image.MAX_IMAGE_PIXELS):
@@ -122,10 +123,26 @@ def load_image(path: str | Path, decode: str = "roz", max_pixels: int | None = N
     try:
         if path.stat().st_size == 0:
             raise DataError(f"zero-byte image file: {path}", hint="re-download or remove it, or pass --on-bad-image skip")
+    except FileNotFoundError:
+        raise DataError(f"image file not found: {path}") from None
+    return _decode(path, path, decode, max_pixels)
+
+
+def load_image_bytes(data: bytes, name: str, decode: str = "roz", max_pixels: int | None = None) -> Image.Image:
+    """Decode an image held in memory (a tar-shard member, a Hugging Face ``datasets`` cell) exactly
+    as :func:`load_image` decodes a file; ``name`` identifies it in errors."""
+    check_decode(decode)
+    if not data:
+        raise DataError(f"zero-byte image: {name}", hint="re-create the shard, or pass --on-bad-image skip")
+    return _decode(io.BytesIO(data), name, decode, max_pixels)
+
+
+def _decode(source, name, decode: str, max_pixels: int | None) -> Image.Image:
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # PIL's EXIF/palette chatter is not actionable here
-            with _open(path, max_pixels) as im:
-                check_pixels(im, path, max_pixels)
+            with _open(source, max_pixels) as im:
+                check_pixels(im, name, max_pixels)
                 im.load()  # forces full decode: truncated files fail here, not later in a worker
                 if decode == "testbed":
                     return im.convert("RGB")
@@ -134,12 +151,12 @@ def load_image(path: str | Path, decode: str = "roz", max_pixels: int | None = N
     except DataError:
         raise
     except FileNotFoundError:
-        raise DataError(f"image file not found: {path}") from None
+        raise DataError(f"image file not found: {name}") from None
     except Image.DecompressionBombError as e:  # over 2x Pillow's global limit: refused in Image.open
-        raise DataError(f"image {path} is over the decompression-bomb limit of {max_pixels or default_max_pixels():,} "
+        raise DataError(f"image {name} is over the decompression-bomb limit of {max_pixels or default_max_pixels():,} "
                         f"pixels (Pillow: {e})", hint=_BOMB_HINT) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise DataError(
-            f"cannot decode image {path}: {type(e).__name__}: {e}",
+            f"cannot decode image {name}: {type(e).__name__}: {e}",
             hint="the file is truncated or not an image; re-download it, or pass --on-bad-image skip",
         ) from None

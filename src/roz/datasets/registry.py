@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from roz.datasets import (cifar, imagefolder, imagenet, imagenet_c, imagenet_p, imagenet_r_a, imagenetv2, objectnet,
-                          sketch, stylized, typographic, video)
+from roz.datasets import (cifar, custom, imagefolder, imagenet, imagenet_c, imagenet_o, imagenet_p, imagenet_r_a,
+                          imagenetv2, objectnet, sketch, stylized, typographic, video)
 from roz.datasets.base import EvalDataset, LabelSpace
 from roz.datasets.classes import get_class_set
 from roz.datasets.info import DatasetInfo
@@ -20,8 +20,8 @@ from roz.registry import Registry
 __all__ = ["DATASETS", "DatasetInfo", "create_dataset", "dataset_info", "list_datasets", "register_dataset",
            "restrict_label_space"]
 
-BUILTIN_FAMILIES = (imagefolder, imagenet, imagenetv2, sketch, imagenet_r_a, objectnet, video, imagenet_c, imagenet_p,
-                    stylized, typographic, cifar)
+BUILTIN_FAMILIES = (imagefolder, imagenet, imagenetv2, sketch, imagenet_r_a, imagenet_o, objectnet, video, imagenet_c, imagenet_p,
+                    stylized, typographic, cifar, custom)
 
 DATASETS: Registry[DatasetInfo] = Registry("dataset", DataError, hint="`roz datasets` lists the registered names")
 
@@ -101,7 +101,7 @@ def _create(name: str, root: str | Path, **options) -> EvalDataset:
             hint=f"expected layout:\n{info.layout}" + (f"\n  download: {info.source}" if info.source else ""),
         )
     try:
-        return info.factory(root, **options)
+        return _factory(name, root, info)(root, **options)
     except DataError as e:
         if "expected layout" in str(e):
             raise
@@ -109,3 +109,14 @@ def _create(name: str, root: str | Path, **options) -> EvalDataset:
                         + (f"\n  download: {info.source}" if info.source else "")) from None
     except TypeError as e:
         raise DataError(f"{name}: bad dataset option ({e})") from None
+
+
+def _factory(name: str, root: Path, info: DatasetInfo):
+    """The loader for ``root``'s layout: a CLIP_benchmark webdataset collection (auto-detected) or
+    the dataset's own layout."""
+    from roz.datasets.wds_collection import is_wds_root
+    from roz.datasets.wds_layouts import WDS_BUILDERS
+
+    if name in WDS_BUILDERS and is_wds_root(root):
+        return WDS_BUILDERS[name]
+    return info.factory

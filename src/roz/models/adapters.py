@@ -25,6 +25,7 @@ import torch
 
 from roz.datasets.classes import ClassSet, get_class_set
 from roz.errors import ModelError, RozError
+from roz.models import objects as model_objects
 from roz.models.base import ModelIdentity, Preprocess, RozModel
 from roz.models.checkpoint import load_state_dict, read_sidecar, sha256_file
 from roz.models.hub import hf_cached, require_download, url_cached
@@ -372,6 +373,7 @@ def _prompted(spec, name, weights, classes, templates, **kw) -> RozModel:
 for _name, _build in (("openclip", _openclip), ("hf", _hf), ("timm", _timm), ("torchvision", _torchvision),
                       ("local", _local), ("prompted", _prompted)):
     register_model_source(_name, _build)
+register_model_source("python", model_objects.build)  # model objects given to the API (roz.models.objects)
 
 
 def create_model(spec: str, *, classes=None, templates=None, device: str | torch.device = "cpu",

@@ -97,11 +97,24 @@ class RozModel(nn.Module):
 
 def wrap_module(module: nn.Module, classes: ClassSet | str = "imagenet-1k", *, input_size: int = 224,
                 resize_size: int | None = None, interpolation: str = "bicubic",
-                mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), name: str = "custom") -> RozModel:
-    """Wrap any ``nn.Module`` taking *normalised* images and returning logits over ``classes``."""
+                mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), name: str = "custom",
+                role: str | None = None) -> RozModel:
+    """Wrap any ``nn.Module`` taking *normalised* images and returning logits over ``classes``.
+
+    ``input_size`` / ``resize_size`` / ``interpolation``: the eval transform (resize the short side,
+    centre-crop); ``mean`` / ``std``: the normalisation the module expects (applied inside, so
+    shifts and attacks act on pixels in [0, 1]); ``role``: ``standard`` (default) or ``zeroshot``
+    (how the analysis colours and fits it). The identity records the SHA-256 of the state dict, so
+    results name the exact weights. Pass the result to ``roz.api.evaluate`` / ``roz.api.run``.
+    """
     from roz.datasets.classes import get_class_set
+    from roz.models.statehash import state_dict_sha256
 
     cs = get_class_set(classes) if isinstance(classes, str) else classes
     pre = Preprocess(input_size, resize_size or round(input_size / 0.875), interpolation, tuple(mean), tuple(std))
-    ident = ModelIdentity(spec=f"python:{name}", source="python", arch=type(module).__name__)
-    return RozModel(module, cs, pre, ident, name=name)
+    ident = ModelIdentity(spec=f"python:{name}", source="python", arch=type(module).__name__,
+                          weights="python object", weights_sha256=state_dict_sha256(module))
+    model = RozModel(module, cs, pre, ident, name=name)
+    if role is not None:
+        model.role = str(ModelRole(role))
+    return model

@@ -49,10 +49,17 @@ register_templates("photo", lambda: ("a photo of a {}.",))
 register_templates("roz", lambda: ROZ_TEMPLATES)
 
 
-def get_templates(name_or_path: str | list | tuple) -> tuple[str, ...]:
-    """Templates by set name (``openai-80``, ``simple``, ``photo``, ``roz``), file path, or a list."""
+def get_templates(name_or_path: str | list | tuple):
+    """Templates by set name (``openai-80``, ``simple``, ``photo``, ``roz``), file path, or a list;
+    a ``.json`` file may instead give per-class prompts (``roz.models.prompt_files.ClassPrompts``)."""
     if isinstance(name_or_path, (list, tuple)):
         out = tuple(str(t) for t in name_or_path)
+    elif str(name_or_path).partition("#")[0].endswith(".json"):  # CuPL / CLIP_benchmark JSON (prompt_files)
+        from roz.models.prompt_files import ClassPrompts, load_prompt_json
+
+        out = load_prompt_json(str(name_or_path))
+        if isinstance(out, ClassPrompts):
+            return out
     elif name_or_path in TEMPLATE_SETS:
         out = TEMPLATE_SETS.get(name_or_path)()
     else:

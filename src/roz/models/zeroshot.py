@@ -41,7 +41,8 @@ def build_head(encoder: TextImageEncoder, class_names: Sequence[str], templates:
     rows = []
     with torch.inference_mode():
         for name in class_names:
-            texts = [t.format(name) for t in templates]
+            # per-class prompts (CuPL files, roz.models.prompt_files) are used as they are
+            texts = templates.texts_for(name) if hasattr(templates, "texts_for") else [t.format(name) for t in templates]
             embs = []
             for i in range(0, len(texts), batch_size):
                 e = encoder.encode_text(texts[i:i + batch_size]).float()
@@ -53,7 +54,8 @@ def build_head(encoder: TextImageEncoder, class_names: Sequence[str], templates:
 
 def head_key(identity: ModelIdentity, class_names: Sequence[str], templates: Sequence[str]) -> str:
     blob = json.dumps({"v": HEAD_CACHE_VERSION, "identity": identity.to_dict(), "names": list(class_names),
-                       "templates": list(templates)}, sort_keys=True)
+                       "templates": templates.to_json() if hasattr(templates, "to_json") else list(templates)},
+                      sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
