@@ -28,7 +28,8 @@ ray = pytest.importorskip("ray")
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    info = ray.init(num_cpus=2, _temp_dir=str(tmp_path_factory.mktemp("ray")), include_dashboard=False,
+    # a short name: Ray puts unix sockets under it (path limit 107 bytes)
+    info = ray.init(num_cpus=2, _temp_dir=str(tmp_path_factory.mktemp("r")), include_dashboard=False,
                     log_to_driver=False)
     yield info.address_info["gcs_address"]
     ray.shutdown()
