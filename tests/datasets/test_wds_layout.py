@@ -85,7 +85,7 @@ def test_wds_objectnet_needs_the_mappings(tmp_path):
     folder = create_dataset("objectnet", fx.make_objectnet(tmp_path / "folders"))
     label_of, names = objectnet_cb_label(folder)
     root = wfx.from_folder_dataset(folder, tmp_path / "wds_objectnet", label_of=label_of, classnames=names)
-    with pytest.raises(DataError, match="mappings"):
+    with pytest.raises(DataError, match="webdataset collection, which does not carry ObjectNet.s mappings"):
         create_dataset("objectnet", root)
 
 
