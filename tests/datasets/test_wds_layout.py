@@ -85,7 +85,7 @@ def test_wds_objectnet_needs_the_mappings(tmp_path):
     folder = create_dataset("objectnet", fx.make_objectnet(tmp_path / "folders"))
     label_of, names = objectnet_cb_label(folder)
     root = wfx.from_folder_dataset(folder, tmp_path / "wds_objectnet", label_of=label_of, classnames=names)
-    with pytest.raises(DataError, match="mappings"):
+    with pytest.raises(DataError, match="webdataset collection, which does not carry ObjectNet.s mappings"):
         create_dataset("objectnet", root)
 
 
@@ -159,3 +159,35 @@ def test_shard_index_is_cached_and_follows_the_shard(tmp_path):
     (tmp_path / "other" / "test" / "0.tar").replace(shard)  # a new shard at the same path
     again = index_shard_cached(shard, "test/0.tar")
     assert len(again) == 2 and again == index_shard(shard, "test/0.tar")
+
+
+
+def make_val_objectnet(root):
+    """ImageNet val images of two mapped classes (one predicted as a sibling class) and one unmapped class."""
+    for j, (t, p) in enumerate([(530, 409), (954, 954), (954, 409), (0, 0)]):
+        fx.write_image(root / "val" / fx.wnid(t) / f"v{j}.JPEG", p)
+    return root
+
+
+VAL_ON = {
+    "val-on-imagenet-r-classes": lambda root: fx.make_val_with_r_classes(root)[0],
+    "val-on-imagenet-a-classes": lambda root: fx.make_imagenet_r_a(root / "val", "a").parent,
+    "val-on-objectnet-classes": make_val_objectnet,
+}
+
+
+@pytest.mark.parametrize("name", list(VAL_ON))
+def test_wds_imagenet1k_as_root_of_the_restricted_val_variants(tmp_path, name):
+    """The class-restricted ImageNet val variants over wds_imagenet1k: same subset, mask / collapse, rows."""
+    options = {"mappings": fx.REFERENCE / "objectnet"} if name == "val-on-objectnet-classes" else {}
+    root = VAL_ON[name](tmp_path / "folders")
+    folder = create_dataset(name, root, **options)
+    full = create_dataset("imagenet-val", root)
+    wds_root = wfx.from_folder_dataset(full, tmp_path / "wds_imagenet1k", classnames=wfx.imagenet_names(range(1000)))
+    wds = create_dataset(name, wds_root, **options)
+    assert wds.protocol["layout"] == "clip_benchmark-wds" and len(wds) == len(folder) > 0
+    assert [t for _, t in wds.samples] == [t for _, t in folder.samples]
+    assert wds.labels.groups == folder.labels.groups and wds.labels.names == folder.labels.names
+    m_folder, rows_folder = fx.score(folder)
+    m_wds, rows_wds = fx.score(wds)
+    assert rows_wds.equals(rows_folder) and m_wds == m_folder

@@ -185,14 +185,15 @@ def scan_imagenet_val(root: Path, devkit=None, ground_truth=None) -> tuple[list[
 # ----------------------------------------------------------------------------- datasets
 def imagenet_val_dataset(root: Path, devkit=None, ground_truth=None, on_bad_image: str = "fail",
                          classes=None, name: str = "imagenet-val", protocol: dict | None = None,
-                         groups: dict[str, tuple[str, ...]] | None = None) -> EvalDataset:
+                         groups: dict[str, tuple[str, ...]] | None = None, _scanned=None) -> EvalDataset:
     """ImageNet val; ``classes`` (list of wnids) restricts images AND logits to that subset;
     ``groups`` (label name -> wnids, disjoint) instead collapses the subset into those labels: an
     image of any wnid of a group has that label, and the label's logit is the max over its group
     (the engine's LabelMap), so predicting a sibling class of the same group counts as correct."""
     cs = imagenet_1k()
     index = cs.index()
-    items, layout = scan_imagenet_val(Path(root), devkit=devkit, ground_truth=ground_truth)
+    # _scanned: ([(path, wnid)], layout) read elsewhere (a CLIP_benchmark collection, roz.datasets.wds_layouts)
+    items, layout = _scanned or scan_imagenet_val(Path(root), devkit=devkit, ground_truth=ground_truth)
     bad = sorted({w for _, w in items if w not in index})
     if bad:
         raise DataError(f"{name}: {len(bad)} class folders are not ImageNet-1k classes (e.g. {bad[:3]})")

@@ -3,6 +3,7 @@
 A local copy of ``wds_imagenet1k``, ``wds_imagenetv2``, ``wds_imagenet_sketch``, ``wds_imagenet-r``,
 ``wds_imagenet-a``, ``wds_objectnet`` or ``wds_imagenet-o`` is accepted as the root of ``imagenet-val``,
 ``imagenetv2-*``, ``imagenet-sketch``, ``imagenet-r``, ``imagenet-a``, ``objectnet`` or ``imagenet-o``
+(and ``wds_imagenet1k`` of the ``val-on-*-classes`` variants)
 (the registry detects the layout). The protocol is the original layout's: same label space,
 class masks and ObjectNet border crop + mapping; only the sample paths differ
 (``test/0.tar/s0000000.webp``) and the protocol records ``layout: clip_benchmark-wds``.
@@ -134,6 +135,28 @@ def objectnet(root: Path, mappings=None, border: int = 2, pre_cropped=False, on_
                     meta={"objectnet_class": [label_names[t] for _, t in samples]})
 
 
+def val_restricted(name: str):
+    """val-on-imagenet-r/-a/objectnet-classes read from ``wds_imagenet1k``: ImageNet val's own builder
+    (same class subset, mask or collapse) over the collection's samples."""
+
+    def build(root: Path, on_bad_image: str = "fail", **options) -> EvalDataset:
+        from dataclasses import fields
+
+        from roz.datasets import imagenet
+
+        factory = {"val-on-imagenet-r-classes": imagenet._val_r, "val-on-imagenet-a-classes": imagenet._val_a,
+                   "val-on-objectnet-classes": imagenet._val_objectnet}[name]
+        col = read_collection(root)
+        cs = imagenet_1k()
+        check_labels(col, len(cs), name)
+        items = [(n, cs.wnids[c]) for n, c, _ in col.samples]
+        ds = factory(root, on_bad_image=on_bad_image, _scanned=(items, "clip_benchmark-wds"), **options)
+        ds.protocol = {**ds.protocol, **col.describe()}
+        return ShardEvalDataset(**{f.name: getattr(ds, f.name) for f in fields(EvalDataset)},
+                                members={n: m for n, _, m in col.samples})
+    return build
+
+
 #: ROZ dataset name -> builder over a CLIP_benchmark collection root.
 WDS_BUILDERS = {
     "imagenet-val": imagenet_val,
@@ -143,4 +166,6 @@ WDS_BUILDERS = {
     "imagenet-a": restricted("imagenet-a", "a"),
     "objectnet": objectnet,
     "imagenet-o": imagenet_o_wds,
+    **{n: val_restricted(n)
+       for n in ("val-on-imagenet-r-classes", "val-on-imagenet-a-classes", "val-on-objectnet-classes")},
 }
