@@ -98,3 +98,18 @@ def test_released_imagenet_p_units_are_placed_against_imagenet_val():
 def test_a_flip_axis_named_in_a_mapping_keeps_its_metric():
     (s,) = make_shifts({MEAN: REF})
     assert (s.name, s.y_key, s.kind, s.natural, s.breakdown) == (MEAN, f"{MEAN}:1-fr", "synthetic", False, True)
+
+
+def test_one_severity_gives_no_severity_axis_that_would_repeat_the_corruption_mean():
+    recs = []
+    for i, (m, (role, clean, _)) in enumerate(MODELS.items()):
+        recs.append(_unit(f"e{i}", m, role, REF, {"top1": clean}))
+        for c in ("fog", "contrast"):
+            recs.append(_unit(f"c{i}{c}", m, role, REF, {"top1": clean / 2},
+                              shift={"name": "corruption", "corruption": c, "severity": 3}))
+    cols = set(accuracy_table(recs).acc.columns)
+    assert {f"{REF}~corruption-mean:top1", f"{REF}~corruption-fog:top1"} <= cols
+    assert f"{REF}~severity-3:top1" not in cols
+    recs.append(_unit("c9", "clip", "zeroshot", REF, {"top1": 20.0},
+                      shift={"name": "corruption", "corruption": "fog", "severity": 5}))
+    assert f"{REF}~severity-3:top1" in set(accuracy_table(recs).acc.columns)

@@ -12,7 +12,8 @@ axes against ``D``'s clean top-1 (:func:`shift_axis_columns`; percent, dataset k
 * ``D~corruption-mean``: corruption units on ``D`` (shift ``corruption``), the mean top-1 over
   every (corruption, severity) cell the run has on ``D``; ``D~corruption-<name>``: the mean over
   the run's severities of that corruption; ``D~severity-<s>``: the mean over the run's
-  corruptions at that severity. A model lacking any cell that the mean covers for another model
+  corruptions at that severity (only when the run has several severities on ``D``: with one it
+  would repeat the corruption mean). A model lacking any cell that the mean covers for another model
   gets NaN (no mean over fewer cells); the cells averaged are recorded in ``derived``.
 * ``D~typographic``: typographic units on ``D`` (``D~typographic#<i>``, i = 1.., in the order
   of the settings' labels, when the run holds several typographic settings on ``D``).
@@ -144,7 +145,10 @@ def _corruption_columns(records: Sequence[UnitRecord], cols: dict, derived: dict
     groups = {"corruption-mean": lambda c: "corruption-mean", "corruption": lambda c: f"corruption-{c[0]}",
               "severity": lambda c: f"severity-{c[1]}"}
     for ds, per_model in cells.items():
-        for group in groups.values():
+        severities = {c[1] for per in per_model.values() for c in per}
+        for name, group in groups.items():
+            if name == "severity" and len(severities) == 1:
+                continue  # one severity: its axis would be the corruption mean again
             means, covered = _complete_means(per_model, group)
             for m, vals in means.items():
                 for axis, v in vals.items():

@@ -4,8 +4,8 @@ Steps: build (or reuse) the world; load the shipped checkpoints (tiny CLIP + sup
 baselines) with the normal adapters; build mini-A against the baselines if missing; write a run
 config (natural shifts, cue-conflict, typographic, corruptions, perturbations, attacks -- each
 synthetic and adversarial kind on every model, so each gets a baseline fit and effective
-robustness) and execute it with the normal engine; run the data-overlap analysis against the world's planted duplicates; render the
-report to ``runs/demo/report.html``; print a summary.
+robustness) and execute it with the normal engine; run the data-overlap analysis against the
+world's planted duplicates; render the report to ``runs/demo/report.html``; print a summary.
 
 ``quick`` (used in ``make test``) subsamples everything to finish in well under a minute;
 ``full`` evaluates the complete world (all images, all severities, more attacks).
