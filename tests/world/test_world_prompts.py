@@ -37,3 +37,20 @@ def test_demo_evaluates_the_prompted_clips_with_the_clip():
 
     m = create_model(auto[1]["spec"], name=auto[1]["name"])
     assert m.role == "zeroshot-auto" and Path(m.describe()["prompts"]["path"]).parent == CHECKPOINTS
+
+
+def test_shipped_artefacts_carry_no_build_machine_paths(tmp_path):
+    from roz.world.prompts import portable
+
+    for entry in MANIFEST.values():
+        text = (CHECKPOINTS / entry["file"]).read_text()
+        assert "<roz-checkpoints>" in text and "<roz-mini-world>" in text
+        assert '"/' not in text, f"{entry['file']} records an absolute path"
+    # and the step that makes them so rewrites a fresh artefact's own paths
+    world, art = tmp_path / "world", tmp_path / "a.json"
+    art.write_text(json.dumps({"model": {"spec": f"local:{CHECKPOINTS.resolve()}/roz-mini-clip.pt"},
+                               "data": {"root": f"{world.resolve()}/mini-train"}}))
+    portable(art, world)
+    back = json.loads(art.read_text())
+    assert back == {"model": {"spec": "local:<roz-checkpoints>/roz-mini-clip.pt"},
+                    "data": {"root": "<roz-mini-world>/mini-train"}}

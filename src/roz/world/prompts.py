@@ -51,6 +51,7 @@ def search_world_prompts(out: str | Path, seed: int = 0, world: str | Path | Non
         t0 = time.perf_counter()
         art = search_prompts(clip_spec(), method, "imagefolder", world / "mini-train", out=out / f"{name}.json",
                              shots=SHOTS, seed=seed, params=params, log=log)
+        portable(out / f"{name}.json", world)
         val = mini_val_top1(out / f"{name}.json", world / "mini-val")
         manifest[name] = {"file": f"{name}.json", "sha256": sha256_file(out / f"{name}.json"), "method": method,
                           "params": params, "seed": seed, "shots": SHOTS, "fewshot_top1": art["score"]["top1"],
@@ -62,6 +63,20 @@ def search_world_prompts(out: str | Path, seed: int = 0, world: str | Path | Non
         man_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         log(f"{name}: mini-val top-1 {val['mini_val_top1']:.2f}% vs 'a photo of a {{}}.' {val['mini_val_photo_top1']:.2f}%")
     return manifest
+
+
+def portable(artefact: Path, world: Path, ckpt_dir: Path = CHECKPOINTS) -> None:
+    """Replace this machine's paths in a shipped artefact by placeholders (``<roz-checkpoints>``,
+    ``<roz-mini-world>``): they are provenance only (loading checks the base weights' sha256,
+    and the demo passes the base spec itself), and a shipped file must not carry a build
+    machine's directories. Rewritten atomically; the manifest hashes the result."""
+    from roz.engine.store import atomic_write_json
+
+    text = artefact.read_text()
+    for real, mark in ((str(Path(ckpt_dir).resolve()), "<roz-checkpoints>"),
+                       (str(Path(world).resolve()), "<roz-mini-world>")):
+        text = text.replace(json.dumps(real)[1:-1], mark)
+    atomic_write_json(artefact, json.loads(text))
 
 
 def mini_val_top1(artefact: Path, root: Path) -> dict:
