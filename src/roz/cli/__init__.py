@@ -197,73 +197,6 @@ def run_cmd(
     _print_table(api.results(target).drop(columns=["unit_id"]), title=str(target))
 
 
-@app.command("results")
-def results_cmd(run_dirs: List[Path] = typer.Argument(..., help="One or more run directories (merged)."),
-                fmt: str = typer.Option("table", "--format", "-f", help="table (on screen, never cut), csv, json "
-                                        "(the metrics table), wide (CSV: models x datasets, like the testbed's table), "
-                                        "testbed (CSV in the ImageNet testbed's columns)."),
-                output: Optional[Path] = typer.Option(None, "--output", help="Write to this file instead of stdout "
-                                                      "(not for --format table)."),
-                include_subsets: bool = typer.Option(False, help="testbed: also export units run on part of a "
-                                                     "dataset (--limit, shards)."),
-                csv: Optional[Path] = typer.Option(None, help="Also write the metrics table as CSV.")):
-    """Print the results of one or more runs (datasets in the paper's order; several runs are merged)."""
-    from roz import api
-    from roz.engine.export import render
-
-    df = api.results_of(run_dirs, fmt, include_subsets=include_subsets)
-    if csv:
-        api.results_of(run_dirs).to_csv(csv, index=False)
-    if fmt == "table":
-        if output:
-            raise RozError("--output needs a file format", hint="use --format csv, json, wide or testbed")
-        _print_table(df.drop(columns=["unit_id"]) if len(df) else df, title=", ".join(map(str, run_dirs)))
-    else:
-        _emit(render(df, "json" if fmt == "json" else "csv"), output)
-    for run_dir in run_dirs:
-        _print_failures(run_dir)
-
-
-def _print_failures(run_dir: Path) -> None:
-    """The run's units that failed and are not finished since (tracebacks in RUN_DIR/failed/)."""
-    from roz.engine.store import ResultStore
-
-    failures = ResultStore(run_dir, create=False).failures()
-    if failures:
-        err.print(f"{len(failures)} failed unit(s) in {run_dir} (tracebacks in {run_dir}/failed/):", markup=False)
-        for f in failures:
-            err.print(f"  FAILED {f.get('unit_id')}: {f.get('error')}: {f.get('message')} "
-                      f"(attempts: {f.get('attempts', 1)})", markup=False)
-
-
-def _emit(text: str, output: Optional[Path]) -> None:
-    if output:
-        output.write_text(text)
-    else:
-        sys.stdout.write(text)
-
-
-@app.command("query")
-def query_cmd(args: List[str] = typer.Argument(..., metavar="RUN... SQL", help="One or more run directories, "
-                                               "then an SQL query over the views samples, metrics and wide."),
-              fmt: str = typer.Option("table", "--format", "-f", help="table, csv or json."),
-              output: Optional[Path] = typer.Option(None, "--output", help="Write csv/json to this file.")):
-    """Query runs with DuckDB SQL (views: samples = every per-sample row, metrics, wide; docs/results.md)."""
-    from roz import api
-    from roz.engine.export import render
-
-    if len(args) < 2:
-        raise RozError("roz query needs a run directory and an SQL query",
-                       hint='e.g. roz query runs/demo "SELECT model, avg(correct::int) FROM samples GROUP BY model"')
-    if fmt not in ("table", "csv", "json"):
-        raise RozError(f"unknown query format {fmt!r}", hint="use table, csv or json")
-    df = api.query([Path(a) for a in args[:-1]], args[-1])
-    if fmt == "table":
-        _print_table(df)
-        return
-    _emit(render(df, fmt), output)
-
-
 @models_app.callback()
 def models_cmd(ctx: typer.Context):
     """Model sources and spec syntax, plus the models shipped with ROZ-Mini (`roz models list` for more)."""
@@ -443,113 +376,23 @@ def world_train(out: Path = typer.Option(Path("roz-mini-checkpoints"), help="Whe
     console.print_json(json.dumps(res, default=str))
 
 
-# -- roz overlap ------------------------------------------------------------------------------------
-overlap_app = typer.Typer(help="Near-duplicates of test sets in a pretraining corpus; clean test sets; ER on them.",
-                          no_args_is_help=True, **_PLAIN)
-app.add_typer(overlap_app, name="overlap")
+@models_app.command("list")
+def models_list(library: str = typer.Argument(..., help="openclip, timm or hf (hf: the local Hugging Face cache)."),
+                pretrained: bool = typer.Option(False, "--pretrained", help="Only models with published weights "
+                                                "(openclip: every ARCH@TAG; timm: pretrained=True)."),
+                pattern: Optional[str] = typer.Option(None, "--filter", help="Glob on the name, e.g. '*vit*b*'.")):
+    """Print one model spec per line: the architectures and weight tags the installed library knows."""
+    from roz.models.catalog import list_specs
+
+    specs = list_specs(library, pretrained=pretrained, pattern=pattern)
+    for spec in specs:
+        print(spec)
+    if not specs and library == "hf":
+        print("(no models in the local Hugging Face cache; hf:/path/to/dir evaluates a local copy)", file=sys.stderr)
 
 
-@overlap_app.command("detect")
-def overlap_detect_cmd(
-    run_dir: Path = typer.Argument(..., help="Run directory: results are written here; its models are re-scored."),
-    test: List[str] = typer.Option(..., "--test", help="[LABEL=]FOLDER, an ImageNet-style test set; repeatable."),
-    corpus: str = typer.Option(..., help="Image folder, .parquet/.csv list of paths, webdataset .tar shards (file, "
-                               "folder or brace pattern), or a folder with img_emb/ + metadata/ (precomputed)."),
-    detector: str = typer.Option("embedding", help="embedding (CLIP image embeddings, cosine) or phash."),
-    encoder: str = typer.Option("openclip:RN50x16@openai", help="Image encoder spec for --detector embedding "
-                                "(any ROZ model spec of a CLIP-like model, or 'tiny')."),
-    threshold: Optional[float] = typer.Option(None, help="Similarity threshold [default: calibrated (embedding), "
-                                              "the detector's default (phash)]."),
-    corpus_kind: str = typer.Option("auto", help="auto, folder, list, webdataset, embeddings."),
-    corpus_encoder: Optional[str] = typer.Option(None, help="Encoder that made precomputed embeddings (LAION's "
-                                                 "release does not record it)."),
-    cache_dir: Optional[Path] = typer.Option(None, help="Corpus embeddings + index [default: $ROZ_HOME/overlap/KEY]."),
-    memory_budget: Optional[float] = typer.Option(None, help="GiB for the approximate index [default: 8]."),
-    index: str = typer.Option("auto", help="auto (exact up to 200k vectors, else IVF-PQ), flat or ivfpq."),
-    ground_truth: Optional[Path] = typer.Option(None, help="planted_duplicates.json: report precision/recall."),
-    bootstrap: int = typer.Option(1000, min=0, help="Bootstrap replicates for the accuracy CIs."),
-    er_bootstrap: int = typer.Option(200, min=0, help="Paired-bootstrap replicates for the ER CIs."),
-    seed: int = typer.Option(0),
-):
-    """Find near-duplicates, write duplicates tables + clean manifests + overlap.json into RUN_DIR."""
-    from roz.api import overlap_detect
-    from roz.overlap.runs import detection_line
-
-    res = overlap_detect(run_dir, test, corpus, detector=detector, encoder=encoder, threshold=threshold,
-                         corpus_kind=corpus_kind, corpus_encoder=corpus_encoder, cache_dir=cache_dir,
-                         memory_budget_gib=memory_budget, index_kind=index, ground_truth=ground_truth, n_boot=bootstrap,
-                         er_boot=er_bootstrap, seed=seed, log=_log)
-    for split, entry in res.items():
-        if isinstance(entry, dict) and "n_test" in entry:
-            console.print(detection_line(split, entry), markup=False)
-    console.print(f"threshold {res['protocol']['threshold']:.4f} ({res['protocol'].get('threshold_source')}); "
-                  f"results: {run_dir / 'overlap.json'}", markup=False)
-
-
-@overlap_app.command("rescore")
-def overlap_rescore_cmd(run_dir: Path = typer.Argument(..., help="A run directory with overlap results."),
-                        bootstrap: Optional[int] = typer.Option(None, min=0, help="[default: as recorded]"),
-                        er_bootstrap: Optional[int] = typer.Option(None, min=0, help="[default: as recorded]"),
-                        seed: Optional[int] = typer.Option(None, help="[default: as recorded]")):
-    """Re-score stored per-sample rows on the stored clean sets (no model or detector is re-run)."""
-    from roz.api import overlap_rescore
-
-    res = overlap_rescore(run_dir, n_boot=bootstrap, er_boot=er_bootstrap, seed=seed)
-    rows = res.get("er", {}).get("rows", [])
-    console.print(f"re-scored {sum(1 for k in res if k not in ('format', 'protocol', 'er', 'gallery', 'comparisons'))} "
-                  f"test set(s); {len(rows)} ER rows; {run_dir / 'overlap.json'}", markup=False)
-
-
-prompts_app = typer.Typer(help="Search prompts for a CLIP (CLIP-Auto: AutoPrompt, CoOp); see docs/prompts.md.",
-                          no_args_is_help=True, **_PLAIN)
-app.add_typer(prompts_app, name="prompts")
-
-
-def _params(items: Optional[List[str]]) -> dict:
-    """``KEY=VALUE`` pairs; VALUE read as JSON when it parses (numbers, true/false), else a string."""
-    out = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise RozError(f"--param {item!r} is not KEY=VALUE", hint="e.g. --param steps=40 --param n_trigger=4")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
-@prompts_app.command("search")
-def prompts_search(
-    model: str = typer.Option(..., "--model", "-m", help="CLIP spec (openclip: or local:), e.g. openclip:ViT-B-32@openai."),
-    method: str = typer.Option("autoprompt", "--method", help="autoprompt (discrete, the paper's) or coop (continuous)."),
-    dataset: str = typer.Option(..., "--dataset", "-d", help="Registered dataset name of the few-shot source."),
-    root: Path = typer.Option(..., "--root", "-r", help="Dataset root (the split the shots are drawn from)."),
-    shots: int = typer.Option(16, help="Labelled images per class (a seeded class-stratified draw, recorded)."),
-    seed: int = typer.Option(0, help="Seed of the draw, the initialisation and the search."),
-    out: Path = typer.Option(Path("prompts.json"), "--out", "-o", help="The artefact (CoOp: + .context.pt beside it)."),
-    classes: Optional[str] = typer.Option(None, help="Class set of the head (default: the model's)."),
-    param: Optional[List[str]] = typer.Option(None, "--param", help="Method parameter KEY=VALUE (repeatable), e.g. "
-                                              "steps=40, runs=4, n_trigger=4, candidates=16, top_k=3; coop: n_ctx=16, "
-                                              "epochs=50, class_specific=true."),
-    device: str = typer.Option("cpu", help="cpu, cuda, cuda:N."),
-):
-    """Search prompts on a few-shot set and write prompts.json; use it as {spec: ..., prompts: prompts.json}."""
-    from roz.api import search_prompts
-
-    art = search_prompts(model, method, dataset, root, out=out, shots=shots, seed=seed, classes=classes,
-                         params=_params(param), device=device, log=_log)
-    console.print(f"{out}: few-shot top-1 {art['score']['top1']:.2f}% (a photo of a {{}}.: "
-                  f"{art['baseline']['top1']:.2f}%), {art['seconds']:.0f} s", markup=False)
-
-
-@world_app.command("prompts")
-def world_prompts(out: Path = typer.Option(Path("roz-mini-prompts"), help="Where to write the artefacts."),
-                  seed: int = typer.Option(0)):
-    """Reproduce the shipped ROZ-Mini prompt artefacts (AutoPrompt + CoOp for the tiny CLIP on mini-train)."""
-    from roz.world.prompts import search_world_prompts
-
-    console.print_json(json.dumps(search_world_prompts(out, seed=seed, log=_log), default=str))
+# commands in their own modules (imported here so they register on `app`)
+from roz.cli import overlap, prompts, results  # noqa: E402,F401
 
 
 def _error(what: str, hint: str | None, code: int) -> None:
@@ -588,18 +431,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-
-@models_app.command("list")
-def models_list(library: str = typer.Argument(..., help="openclip, timm or hf (hf: the local Hugging Face cache)."),
-                pretrained: bool = typer.Option(False, "--pretrained", help="Only models with published weights "
-                                                "(openclip: every ARCH@TAG; timm: pretrained=True)."),
-                pattern: Optional[str] = typer.Option(None, "--filter", help="Glob on the name, e.g. '*vit*b*'.")):
-    """Print one model spec per line: the architectures and weight tags the installed library knows."""
-    from roz.models.catalog import list_specs
-
-    specs = list_specs(library, pretrained=pretrained, pattern=pattern)
-    for spec in specs:
-        print(spec)
-    if not specs and library == "hf":
-        print("(no models in the local Hugging Face cache; hf:/path/to/dir evaluates a local copy)", file=sys.stderr)
