@@ -428,6 +428,3 @@ def main() -> None:
         _error(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
                "this is likely a bug in ROZ; re-run with ROZ_DEBUG=1 for the traceback and report it", 1)
 
-
-if __name__ == "__main__":
-    main()
