@@ -155,6 +155,17 @@ class OverlapDetector:
         self.timing["corpus_index_s"] = time.perf_counter() - t0 - self.timing["corpus_features_s"]
         return self
 
+    def corpus_features(self, corpus_paths: Sequence[str | os.PathLike]) -> tuple[dict, np.ndarray]:
+        """The corpus side's features and ok mask, as :meth:`fit` computes them (for a cache)."""
+        return self._features([Path(p) for p in corpus_paths], ())
+
+    def fit_features(self, corpus_paths: Sequence[str | os.PathLike], feats: dict, ok) -> "OverlapDetector":
+        """:meth:`fit` with corpus features computed earlier by :meth:`corpus_features`."""
+        self.calibration = None
+        self.corpus_paths = [Path(p) for p in corpus_paths]
+        self._set_corpus(feats, ok)
+        return self
+
     def _set_corpus(self, feats: dict, ok: np.ndarray):
         self.corpus_ok = np.asarray(ok, dtype=bool)
         self.corpus_ids = np.flatnonzero(self.corpus_ok)  # index row -> corpus position

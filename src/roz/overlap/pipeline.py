@@ -174,12 +174,37 @@ def phash_detect(test_sets: dict, corpus, *, threshold: float | None, log=print)
         raise RozError(f"the phash detector needs image files; the corpus is {corpus.kind}",
                        hint="use --detector embedding for webdataset shards and precomputed embeddings")
     t0 = time.perf_counter()
-    det = OverlapDetector("phash").fit(corpus.paths)
+    det = OverlapDetector("phash")
+    det.fit_features(corpus.paths, *_cached_hash_features(det, corpus, log))
     out = {split: det.query([ds.path(i) for i in range(len(ds))], threshold) for split, ds in test_sets.items()}
     first = next(iter(out.values()), None)
     protocol = dict(first.attrs.get("protocol", {})) if first is not None else det.describe()
     protocol.update(corpus=corpus.describe(), seconds=time.perf_counter() - t0)
     return out, protocol
+
+
+def _cached_hash_features(det, corpus, log) -> tuple[dict, np.ndarray]:
+    """The corpus's hash codes and thumbnails, computed once per corpus state (names, sizes,
+    mtimes: ``corpus.fingerprint()``) and hash protocol, then read from
+    ``$ROZ_HOME/overlap/<key>/hash-features.npz`` (written atomically). A cache, not a result:
+    deleting it only costs the hashing again."""
+    import json
+    import os
+
+    from roz.overlap.hashing import hash_protocol
+
+    proto = json.dumps({**hash_protocol(det.method), "crops": list(det.crops)}, sort_keys=True)
+    path = cache_root(corpus, f"hash:{proto}") / "hash-features.npz"
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as z:
+            return {"codes": z["codes"], "thumbs": z["thumbs"]}, z["ok"]
+    log(f"hashing the corpus ({len(corpus.paths)} images; cached in {path.parent})")
+    feats, ok = det.corpus_features(corpus.paths)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, codes=feats["codes"], thumbs=feats["thumbs"], ok=np.asarray(ok, bool))
+    os.replace(tmp, path)
+    return feats, ok
 
 
 def _truth_for(ground_truth):
