@@ -160,7 +160,8 @@ def eval_cmd(
 @app.command("run")
 def run_cmd(
     config: Path = typer.Argument(..., help="Run config (YAML): models x datasets x shifts x attacks."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default: the config's 'out')."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Run directory, a path or a URL (s3://, gs://, ...) "
+                                      "(default: the config's 'out')."),
     executor: Optional[Executor] = EXECUTOR,
     batch_size: Optional[int] = BATCH, workers: Optional[int] = WORKERS, device: Optional[str] = DEVICE,
     amp: Optional[bool] = AMP, part_size: Optional[int] = PART,
@@ -189,7 +190,7 @@ def run_cmd(
 
 
 @app.command("results")
-def results_cmd(run_dir: Path = typer.Argument(..., help="A run directory."),
+def results_cmd(run_dir: str = typer.Argument(..., help="A run directory (a path or a URL)."),
                 csv: Optional[Path] = typer.Option(None, help="Also write the table as CSV.")):
     """Print a run's metrics table (datasets in the paper's order)."""
     from roz import api
@@ -201,7 +202,7 @@ def results_cmd(run_dir: Path = typer.Argument(..., help="A run directory."),
     _print_failures(run_dir)
 
 
-def _print_failures(run_dir: Path) -> None:
+def _print_failures(run_dir) -> None:
     """The run's units that failed and are not finished since (tracebacks in RUN_DIR/failed/)."""
     from roz.engine.store import ResultStore
 
@@ -305,8 +306,8 @@ def _check_baseline(baseline: str) -> None:
 
 @app.command("report")
 def report_cmd(
-    run_dir: Path = typer.Argument(..., help="A run directory."),
-    out: Optional[Path] = typer.Option(None, help="Output folder (default RUN_DIR/report)."),
+    run_dir: str = typer.Argument(..., help="A run directory (a path or a URL)."),
+    out: Optional[Path] = typer.Option(None, help="Output folder (default RUN_DIR/report; for a URL, in its local working copy)."),
     baseline: str = typer.Option("run", help="'run' (the run's standard models), 'testbed' (the shipped ImageNet "
                                  "testbed table) or a testbed-format CSV path/URL."),
     baseline_models: Optional[str] = typer.Option(None, help="Baseline selector: role:standard, testbed-standard, models:a,b."),
