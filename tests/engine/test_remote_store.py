@@ -12,7 +12,6 @@ import fsspec
 import pytest
 
 from roz import api
-from roz.engine import remote as remote_mod
 from roz.engine.options import RunOptions
 from roz.engine.plan import plan_units
 from roz.engine.runner import run_units
@@ -137,6 +136,8 @@ def test_sharded_units_resume_from_remote_parts(fx, tmp_path, url, monkeypatch):
 
 
 def test_record_is_never_published_before_its_samples(fx, tmp_path, url, monkeypatch):
+    from roz.engine import remote as remote_mod
+
     units = plan_units(_cfg(fx))[:1]
     uid = units[0].unit_id
     real_put = remote_mod.Remote.put
@@ -175,6 +176,8 @@ def test_corrupt_remote_samples_are_not_done(fx, tmp_path, url, monkeypatch):
 
 
 def test_file_url_publishes_by_rename_and_equals_local(fx, tmp_path, monkeypatch):
+    from roz.engine import remote as remote_mod
+
     units = plan_units(_cfg(fx))
     target = tmp_path / "remote" / "run"
     url = f"file://{target}"
