@@ -204,3 +204,19 @@ def test_unknown_scheme_or_missing_backend_is_a_clear_error(tmp_path):
         assert "pip install s3fs" in e.value.hint
     with pytest.raises(StoreError, match="is not a ROZ run directory"):
         ResultStore(f"memory://roz-test-{uuid.uuid4().hex[:8]}/none", create=False)
+
+
+def test_cli_run_and_results_take_a_url(fx, tmp_path, url, monkeypatch, roz_cli):
+    import yaml
+
+    cfg = {**_cfg(fx), "out": url}
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(cfg))
+    code, _, err = roz_cli("run", tmp_path / "run.yaml", "-b", "4", "--workers", "0")
+    assert code == 0, err
+    assert "units/" in " ".join(_remote_files(url))
+    _fresh_copy(monkeypatch, tmp_path, "reader")
+    code, out_text, err = roz_cli("results", url)
+    assert code == 0, err
+    assert "vit" in out_text and "fog" in out_text
+    code, _, err = roz_cli("results", url.rsplit("/", 1)[0] + "/nothing-here")
+    assert code != 0 and "is not a ROZ run directory" in err

@@ -72,8 +72,10 @@ class Remote:
     """The remote side of a run directory: keys relative to its root (``units/<id>.json``, ...)."""
 
     def __init__(self, url: str):
-        from fsspec.core import url_to_fs
-
+        try:
+            from fsspec.core import url_to_fs
+        except ImportError:
+            raise StoreError(f"run directory {url}: a URL needs fsspec", hint="pip install fsspec") from None
         self.url = url.rstrip("/")
         scheme = self.url.split("://", 1)[0].lower()
         try:
