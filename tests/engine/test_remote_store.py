@@ -47,7 +47,9 @@ def url():
     key = f"memory://roz-test-{uuid.uuid4().hex[:8]}/run"
     yield key
     fs = fsspec.filesystem("memory")
-    fs.rm(key.split("://", 1)[1].split("/")[0], recursive=True) if fs.exists(key) else None
+    bucket = key.split("://", 1)[1].split("/")[0]
+    if fs.exists(bucket):
+        fs.rm(bucket, recursive=True)
 
 
 def _fresh_copy(monkeypatch, tmp_path, name):
