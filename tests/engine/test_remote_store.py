@@ -222,3 +222,22 @@ def test_cli_run_and_results_take_a_url(fx, tmp_path, url, monkeypatch, roz_cli)
     assert "vit" in out_text and "fog" in out_text
     code, _, err = roz_cli("results", url.rsplit("/", 1)[0] + "/nothing-here")
     assert code != 0 and "is not a ROZ run directory" in err
+
+
+def test_a_worker_on_another_node_publishes_and_the_driver_sees_it(fx, tmp_path, url, monkeypatch):
+    from roz.engine import jobs
+
+    (unit,) = plan_units(_cfg(fx))[:1]
+    driver = ResultStore(url)  # working copy under this ROZ_HOME
+    _fresh_copy(monkeypatch, tmp_path, "node-b")  # a Ray worker elsewhere: own working copy, no mirror
+    worker = ResultStore(driver.location, sync=False)
+    assert worker.root != driver.root
+    out = jobs.run_job(jobs.Job(unit), worker, _opts(), jobs.ModelCache(), True)
+    assert out["state"] == "done"
+    assert not driver.is_done(unit.unit_id)  # not in the driver's working copy yet
+    driver.sync()
+    assert driver.is_done(unit.unit_id)
+    driver.clear_unit(unit.unit_id)  # e.g. --force-unit: gone from the remote
+    stale = ResultStore(url, sync=False)  # node b's working copy still holds the old record
+    assert stale.unit_path(unit.unit_id).is_file()
+    assert not stale.is_done(unit.unit_id)  # checked against the remote: not done, recomputed

@@ -119,4 +119,5 @@ def run_ray(scheduler, store: ResultStore, opts: RunOptions, setup: tuple = (), 
             view.finished(job, out)
         scheduler.finished(job, out)
         submit_ready()
+    store.sync()  # a URL run directory: the units workers on other nodes published
     return outcomes

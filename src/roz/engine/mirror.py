@@ -93,7 +93,7 @@ def pull_unit(store, uid: str) -> bool:
     if not isinstance(rec, dict):  # vanished or corrupt remotely: not done
         local.unlink(missing_ok=True)
         return False
-    if local.is_file() and local.read_bytes() == raw and store.check_unit(uid) is None:
+    if local.is_file() and local.read_bytes() == raw and store.check_local(uid) is None:
         return True
     local.unlink(missing_ok=True)  # never an old record next to new samples
     want = rec.get("samples")

@@ -150,10 +150,19 @@ class ResultStore:
                     self._publish("run.json")
         self.meta = self._read_meta()
         self._verified: dict[str, tuple] = {}  # unit_id -> (size, mtime_ns, sha256) hashed by this process
-        if self.remote and sync:
+        self._synced = False
+        if sync:
+            self.sync()
+
+    def sync(self) -> None:
+        """URL only: mirror the remote's finished units, failures and artefacts into the working copy
+        (e.g. after Ray workers on other nodes published theirs). A store opened with ``sync=False``
+        checks each unit against the remote instead (its working copy may be stale)."""
+        if self.remote:
             from roz.engine import mirror
 
             mirror.pull(self)
+            self._synced = True
 
     def _publish(self, rel: str) -> None:
         if self.remote:
@@ -210,6 +219,14 @@ class ResultStore:
 
     def check_unit(self, unit_id: str) -> str | None:
         """``None`` if the unit is finished and intact, else why it is not done."""
+        if self.remote and not self._synced:
+            from roz.engine import mirror
+
+            mirror.pull_unit(self, unit_id)
+        return self.check_local(unit_id)
+
+    def check_local(self, unit_id: str) -> str | None:
+        """``check_unit`` on this directory (the working copy of a URL) only."""
         rec, why = _read_json(self.unit_path(unit_id))
         if why == "missing":
             return "not computed"
