@@ -241,3 +241,20 @@ def test_a_worker_on_another_node_publishes_and_the_driver_sees_it(fx, tmp_path,
     stale = ResultStore(url, sync=False)  # node b's working copy still holds the old record
     assert stale.unit_path(unit.unit_id).is_file()
     assert not stale.is_done(unit.unit_id)  # checked against the remote: not done, recomputed
+
+
+def test_report_and_overlap_from_a_run_uploaded_to_object_storage(fixture_run, tmp_path, url):
+    # a run directory copied to object storage with a plain tool (like `aws s3 sync`) reads as is
+    from roz.report import build_report
+
+    fs, root = fsspec.core.url_to_fs(url)
+    fs.put(str(fixture_run), root, recursive=True)
+    store = ResultStore(url, create=False)
+    assert store.read_overlap() == ResultStore(fixture_run, create=False).read_overlap()
+    local = build_report(fixture_run, tmp_path / "local", n_boot=20, formats=("png",))
+    remote = build_report(url, tmp_path / "remote", n_boot=20, formats=("png",))
+    assert (remote.parent / "summary.txt").read_text() == (local.parent / "summary.txt").read_text()
+    tables = sorted(p.name for p in (local.parent / "tables").glob("*.csv"))
+    assert tables and tables == sorted(p.name for p in (remote.parent / "tables").glob("*.csv"))
+    for name in tables:
+        assert (remote.parent / "tables" / name).read_text() == (local.parent / "tables" / name).read_text(), name
