@@ -194,16 +194,18 @@ def test_file_url_publishes_by_rename_and_equals_local(fx, tmp_path, monkeypatch
     _same(store_rows(tmp_path / "local"), store_rows(target))
 
 
-def test_unknown_scheme_or_missing_backend_is_a_clear_error(tmp_path):
+def test_unknown_scheme_or_missing_backend_is_a_clear_error(tmp_path, monkeypatch):
+    import importlib
+    import sys
+
     with pytest.raises(StoreError, match="unknown filesystem 'nosuchfs'") as e:
         ResultStore("nosuchfs://bucket/run")
     assert "s3://" in e.value.hint
-    import importlib.util
-
-    if importlib.util.find_spec("s3fs") is None:  # the usual test environment
-        with pytest.raises(RozError, match="s3:// filesystem is not installed") as e:
-            ResultStore("s3://bucket/run")
-        assert "pip install s3fs" in e.value.hint
+    monkeypatch.setitem(sys.modules, "s3fs", None)  # s3fs not installed (whether or not it is here)
+    monkeypatch.delitem(importlib.import_module("fsspec.registry")._registry, "s3", raising=False)
+    with pytest.raises(RozError, match="s3:// filesystem is not installed") as e:
+        ResultStore("s3://bucket/run")
+    assert "pip install s3fs" in e.value.hint
     with pytest.raises(StoreError, match="is not a ROZ run directory"):
         ResultStore(f"memory://roz-test-{uuid.uuid4().hex[:8]}/none", create=False)
 
