@@ -126,7 +126,7 @@ def eval_cmd(
                               "hf:/path/to/clip, torchvision:resnet152@/w.pth (see `roz models`)."),
     dataset: str = typer.Option(..., "--dataset", "-d", help="Registered dataset name (see `roz datasets`)."),
     root: Path = typer.Option(..., "--root", "-r", help="Dataset root directory."),
-    out: Path = typer.Option(Path("runs/eval"), "--out", "-o", help="Run directory (results are added to it)."),
+    out: str = typer.Option("runs/eval", "--out", "-o", help="Run directory, a path or a URL (results are added to it)."),
     name: Optional[str] = typer.Option(None, help="Display name of the model."),
     label: Optional[str] = typer.Option(None, help="Display name of the dataset (tells two custom datasets apart)."),
     classes: Optional[str] = typer.Option(None, help="Class set of a zero-shot head (name or JSON file)."),

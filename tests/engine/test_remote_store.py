@@ -260,3 +260,10 @@ def test_report_and_overlap_from_a_run_uploaded_to_object_storage(fixture_run, t
     assert tables and tables == sorted(p.name for p in (remote.parent / "tables").glob("*.csv"))
     for name in tables:
         assert (remote.parent / "tables" / name).read_text() == (local.parent / "tables" / name).read_text(), name
+
+
+def test_cli_eval_takes_a_url(fx, tmp_path, url, monkeypatch, roz_cli):
+    code, _, err = roz_cli("eval", "-m", fx["timm"], "-d", "imagefolder", "-r", fx["data"], "-o", url,
+                           "-b", "4", "--workers", "0")
+    assert code == 0, err
+    assert [f for f in _remote_files(url) if f.startswith("units/")]
