@@ -85,11 +85,20 @@ def _execute(cfg: dict, out, *, force: bool, options: RunOptions | None, setting
                            progress=options.progress if options is not None else False)
     conf = conf.model_copy(update={"amp": opts.amp})
     units = plan_units(conf)
-    if (Path(out) / "run.json").is_file():  # refuse to mix results on other contents of a dataset
+    if _has_run(out):  # refuse to mix results on other contents of a dataset
         check_same_contents(units, ResultStore(out, create=False).records(skip_broken=True), force)
     return run_units(units, out, opts, force=force, executor=str(opts.executor), config=cfg, log=log,
                      force_unit=force_unit,
                      worker_setup=(register_world,))
+
+
+def _has_run(out) -> bool:
+    """Is ``out`` (a path, or a URL: :mod:`roz.engine.remote`) an existing run directory?"""
+    from roz.engine.remote import Remote, is_url
+
+    if is_url(out):
+        return Remote(str(out)).read("run.json") is not None
+    return (Path(out) / "run.json").is_file()
 
 
 def results(run_dir: str | Path):

@@ -145,3 +145,13 @@ def test_killed_driver_resumes_without_recomputing(cluster, fx, reference, tmp_p
     assert f"4 units, {len(finished)} already done, {4 - len(finished)} to run" in logs
     assert {p.stem: p.stat().st_mtime_ns for p in (out / "units").glob("*.json") if p.stem in finished} == finished
     _same(reference, store_rows(out))  # every row once: none lost, none doubled
+
+
+def test_ray_workers_publish_to_a_url_run_directory(fx, cluster, reference, tmp_path, monkeypatch):
+    # a file:// URL (fsspec's filesystem, not the store's plain path): the workers open the store
+    # from the URL and publish their units and shard parts; a fresh working copy reads them all
+    url = f"file://{tmp_path / 'remote' / 'run'}"
+    run_units(plan_units(_cfg(fx)), url, _opts(shard_size=8), executor="ray")
+    assert len(list((tmp_path / "remote" / "run" / "units").glob("*.json"))) == len(reference)
+    monkeypatch.setenv("ROZ_HOME", str(tmp_path / "reader"))
+    _same(reference, store_rows(url))

@@ -130,7 +130,7 @@ def eval_cmd(
     dataset: str = typer.Option(..., "--dataset", "-d", help="Registered dataset name (see `roz datasets`)."),
     root: Path = typer.Option(..., "--root", "-r", "--dataset-root", help="Dataset root directory (for a preset a "
                               "template: /data/{name}, or /data/{wds} for CLIP_benchmark copies)."),
-    out: Path = typer.Option(Path("runs/eval"), "--out", "-o", help="Run directory (results are added to it)."),
+    out: str = typer.Option("runs/eval", "--out", "-o", help="Run directory, a path or a URL (results are added to it)."),
     name: Optional[str] = typer.Option(None, help="Display name of the model."),
     label: Optional[str] = typer.Option(None, help="Display name of the dataset (tells two custom datasets apart)."),
     classes: Optional[str] = typer.Option(None, help="Class set of a zero-shot head (name or JSON file)."),
@@ -169,7 +169,8 @@ def eval_cmd(
 @app.command("run")
 def run_cmd(
     config: Path = typer.Argument(..., help="Run config (YAML): models x datasets x shifts x attacks."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default: the config's 'out')."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Run directory, a path or a URL (s3://, gs://, ...) "
+                                      "(default: the config's 'out')."),
     executor: Optional[Executor] = EXECUTOR,
     batch_size: Optional[int] = BATCH, workers: Optional[int] = WORKERS, device: Optional[str] = DEVICE,
     amp: Optional[bool] = AMP, part_size: Optional[int] = PART,
@@ -296,8 +297,8 @@ def _check_baseline(baseline: str) -> None:
 
 @app.command("report")
 def report_cmd(
-    run_dir: Path = typer.Argument(..., help="A run directory."),
-    out: Optional[Path] = typer.Option(None, help="Output folder (default RUN_DIR/report)."),
+    run_dir: str = typer.Argument(..., help="A run directory (a path or a URL)."),
+    out: Optional[Path] = typer.Option(None, help="Output folder (default RUN_DIR/report; for a URL, in its local working copy)."),
     baseline: str = typer.Option("run", help="'run' (the run's standard models), 'testbed' (the shipped ImageNet "
                                  "testbed table) or a testbed-format CSV path/URL."),
     baseline_models: Optional[str] = typer.Option(None, help="Baseline selector: role:standard, testbed-standard, models:a,b."),

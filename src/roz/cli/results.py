@@ -13,7 +13,7 @@ from roz.errors import RozError
 
 
 @app.command("results")
-def results_cmd(run_dirs: List[Path] = typer.Argument(..., help="One or more run directories (merged)."),
+def results_cmd(run_dirs: List[str] = typer.Argument(..., help="One or more run directories, paths or URLs (merged)."),
                 fmt: str = typer.Option("table", "--format", "-f", help="table (on screen, never cut), csv, json "
                                         "(the metrics table), wide (CSV: models x datasets, like the testbed's table), "
                                         "testbed (CSV in the ImageNet testbed's columns)."),
@@ -39,7 +39,7 @@ def results_cmd(run_dirs: List[Path] = typer.Argument(..., help="One or more run
         _print_failures(run_dir)
 
 
-def _print_failures(run_dir: Path) -> None:
+def _print_failures(run_dir) -> None:
     """The run's units that failed and are not finished since (tracebacks in RUN_DIR/failed/)."""
     from roz.engine.store import ResultStore
 

@@ -51,7 +51,9 @@ def _task(job: Job, run_dir: str, opts: RunOptions, setup: tuple, threads: int, 
     for fn in setup:  # a fresh worker process has none of the driver's registrations
         fn()
     _fault_once(fault_dir)
-    return run_job(job, ResultStore(run_dir), opts, WORKER_MODELS, True)
+    # from the URL on a remote run directory: the worker publishes its own results (``sync=False``:
+    # it computes the jobs it is given, no need to mirror every finished unit first)
+    return run_job(job, ResultStore(run_dir, sync=False), opts, WORKER_MODELS, True)
 
 
 def connect(opts: RunOptions):
@@ -96,7 +98,7 @@ def run_ray(scheduler, store: ResultStore, opts: RunOptions, setup: tuple = (), 
     def submit_ready():
         while scheduler.ready:
             job = scheduler.ready.popleft()
-            running[remote.remote(job, str(store.root), worker_opts, setup, resources["num_cpus"], fault_dir)] = job
+            running[remote.remote(job, store.location, worker_opts, setup, resources["num_cpus"], fault_dir)] = job
             if view:
                 view.started(job)
 
@@ -117,4 +119,5 @@ def run_ray(scheduler, store: ResultStore, opts: RunOptions, setup: tuple = (), 
             view.finished(job, out)
         scheduler.finished(job, out)
         submit_ready()
+    store.sync()  # a URL run directory: the units workers on other nodes published
     return outcomes

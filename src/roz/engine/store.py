@@ -29,6 +29,10 @@ versions, device), ``timing``, ``samples`` (``{"file", "rows", "bytes", "sha256"
 takes and gives :class:`~roz.engine.record.UnitRecord` (``write_unit``, ``records``, ``record``).
 
 Files are created with the user's umask (like any other file the user writes), never 0600.
+
+A run directory may also be a URL (``s3://bucket/run``, ``gs://...``, ``file:///...``: any fsspec
+filesystem): the store then works in a local working copy and publishes every commit to the
+remote, samples before records (:mod:`roz.engine.remote`, :mod:`roz.engine.mirror`).
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from roz import STORE_FORMAT, __version__
 from roz.engine import tables
 from roz.engine.record import UnitRecord
 from roz.engine.samples import fill_identity, with_identity
+from roz.engine.remote import Remote, is_url, working_copy
 from roz.errors import RozError, StoreError
 from roz.files import sha256_file
 
@@ -130,19 +135,47 @@ def sample_identity(record: UnitRecord) -> dict[str, str]:
 class ResultStore:
     """Read/write access to one run directory."""
 
-    def __init__(self, run_dir: str | os.PathLike, create: bool = True, config: dict | None = None):
-        self.root = Path(run_dir)
+    def __init__(self, run_dir: str | os.PathLike, create: bool = True, config: dict | None = None,
+                 sync: bool = True):
+        """``run_dir``: a path, or a URL (see the module doc); ``sync`` (URL only): mirror the remote's
+        finished units into the working copy now (a Ray worker, which computes given units, skips it)."""
+        self.remote = Remote(run_dir) if is_url(run_dir) else None
+        self.location = self.remote.url if self.remote else str(run_dir)  # what to give another process
+        self.root = working_copy(self.remote.url) if self.remote else Path(run_dir)
         meta_path = self.root / "run.json"
+        if self.remote:
+            from roz.engine import mirror
+
+            with self.lock("run.json"):
+                mirror.pull_meta(self)
         if not meta_path.exists() and not create:
-            raise StoreError(f"{self.root} is not a ROZ run directory (no run.json)",
+            raise StoreError(f"{self.location} is not a ROZ run directory (no run.json)",
                              hint="pass the --out directory of a `roz eval` / `roz run`")
         if not meta_path.exists():
             with self.lock("run.json"):
                 if not meta_path.exists():
                     atomic_write_json(meta_path, {"roz_version": __version__, "store_format": STORE_FORMAT,
                                                   "created": _now(), "config": config or {}, "invocations": []})
+                    self._publish("run.json")
         self.meta = self._read_meta()
         self._verified: dict[str, tuple] = {}  # unit_id -> (size, mtime_ns, sha256) hashed by this process
+        self._synced = False
+        if sync:
+            self.sync()
+
+    def sync(self) -> None:
+        """URL only: mirror the remote's finished units, failures and artefacts into the working copy
+        (e.g. after Ray workers on other nodes published theirs). A store opened with ``sync=False``
+        checks each unit against the remote instead (its working copy may be stale)."""
+        if self.remote:
+            from roz.engine import mirror
+
+            mirror.pull(self)
+            self._synced = True
+
+    def _publish(self, rel: str) -> None:
+        if self.remote:
+            self.remote.put(self.root / rel, rel)
 
     def _read_meta(self) -> dict:
         meta_path = self.root / "run.json"
@@ -162,10 +195,15 @@ class ResultStore:
     def add_invocation(self, config: dict | None) -> None:
         """Record one run on this directory (its configuration) in ``run.json``'s history."""
         with self.lock("run.json"):
+            if self.remote:  # another machine may have added one since
+                from roz.engine import mirror
+
+                mirror.pull_meta(self)
             meta = self._read_meta()
             meta.setdefault("invocations", []).append({"time": _now(), "roz_version": __version__,
                                                        "config": config or {}})
             atomic_write_json(self.root / "run.json", meta)
+            self._publish("run.json")
             self.meta = meta
 
     def lock(self, name: str):
@@ -190,6 +228,14 @@ class ResultStore:
 
     def check_unit(self, unit_id: str) -> str | None:
         """``None`` if the unit is finished and intact, else why it is not done."""
+        if self.remote and not self._synced:
+            from roz.engine import mirror
+
+            mirror.pull_unit(self, unit_id)
+        return self.check_local(unit_id)
+
+    def check_local(self, unit_id: str) -> str | None:
+        """``check_unit`` on this directory (the working copy of a URL) only."""
         rec, why = _read_json(self.unit_path(unit_id))
         if why == "missing":
             return "not computed"
@@ -244,11 +290,23 @@ class ResultStore:
             p.unlink(missing_ok=True)
         record = record.replace(samples=check, roz_version=__version__, store_format=STORE_FORMAT)
         atomic_write_json(self.unit_path(uid), record.to_json())  # written last: the done marker
+        if self.remote:
+            from roz.engine import mirror
+
+            try:
+                mirror.publish_unit(self, uid, check is not None)
+            except BaseException:
+                self.unit_path(uid).unlink(missing_ok=True)  # not on the remote: not done here either
+                raise
         self.clear_parts(uid)
         self.clear_failure(uid)
         return record
 
     def clear_unit(self, unit_id: str) -> None:
+        if self.remote:
+            from roz.engine import mirror
+
+            mirror.unpublish_unit(self, unit_id)
         self.unit_path(unit_id).unlink(missing_ok=True)
         self.samples_path(unit_id).unlink(missing_ok=True)
         self.clear_parts(unit_id)
@@ -306,9 +364,15 @@ class ResultStore:
                "hint": getattr(error, "hint", None), "user_error": isinstance(error, RozError),
                "traceback": "".join(_traceback.format_exception(error)), "time": _now(), "roz_version": __version__}
         atomic_write_json(self.failure_path(unit_id), rec)
+        try:
+            self._publish(f"failed/{unit_id}.json")
+        except Exception:  # noqa: BLE001 -- recorded here; the run goes on (the unit is retried next run)
+            pass
         return rec
 
     def clear_failure(self, unit_id: str) -> None:
+        if self.remote:
+            self.remote.delete(f"failed/{unit_id}.json")
         self.failure_path(unit_id).unlink(missing_ok=True)
 
     def failures(self) -> list[dict]:
@@ -326,9 +390,11 @@ class ResultStore:
     def write_part(self, unit_id: str, start: int, end: int, table: pa.Table) -> None:
         """Rows of positions ``start:end`` of the unit (offsets into its position list)."""
         atomic_write_table(self._part_path(unit_id, start, end), table)
+        self._publish(self._part_path(unit_id, start, end).relative_to(self.root).as_posix())
 
     def read_parts(self, unit_id: str, on_bad: Callable[[str], None] | None = None) -> dict[tuple[int, int], pa.Table]:
         """``{(start, end): rows}``; unreadable or misnamed part files are deleted (and reported)."""
+        self._pull_parts(unit_id)
         d = self.parts_dir(unit_id)
         out = {}
         for p in sorted(d.glob("*.parquet")) if d.is_dir() else []:
@@ -345,14 +411,25 @@ class ResultStore:
 
     def part_ranges(self, unit_id: str) -> list[tuple[int, int]]:
         """The ``(start, end)`` ranges of the unit's stored parts, from their names (not read)."""
+        self._pull_parts(unit_id)
         d = self.parts_dir(unit_id)
         found = [_PART.match(p.name[:-len(".parquet")]) for p in d.glob("part-*.parquet")] if d.is_dir() else []
         return sorted((int(m.group(1)), int(m.group(2))) for m in found if m)
 
+    def _pull_parts(self, unit_id: str) -> None:
+        if self.remote:  # parts other nodes' shards published
+            from roz.engine import mirror
+
+            mirror.pull_parts(self, unit_id)
+
     def drop_part(self, unit_id: str, start: int, end: int) -> None:
+        if self.remote:
+            self.remote.delete(self._part_path(unit_id, start, end).relative_to(self.root).as_posix())
         self._part_path(unit_id, start, end).unlink(missing_ok=True)
 
     def clear_parts(self, unit_id: str) -> None:
+        if self.remote:
+            self.remote.delete_dir(f"parts/{unit_id}")
         d = self.parts_dir(unit_id)
         if d.is_dir():
             for p in d.iterdir():
@@ -368,6 +445,7 @@ class ResultStore:
     def write_artifact(self, name: str, obj: Any) -> None:
         """A named run-level result (JSON), e.g. the overlap analysis: ``RUN_DIR/<name>.json``."""
         atomic_write_json(self.artifact_path(name), obj)
+        self._publish(f"{name}.json")
 
     def read_artifact(self, name: str) -> Any | None:
         """The artefact, ``None`` when absent; ``StoreError`` when it cannot be read."""
