@@ -43,14 +43,14 @@ def eight_roots(tmp_path):
 
 def test_roz_run_eight_datasets(tmp_path, eight_roots, monkeypatch):
     pytest.importorskip("typer")
-    import roz.engine.runner as runner
+    import roz.engine.jobs as jobs  # where the runner builds its models
     from rich.console import Console
     from typer.testing import CliRunner
 
     import roz.cli as cli
     from roz import api
 
-    monkeypatch.setattr(runner, "create_model", _fake_rozmodel)
+    monkeypatch.setattr(jobs, "create_model", _fake_rozmodel)
     monkeypatch.setattr(cli, "console", Console(width=400, force_terminal=False))
     roots, expected = eight_roots
     order = list(reversed(EIGHT))  # config order must not matter
