@@ -1,4 +1,4 @@
-"""The pHash detector hashes a corpus once per corpus state and reads the codes back after."""
+"""The pHash detector hashes a corpus (and a test set) once per state of its files and reads the codes back after."""
 
 from __future__ import annotations
 
@@ -29,17 +29,18 @@ def test_corpus_hashes_are_cached_and_follow_the_corpus(tmp_path, monkeypatch):
 
     calls = []
 
-    real = OverlapDetector.corpus_features
+    real, real_test = OverlapDetector.corpus_features, OverlapDetector.test_features
     monkeypatch.setattr(OverlapDetector, "corpus_features", lambda self, p: calls.append(len(p)) or real(self, p))
+    monkeypatch.setattr(OverlapDetector, "test_features", lambda self, p: calls.append(-len(p)) or real_test(self, p))
 
     first, _ = pipeline.phash_detect({"t": test}, open_corpus(corpus_dir), threshold=None, log=lambda m: None)
     again, _ = pipeline.phash_detect({"t": test}, open_corpus(corpus_dir), threshold=None, log=lambda m: None)
-    assert calls == [12]  # hashed once, read from the cache the second time
+    assert calls == [12, -12]  # corpus and test side hashed once, read from the cache the second time
     assert first["t"].equals(again["t"]) and int(first["t"]["is_duplicate"].sum()) == 12
 
     # a changed corpus file is a new corpus state: hashed again, and the result follows it
     Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(paths[0])
     os.utime(paths[0], ns=(1, 1))
     changed, _ = pipeline.phash_detect({"t": test}, open_corpus(corpus_dir), threshold=None, log=lambda m: None)
-    assert calls == [12, 12]
+    assert calls == [12, -12, 12]  # only the changed corpus is hashed again
     assert not changed["t"]["is_duplicate"][0] and int(changed["t"]["is_duplicate"].sum()) == 11

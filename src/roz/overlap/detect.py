@@ -223,8 +223,14 @@ class OverlapDetector:
     def default_threshold(self) -> float | None:
         return DEFAULT_THRESHOLDS.get((self.method, self.verify))
 
-    def query(self, test_paths: Sequence[str | os.PathLike], threshold: float | None = None) -> pd.DataFrame:
-        """The duplicates table (one row per test image, ``COLUMNS``); protocol in ``df.attrs``."""
+    def test_features(self, test_paths: Sequence[str | os.PathLike]) -> tuple[dict, np.ndarray]:
+        """The test side's features and ok mask, as :meth:`query` computes them (for a cache)."""
+        return self._features([Path(p) for p in test_paths], self.crops)
+
+    def query(self, test_paths: Sequence[str | os.PathLike], threshold: float | None = None,
+              features: tuple[dict, np.ndarray] | None = None) -> pd.DataFrame:
+        """The duplicates table (one row per test image, ``COLUMNS``); protocol in ``df.attrs``.
+        ``features``: the test side's ``(features, ok)`` from :meth:`test_features`, if computed before."""
         if not hasattr(self, "index"):
             raise DataError("OverlapDetector.query before fit(corpus_paths)")
         threshold_source = "given"
@@ -239,7 +245,7 @@ class OverlapDetector:
                 threshold, threshold_source = self.calibration["threshold"], "calibrated (synthetic, precision>=0.99)"
         test_paths = [Path(p) for p in test_paths]
         t0 = time.perf_counter()
-        feats, ok = self._features(test_paths, self.crops)
+        feats, ok = features if features is not None else self._features(test_paths, self.crops)
         t1 = time.perf_counter()
         best, sim, ham = self.score(feats, ok)
         t2 = time.perf_counter()

@@ -175,31 +175,39 @@ def phash_detect(test_sets: dict, corpus, *, threshold: float | None, log=print)
                        hint="use --detector embedding for webdataset shards and precomputed embeddings")
     t0 = time.perf_counter()
     det = OverlapDetector("phash")
-    det.fit_features(corpus.paths, *_cached_hash_features(det, corpus, log))
-    out = {split: det.query([ds.path(i) for i in range(len(ds))], threshold) for split, ds in test_sets.items()}
+    det.fit_features(corpus.paths, *_cached_hash_features(det, corpus.paths, "corpus", log))
+    out = {}
+    for split, ds in test_sets.items():
+        paths = [ds.path(i) for i in range(len(ds))]
+        out[split] = det.query(paths, threshold, features=_cached_hash_features(det, paths, "test", log))
     first = next(iter(out.values()), None)
     protocol = dict(first.attrs.get("protocol", {})) if first is not None else det.describe()
     protocol.update(corpus=corpus.describe(), seconds=time.perf_counter() - t0)
     return out, protocol
 
 
-def _cached_hash_features(det, corpus, log) -> tuple[dict, np.ndarray]:
-    """The corpus's hash codes and thumbnails, computed once per corpus state (names, sizes,
-    mtimes: ``corpus.fingerprint()``) and hash protocol, then read from
-    ``$ROZ_HOME/overlap/<key>/hash-features.npz`` (written atomically). A cache, not a result:
-    deleting it only costs the hashing again."""
+def _cached_hash_features(det, paths, side: str, log) -> tuple[dict, np.ndarray]:
+    """Hash codes and thumbnails of ``paths`` (``side``: ``corpus`` or ``test``, which crop
+    differently), computed once per state of the files (names, sizes, mtimes) and hash protocol,
+    then read from ``$ROZ_HOME/overlap/<key>/hash-features.npz`` (written atomically). A cache,
+    not a result: deleting it only costs the hashing again."""
     import json
     import os
 
+    from roz.overlap.corpus import _fingerprint
     from roz.overlap.hashing import hash_protocol
+    from roz.paths import roz_home
 
-    proto = json.dumps({**hash_protocol(det.method), "crops": list(det.crops)}, sort_keys=True)
-    path = cache_root(corpus, f"hash:{proto}") / "hash-features.npz"
+    crops = list(det.crops) if side == "test" else []
+    proto = json.dumps({**hash_protocol(det.method), "side": side, "crops": crops}, sort_keys=True)
+    key = hashlib.sha256(f"{_fingerprint(paths)}\0{proto}".encode()).hexdigest()[:16]
+    path = roz_home() / "overlap" / f"hash-{key}" / "hash-features.npz"
     if path.is_file():
         with np.load(path, allow_pickle=False) as z:
             return {"codes": z["codes"], "thumbs": z["thumbs"]}, z["ok"]
-    log(f"hashing the corpus ({len(corpus.paths)} images; cached in {path.parent})")
-    feats, ok = det.corpus_features(corpus.paths)
+    if side == "corpus":
+        log(f"hashing the corpus ({len(paths)} images; cached in {path.parent})")
+    feats, ok = det.corpus_features(paths) if side == "corpus" else det.test_features(paths)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
     np.savez(tmp, codes=feats["codes"], thumbs=feats["thumbs"], ok=np.asarray(ok, bool))

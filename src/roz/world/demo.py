@@ -68,7 +68,7 @@ def _pick(models: list[dict], ckpt_dir: Path) -> dict:
 #: (3 per class). Corruptions: 66 (1 per class) per (corruption, severity) cell -- the corruption
 #: mean pools 15 cells, ~1000 images per model. Perturbations: 33 sequences of 10-31 frames. FGSM
 #: (every model): 198 images; the other attacks (the focus models): 32.
-DEFAULT_LIMITS = {"images": 198, "corruption": 66, "perturbation": 33, "fgsm": 198, "attack": 32, "nes": 16}
+DEFAULT_LIMITS = {"images": 198, "corruption": 66, "perturbation": 33, "fgsm": 132, "attack": 32, "nes": 16}
 #: ``--quick`` (the world has 198 mini-val images): the fits need nonzero baseline accuracies.
 QUICK_LIMITS = {"images": 66, "corruption": 66, "perturbation": 16, "fgsm": 66, "attack": 16, "nes": 8}
 EPS = [1 / 255, 2 / 255, 4 / 255, 8 / 255]
