@@ -113,3 +113,23 @@ def test_one_severity_gives_no_severity_axis_that_would_repeat_the_corruption_me
     recs.append(_unit("c9", "clip", "zeroshot", REF, {"top1": 20.0},
                       shift={"name": "corruption", "corruption": "fog", "severity": 5}))
     assert f"{REF}~severity-3:top1" in set(accuracy_table(recs).acc.columns)
+
+
+def test_derived_means_do_not_depend_on_the_hash_seed():
+    """The cells of a mean are summed in a fixed order: a set's order follows PYTHONHASHSEED, and
+    float sums follow the order (two demo runs differed in the last bits before)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from roz.engine.tables import _complete_means\n"
+            "vals = [0.1, 0.7, 1e16, 0.3, -1e16, 0.2, 3.3, 1e-3, 5.5, 2.2, 7.1, 0.9, 4.4, 6.6, 8.8]\n"
+            "per = {(f'c{i:02d}', 3): v for i, v in enumerate(vals)}\n"
+            "print(repr(_complete_means({'m': per}, lambda c: 'mean')[0]['m']['mean']))\n")
+    outs = set()
+    for seed in range(6):
+        env = {**os.environ, "PYTHONHASHSEED": str(seed)}
+        outs.add(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout)
+    want = sum(v for _, v in sorted(((f"c{i:02d}", v) for i, v in enumerate(
+        [0.1, 0.7, 1e16, 0.3, -1e16, 0.2, 3.3, 1e-3, 5.5, 2.2, 7.1, 0.9, 4.4, 6.6, 8.8])))) / 15
+    assert outs == {repr(want) + "\n"}

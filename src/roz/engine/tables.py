@@ -131,7 +131,7 @@ def _complete_means(cells: Mapping[str, Mapping[tuple, float]], group, what: str
     for m, per in cells.items():
         for axis, need in wanted.items():
             if need <= per.keys():
-                out.setdefault(m, {})[axis] = sum(per[c] for c in need) / len(need)
+                out.setdefault(m, {})[axis] = sum(per[c] for c in sorted(need)) / len(need)  # fixed order: bit-reproducible
     return out, {axis: [f"{what}:{c}:{s}" for c, s in sorted(need)] for axis, need in wanted.items()}
 
 
