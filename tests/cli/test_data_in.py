@@ -20,7 +20,7 @@ def _fake(spec, **kw):
 
 @pytest.fixture
 def fake_model(monkeypatch):
-    import roz.engine.runner as runner
+    import roz.engine.jobs as runner  # where the runner builds its models
 
     monkeypatch.setattr(runner, "create_model", _fake)
 

@@ -95,7 +95,7 @@ def test_folder_with_plain_names(tmp_path):
 
 def test_hf_dataset_through_the_engine(plain, tmp_path, monkeypatch):
     """api.evaluate on a save_to_disk directory with a DataLoader worker (the dataset pickles)."""
-    import roz.engine.runner as runner
+    import roz.engine.jobs as runner  # where the runner builds its models
     from roz import api
     from roz.models.base import wrap_module
     from support.tinymodels import store_rows

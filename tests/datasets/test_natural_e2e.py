@@ -51,7 +51,7 @@ def test_roz_run_eight_datasets(tmp_path, eight_roots, monkeypatch):
     from roz import api
 
     monkeypatch.setattr(jobs, "create_model", _fake_rozmodel)
-    monkeypatch.setattr(cli, "console", Console(width=400, force_terminal=False))
+    monkeypatch.setattr(cli.common, "console", Console(width=400, force_terminal=False))
     roots, expected = eight_roots
     order = list(reversed(EIGHT))  # config order must not matter
     cfg = {"out": str(tmp_path / "run"), "models": [{"spec": "timm:fake@none", "name": "fake"}],

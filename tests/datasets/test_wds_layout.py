@@ -107,7 +107,7 @@ def test_wds_missing_shard_is_reported(tmp_path):
 def test_wds_root_through_the_engine(tmp_path, monkeypatch):
     """api.evaluate on a collection root: a DataLoader worker reads the shards (the dataset pickles),
     the store keeps the shard member paths, and the rows equal those of the folder layout."""
-    import roz.engine.runner as runner
+    import roz.engine.jobs as runner  # where the runner builds its models
     from roz import api
     from roz.models.base import wrap_module
     from support.tinymodels import store_rows

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from roz.cli import _PLAIN, _log, app, console
+from roz.cli.common import _PLAIN, _log, app, console
 
 overlap_app = typer.Typer(help="Near-duplicates of test sets in a pretraining corpus; clean test sets; ER on them.",
                           no_args_is_help=True, **_PLAIN)

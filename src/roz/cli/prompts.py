@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from roz.cli import _PLAIN, _log, app, console, world_app
+from roz.cli.common import _PLAIN, _log, app, console, world_app
 from roz.errors import RozError
 
 prompts_app = typer.Typer(help="Search prompts for a CLIP (CLIP-Auto: AutoPrompt, CoOp); see docs/prompts.md.",

@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from roz.cli import _print_table, app, err
+from roz.cli.common import _print_table, app, err
 from roz.errors import RozError
 
 
