@@ -28,7 +28,8 @@ def is_hf_clip(model) -> bool:
     """Whether ``model`` is a transformers CLIPModel whose text tower can be run on embeddings."""
     try:
         from transformers import CLIPModel
-    except ImportError:  # transformers is optional
+        from transformers.masking_utils import create_causal_mask  # noqa: F401  (encode_embeds needs it)
+    except ImportError:  # transformers is optional; < 4.48 has no masking_utils
         return False
     text = getattr(model, "text_model", None)
     return isinstance(model, CLIPModel) and all(
