@@ -2,7 +2,8 @@
 
 Prompt learning needs three things the zero-shot head does not: the token-embedding matrix, the
 tokenizer's ids (without re-tokenising text), and the text transformer run on *embeddings* instead
-of ids. :class:`TextTower` provides them for open_clip CLIPs (``OpenClipEncoder``). A model whose
+of ids. :class:`TextTower` provides them for open_clip CLIPs (``OpenClipEncoder``), and
+:class:`~roz.models.prompt_text_hf.HFTextTower` for transformers CLIPs (``hf:``). A model whose
 text tower is not reachable this way raises one :class:`~roz.errors.ModelError` ("cannot be
 prompted").
 
@@ -24,7 +25,7 @@ from roz.errors import ModelError
 
 def text_tower(model_or_encoder) -> "TextTower":
     """The :class:`TextTower` of a zero-shot model (or its encoder); ModelError if it has none."""
-    from roz.models.zeroshot import OpenClipEncoder
+    from roz.models.zeroshot import HFClipEncoder, OpenClipEncoder
 
     enc = getattr(model_or_encoder, "encoder", model_or_encoder)
     inner = getattr(enc, "model", None)
@@ -35,10 +36,14 @@ def text_tower(model_or_encoder) -> "TextTower":
                              f"{inner.text_pool_type!r}, prompt learning here needs CLIP's EOT (argmax) pooling",
                              hint="use an open_clip CLIP with the standard text transformer")
         return TextTower(inner, enc.tokenizer)
+    from roz.models.prompt_text_hf import HFTextTower, is_hf_clip
+
+    if isinstance(enc, HFClipEncoder) and is_hf_clip(inner):
+        return HFTextTower(inner, enc.tokenizer, _name(model_or_encoder))
     raise ModelError(f"{_name(model_or_encoder)} cannot be prompted: prompt learning needs a CLIP text tower "
-                     "with reachable token embeddings (open_clip CLIP models)",
-                     hint="use an openclip:/local: CLIP spec; Hugging Face (hf:) CLIPs and supervised classifiers "
-                          "are not supported by `roz prompts`")
+                     "with reachable token embeddings (open_clip or transformers CLIP models)",
+                     hint="use an openclip:, local: or hf: CLIP spec; supervised classifiers (and other "
+                          "text towers, e.g. SigLIP) are not supported by `roz prompts`")
 
 
 def _name(m) -> str:
