@@ -39,11 +39,14 @@ def load_preset(path: str | Path | None = None) -> dict:
 
 
 def _merge(base, over):
-    """Mappings merge key by key; anything else (lists, scalars) replaces."""
+    """Mappings merge key by key (a null value removes the key); anything else (lists, scalars) replaces."""
     if isinstance(base, dict) and isinstance(over, dict):
         out = dict(base)
         for k, v in over.items():
-            out[k] = _merge(base.get(k), v) if k in base else v
+            if v is None:
+                out.pop(k, None)
+            else:
+                out[k] = _merge(base.get(k), v) if k in base else copy.deepcopy(v)
         return out
     return copy.deepcopy(over)
 
