@@ -50,6 +50,8 @@ def test_the_shipped_preset_is_the_papers_protocol(tmp_path):
         a = attacks[name]
         assert (a["eps_space"], a["min_eps"], a["min_eps_protocol"], a["limit"]) == ("normalized", True, "paper", 1000)
     assert attacks["deepfool"]["candidates"] == "all"
+    assert {a.get("surrogate") for n, a in attacks.items() if n.startswith("transfer-")} == {
+        "torchvision:resnet152@IMAGENET1K_V1"} and "surrogate" not in attacks["bim"]
     validate_config(plan.config)  # the run config is one `roz run` accepts
 
 
@@ -134,7 +136,7 @@ def test_the_whole_preset_runs_end_to_end_on_fixtures_with_tiny_models(fx, roz_c
         "datasets": {"imagenet-val": {"name": "imagefolder", "root": str(fx["data"])}},
         "shifts": [{"shift": "corruption:fog,contrast:1", "datasets": ["imagenet-val"]},
                    {"shift": "typographic", "datasets": ["imagenet-val"]}],
-        "paper_attacks": {"common": {"limit": 8, "eps": [0.005], "surrogate": fx["timm"]}},
+        "paper_attacks": {"surrogate": fx["timm"], "common": {"limit": 8, "eps": [0.005]}},
         "modern_attacks": {"common": {"limit": 8, "eps": ["2/255"]}},
         "overlap": {"encoder": "tiny", "datasets": ["imagenet-val"]},
         "reports": [{"out": "report-testbed", "baseline": "testbed", "bootstrap": 20},

@@ -21,7 +21,7 @@ def _weights_problem(spec: str) -> str | None:
         if candidate and (os.sep in candidate or candidate.endswith((".pt", ".pth", ".bin", ".safetensors", ".json"))):
             if not Path(candidate).expanduser().exists():
                 return f"{spec}: no file {candidate}"
-    if source == "openclip" and at and not os.sep in weights:
+    if source == "openclip" and at and os.sep not in weights:
         import open_clip
 
         cfg = open_clip.get_pretrained_cfg(arch, weights)
@@ -59,7 +59,8 @@ def check_plan(plan: PaperPlan, dataset_check=None) -> list[str]:
         if not ok:
             problems.append(f"dataset {name} at {root}: " + "; ".join(str(x) for x in lines[:3]))
     specs = {m["spec"] for m in plan.config["models"]} | {s["model"] for s in plan.prompt_steps}
-    if plan.overlap:
+    specs |= {a["surrogate"] for a in plan.config["attacks"] if a.get("surrogate")}
+    if plan.overlap and plan.overlap["encoder"] != "tiny":
         specs.add(plan.overlap["encoder"])
     for spec in sorted(specs):
         bad = _weights_problem(spec)

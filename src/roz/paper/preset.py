@@ -131,7 +131,8 @@ def _attacks(preset: dict, present: dict, missing: list) -> list[dict]:
     for group in ("paper_attacks", "modern_attacks"):
         g = preset.get(group) or {}
         for a in g.get("attacks") or []:
-            entry = _restrict({**(g.get("common") or {}), **a}, present, f"attack {a.get('name')}", missing)
+            extra = {"surrogate": g["surrogate"]} if g.get("surrogate") and str(a.get("name")).startswith("transfer-") else {}
+            entry = _restrict({**(g.get("common") or {}), **extra, **a}, present, f"attack {a.get('name')}", missing)
             if entry is not None:
                 out.append(entry)
     return out
