@@ -34,10 +34,12 @@ def test_the_shipped_preset_is_the_papers_protocol(tmp_path):
     assert sorted(s["out"] for s in plan.prompt_steps) == sorted(m["prompts"] for m in models.values() if "prompts" in m)
     assert {s["dataset"] for s in plan.prompt_steps} == {"imagenet-val"}
     # every baseline is a testbed row with torchvision's original weights
-    rows = set(read_testbed().index if read_testbed().index.name == "model" else read_testbed()["model"])
+    rows = set(read_testbed().acc.index)
     baselines = [b for b in load_preset()["baselines"]]
     assert len(baselines) >= 10 and all(b["testbed"] in rows and b["spec"].endswith("@IMAGENET1K_V1") for b in baselines)
     datasets = {d["name"] for d in plan.config["datasets"]}
+    cells = [d["options"] for d in plan.config["datasets"] if d["name"] == "imagenet-c"]
+    assert len(cells) == 75 and len({c["corruption"] for c in cells}) == 15  # the released ImageNet-C, 15 x 5
     assert {"imagenet-val", "imagenet-r", "imagenet-a", "imagenet-sketch", "objectnet", "imagenetv2-matched-frequency",
             "stylized-imagenet", "imagenet-p", "imagenet-c"} <= datasets
     assert plan.datasets["imagenet-r"] == str(tmp_path / "imagenet-r")
@@ -52,7 +54,8 @@ def test_the_shipped_preset_is_the_papers_protocol(tmp_path):
     assert attacks["deepfool"]["candidates"] == "all"
     assert {a.get("surrogate") for n, a in attacks.items() if n.startswith("transfer-")} == {
         "torchvision:resnet152@IMAGENET1K_V1"} and "surrogate" not in attacks["bim"]
-    validate_config(plan.config)  # the run config is one `roz run` accepts
+    # models, shifts and attacks are what `roz run` accepts (roots are checked there: one stand-in here)
+    validate_config({**plan.config, "models": [m for m in plan.config["models"] if "prompts" not in m], "datasets": [{"name": "imagefolder", "root": str(tmp_path), "label": "imagenet-val"}]})
 
 
 def test_without_released_imagenet_c_the_75_corruptions_run_on_the_fly(tmp_path):
@@ -97,7 +100,7 @@ def test_dry_run_prints_units_passes_and_wall_time(roz_cli, tmp_path):
     assert code == 0, err
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.split()[:1] and
             line.split()[0] in ("prompt-search", "eval", "shift", "attack")}
-    n_models, n_data = 6 * 2 + 14, 9
+    n_models, n_data = 6 * 2 + 14, 7 + 75 + 10  # 7 datasets, ImageNet-C cells, ImageNet-P perturbations
     assert rows["prompt-search"][0] == "6" and rows["eval"][0] == str(n_models * n_data)
     assert rows["shift"][0] == str(n_models * 1) and rows["attack"][0] == str(n_models * 15)
     assert int(rows["attack"][1].replace(",", "")) == n_models * 15 * 1000  # the 1,000-image subsets

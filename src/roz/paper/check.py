@@ -46,18 +46,18 @@ def _weights_problem(spec: str) -> str | None:
 
 def check_plan(plan: PaperPlan, dataset_check=None) -> list[str]:
     """Every problem of ``plan`` at once: missing data (as expanded), dataset copies that fail their
-    check, models whose weights are not local. ``dataset_check(name, root)`` -> (ok, lines)."""
+    check, models whose weights are not local. ``dataset_check(name, root, options)`` -> (ok, lines)."""
     problems = list(plan.missing)
     if dataset_check is None:
         from roz.datasets.checks import check_dataset
 
-        def dataset_check(name, root):
-            res = check_dataset(name, root)
+        def dataset_check(name, root, options):
+            res = check_dataset(name, root, **options)
             return res.ok, res.lines
-    for name, root in plan.datasets.items():
-        ok, lines = dataset_check(plan.loaders.get(name, name), root)
+    for d in plan.config["datasets"]:
+        ok, lines = dataset_check(d["name"], d["root"], dict(d.get("options") or {}))
         if not ok:
-            problems.append(f"dataset {name} at {root}: " + "; ".join(str(x) for x in lines[:3]))
+            problems.append(f"dataset {d.get('label') or d['name']} at {d['root']}: " + "; ".join(str(x) for x in lines[:3]))
     specs = {m["spec"] for m in plan.config["models"]} | {s["model"] for s in plan.prompt_steps}
     specs |= {a["surrogate"] for a in plan.config["attacks"] if a.get("surrogate")}
     if plan.overlap and plan.overlap["encoder"] != "tiny":

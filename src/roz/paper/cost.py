@@ -47,12 +47,14 @@ def dataset_sizes(plan: PaperPlan) -> dict[str, int]:
     from roz.datasets.registry import dataset_info
 
     out = {}
-    for label, root in plan.datasets.items():
-        counts = dataset_info(plan.loaders.get(label, label)).expected_counts or {}
+    for d in plan.config["datasets"]:
+        counts = dataset_info(d["name"]).expected_counts or {}
         total = counts.get("total")
-        if not total and Path(root).is_dir():
-            total = sum(1 for p in Path(root).rglob("*") if p.suffix.lower() in (".jpeg", ".jpg", ".png", ".webp"))
-        out[label] = int(total or 0)
+        total = max(total) if isinstance(total, (list, tuple)) else total  # several published sizes: the largest
+        root = Path(d["root"])
+        if not total and root.is_dir():
+            total = sum(1 for p in root.rglob("*") if p.suffix.lower() in (".jpeg", ".jpg", ".png", ".webp", ".mp4"))
+        out[d.get("label") or d["name"]] = int(total or 0)
     return out
 
 

@@ -98,6 +98,28 @@ def _root(name: str, entry, data_root: str | None) -> str:
     return str(Path(root.replace("{data_root}", str(data_root or ""))).expanduser())
 
 
+def _cells(label: str, base: dict, kind: str, missing: list) -> list[dict]:
+    """A release with one dataset per cell (``cells: corruption``: ImageNet-C's 15 x 5; ``cells:
+    perturbation``: ImageNet-P's 10 benchmark perturbations at difficulty 1), one entry per cell;
+    cells absent from a present root are listed in ``missing``."""
+    from roz.datasets.release_names import CORRUPTIONS, PERTURBATIONS, SEVERITIES
+
+    if kind == "corruption":
+        grid = [({"corruption": c, "severity": s}, f"{c}/{s}", f"{label}-{c}-{s}") for c in CORRUPTIONS for s in SEVERITIES]
+    elif kind == "perturbation":
+        grid = [({"perturbation": p, "difficulty": 1}, p, f"{label}-{p}") for p in PERTURBATIONS]
+    else:
+        raise ConfigError(f"dataset {label!r}: unknown cells {kind!r}", hint="cells: corruption or perturbation")
+    root = Path(base["root"])
+    out = []
+    for options, sub, cell_label in grid:
+        if root.is_dir() and not (root / sub).is_dir():
+            missing.append(f"dataset {label}: cell {sub} missing under {root}")
+            continue
+        out.append({**base, "options": options, "label": cell_label})
+    return out
+
+
 def _models(preset: dict, out: Path) -> tuple[list[dict], list[dict]]:
     auto = preset.get("clip_auto") or {}
     models, steps = [], []
@@ -162,7 +184,11 @@ def expand(preset: dict, *, data_root: str | None, corpus: str | None = None, ou
         if entry is not None:
             shifts.append(entry)
     loaders = {n: (e.get("name") if isinstance(e, dict) else None) or n for n, e in (preset.get("datasets") or {}).items()}
-    data = [{"name": loaders[n], "root": r, **({"label": n} if loaders[n] != n else {})} for n, r in present.items()]
+    data = []
+    for n, r in present.items():
+        cells = (preset["datasets"][n] or {}).get("cells") if isinstance(preset["datasets"][n], dict) else None
+        base = {"name": loaders[n], "root": r, **({"label": n} if loaders[n] != n else {})}
+        data += _cells(n, base, cells, missing) if cells else [base]
     config = {"out": str(out), "name": "roz-paper", "seed": int(preset.get("seed", 0)), "models": models,
               "datasets": data, "shifts": shifts,
               "attacks": _attacks(preset, present, missing)}
