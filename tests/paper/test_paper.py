@@ -139,8 +139,9 @@ def test_the_whole_preset_runs_end_to_end_on_fixtures_with_tiny_models(fx, roz_c
         "datasets": {"imagenet-val": {"name": "imagefolder", "root": str(fx["data"])}},
         "shifts": [{"shift": "corruption:fog,contrast:1", "datasets": ["imagenet-val"]},
                    {"shift": "typographic", "datasets": ["imagenet-val"]}],
-        "paper_attacks": {"surrogate": fx["timm"], "common": {"limit": 8, "eps": [0.005]}},
-        "modern_attacks": {"common": {"limit": 8, "eps": ["2/255"]}},
+        "paper_attacks": {"surrogate": fx["timm"], "common": {"limit": 4, "eps": [0.005]}},  # the eleven, as shipped
+        "modern_attacks": {"common": {"limit": 4, "eps": ["2/255"]}, "attacks": [  # Square: 100 queries, not 5,000
+            {"name": "pgd"}, {"name": "apgd-ce"}, {"name": "apgd-t"}, {"name": "square", "n_queries": 100}]},
         "overlap": {"encoder": "tiny", "datasets": ["imagenet-val"]},
         "reports": [{"out": "report-testbed", "baseline": "testbed", "bootstrap": 20},
                     {"out": "report", "baseline": "run", "bootstrap": 20}],
