@@ -165,3 +165,21 @@ def test_the_whole_preset_runs_end_to_end_on_fixtures_with_tiny_models(fx, roz_c
     assert {m for m, _ in attacked} == {"tiny-clip", "tiny-clip-auto", "tiny-vit"}
     assert (run / "overlap.json").is_file()
     assert (run / "report-testbed" / "index.html").is_file() and (run / "report" / "index.html").is_file()
+
+
+def test_measured_throughput_is_used_and_labelled(fx, tmp_path):
+    from roz.paper.cost import dataset_sizes, measure_throughput, plan_cost
+
+    spec = apply_overrides(load_preset(), sets=["clip_models=[]", f"baselines=[{{name: t, spec: '{fx['timm']}'}}]",
+                                                f"datasets={{imagenet-val: {{name: imagefolder, root: '{fx['data']}'}}}}"])
+    spec["datasets"] = {"imagenet-val": spec["datasets"]["imagenet-val"]}
+    plan = expand(spec, data_root=None)
+    rate = measure_throughput({"t": fx["timm"]})
+    assert rate["t"] > 0
+    sizes = dataset_sizes(plan)
+    assert sizes == {"imagenet-val": 24}  # a folder without a published size: its files, counted
+    slow, fast = plan_cost(plan, sizes, {"t": 10.0}), plan_cost(plan, sizes, {"t": 20.0})
+    assert slow["throughput"] == "measured" and "assumed" in plan_cost(plan, sizes)["throughput"]
+    assert slow["total_seconds"] == pytest.approx(2 * fast["total_seconds"])
+    assert slow["kinds"]["eval"]["images"] == 24  # clean
+    assert (slow["kinds"]["shift"]["units"], slow["kinds"]["shift"]["images"]) == (76, 76 * 24)  # 75 corruptions + ImageNet-T
