@@ -114,8 +114,10 @@ def test_check_lists_every_missing_piece_at_once(roz_cli, tmp_path, monkeypatch)
     (tmp_path / "imagenet-r").mkdir()  # present but empty: fails its check
     code, out, err = roz_cli("paper", "--check", "--data-root", tmp_path, "--set",
                              "clip_models=[{name: c, spec: 'openclip:RN50@/nowhere/rn50.pt', auto: true}]",
-                             "--set", "baselines=[{name: b, spec: 'timm:resnet50@/nowhere/r50.pt'}]")
+                             "--set", "baselines=[{name: b, spec: 'timm:resnet50@/nowhere/r50.pt'}]",
+                             "--set", "paper_attacks.attacks=[{name: fgsm, datasets: [imagenet-r], stepz: 3}]")
     assert code == 1, err
+    assert "run config: attacks[0]" in out and "stepz" in out  # the config as `roz run` checks it
     assert "dataset imagenet-r at" in out and "dataset imagenet-val: no data at" in out
     assert "model openclip:RN50@/nowhere/rn50.pt: no file" in out and "model timm:resnet50@/nowhere/r50.pt: no file" in out
     assert "skipped overlap: no --corpus given" in out

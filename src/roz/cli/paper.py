@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from roz.cli import EXECUTOR, _log, _settings, app, console
+from roz.cli import EXECUTOR, _log, _settings, _visible, app, console
 from roz.engine.options import Executor
 from roz.errors import RozError
 
@@ -62,8 +62,8 @@ def paper_cmd(
         return
     if check:
         problems = check_plan(plan)
-        for p in problems:
-            console.print(f"MISSING: {p}", markup=False)
+        for p in problems:  # one line each, never re-wrapped (greppable)
+            print(_visible(f"MISSING: {p}"))
         console.print(f"{len(problems)} problem(s)" if problems else "all datasets and models present", markup=False)
         if problems:
             raise typer.Exit(1)

@@ -44,6 +44,21 @@ def _weights_problem(spec: str) -> str | None:
     return None
 
 
+def _config_problems(plan: PaperPlan) -> list[str]:
+    """The run config as `roz run` validates it (CLIP-Auto models aside: their artefacts come later)."""
+    from roz.engine.validate import validate_config
+    from roz.errors import ConfigError
+
+    models = [m for m in plan.config["models"] if "prompts" not in m]
+    if not models or not plan.config["datasets"]:
+        return []
+    try:
+        validate_config({**plan.config, "models": models})
+    except ConfigError as e:
+        return [f"run config: {line.strip().removeprefix('- ')}" for line in str(e).splitlines()[1:]]
+    return []
+
+
 def check_plan(plan: PaperPlan, dataset_check=None) -> list[str]:
     """Every problem of ``plan`` at once: missing data (as expanded), dataset copies that fail their
     check, models whose weights are not local. ``dataset_check(name, root, options)`` -> (ok, lines)."""
@@ -58,6 +73,7 @@ def check_plan(plan: PaperPlan, dataset_check=None) -> list[str]:
         ok, lines = dataset_check(d["name"], d["root"], dict(d.get("options") or {}))
         if not ok:
             problems.append(f"dataset {d.get('label') or d['name']} at {d['root']}: " + "; ".join(str(x) for x in lines[:3]))
+    problems += _config_problems(plan)
     specs = {m["spec"] for m in plan.config["models"]} | {s["model"] for s in plan.prompt_steps}
     specs |= {a["surrogate"] for a in plan.config["attacks"] if a.get("surrogate")}
     if plan.overlap and plan.overlap["encoder"] != "tiny":
