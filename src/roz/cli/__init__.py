@@ -315,7 +315,7 @@ def models_list(library: str = typer.Argument(..., help="openclip, timm or hf (h
 
 
 # commands in their own modules (imported here so they register on `app`)
-from roz.cli import overlap, prompts, results  # noqa: E402,F401
+from roz.cli import overlap, paper, prompts, results  # noqa: E402,F401
 
 
 def _error(what: str, hint: str | None, code: int) -> None:
