@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from roz.cli import EXECUTOR, _log, _settings, _visible, app, console
+from roz.cli.common import EXECUTOR, _log, _settings, _visible, app, console
 from roz.engine.options import Executor
 from roz.errors import RozError
 
