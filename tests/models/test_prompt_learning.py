@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from roz.errors import ModelError
 from roz.models.adapters import create_model
 from roz.models.prompt_search import search_prompts
-from roz.models.prompt_text import text_tower
+from roz.models.prompt_towers import text_tower
 from roz.models.prompted import ids_head, prompted_spec
 
 AP = {"steps": 2, "runs": 2, "candidates": 4, "batch_size": 12, "top_k": 2}

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from roz.models.adapters import create_model
 from roz.models.prompt_search import search_prompts
-from roz.models.prompt_text import text_tower
+from roz.models.prompt_towers import text_tower
 from roz.models.prompt_text_hf import HFTextTower
 from roz.models.prompted import prompted_spec
 

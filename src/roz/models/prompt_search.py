@@ -50,7 +50,7 @@ def search_prompts(model: str, method: str, dataset: str, root: str | Path, *, o
     """Search prompts for ``model`` (a spec) and write ``out`` (prompts.json); returns the artefact."""
     from roz.models.adapters import create_model
     from roz.models.fewshot import few_shot_set
-    from roz.models.prompt_text import text_tower
+    from roz.models.prompt_towers import text_tower
     from roz.models.prompted import ids_head
 
     cfg = method_config(method, params)

@@ -3,9 +3,9 @@
 Prompt learning needs three things the zero-shot head does not: the token-embedding matrix, the
 tokenizer's ids (without re-tokenising text), and the text transformer run on *embeddings* instead
 of ids. :class:`TextTower` provides them for open_clip CLIPs (``OpenClipEncoder``), and
-:class:`~roz.models.prompt_text_hf.HFTextTower` for transformers CLIPs (``hf:``). A model whose
-text tower is not reachable this way raises one :class:`~roz.errors.ModelError` ("cannot be
-prompted").
+:class:`~roz.models.prompt_text_hf.HFTextTower` for transformers CLIPs (``hf:``);
+:func:`roz.models.prompt_towers.text_tower` picks the one a model has, or raises one
+:class:`~roz.errors.ModelError` ("cannot be prompted").
 
 Sequences follow the tokenizer's own layout: ``[SOT] ... [EOT] 0 0 ...`` (open_clip pads with id 0),
 truncated to the context length with EOT kept last, as ``open_clip.tokenize`` does. Features are
@@ -20,34 +20,6 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from roz.errors import ModelError
-
-
-def text_tower(model_or_encoder) -> "TextTower":
-    """The :class:`TextTower` of a zero-shot model (or its encoder); ModelError if it has none."""
-    from roz.models.zeroshot import HFClipEncoder, OpenClipEncoder
-
-    enc = getattr(model_or_encoder, "encoder", model_or_encoder)
-    inner = getattr(enc, "model", None)
-    if isinstance(enc, OpenClipEncoder) and all(hasattr(inner, a) for a in
-                                                ("token_embedding", "positional_embedding", "transformer", "ln_final")):
-        if getattr(inner, "text_pool_type", "argmax") != "argmax":
-            raise ModelError(f"{_name(model_or_encoder)} cannot be prompted: its text tower pools with "
-                             f"{inner.text_pool_type!r}, prompt learning here needs CLIP's EOT (argmax) pooling",
-                             hint="use an open_clip CLIP with the standard text transformer")
-        return TextTower(inner, enc.tokenizer)
-    from roz.models.prompt_text_hf import HFTextTower, is_hf_clip
-
-    if isinstance(enc, HFClipEncoder) and is_hf_clip(inner):
-        return HFTextTower(inner, enc.tokenizer, _name(model_or_encoder))
-    raise ModelError(f"{_name(model_or_encoder)} cannot be prompted: prompt learning needs a CLIP text tower "
-                     "with reachable token embeddings (open_clip or transformers CLIP models)",
-                     hint="use an openclip:, local: or hf: CLIP spec; supervised classifiers (and other "
-                          "text towers, e.g. SigLIP) are not supported by `roz prompts`")
-
-
-def _name(m) -> str:
-    return getattr(m, "name", None) or type(m).__name__
 
 
 class TextTower(nn.Module):

@@ -108,7 +108,7 @@ class PromptedClassifier(ZeroShotClassifier):
 
     def __init__(self, encoder, classes, preprocess, identity: ModelIdentity, artefact: dict,
                  name: str | None = None, use_cache: bool = True, role: str | None = None):
-        from roz.models.prompt_text import text_tower
+        from roz.models.prompt_towers import text_tower
 
         RozModel.__init__(self, encoder, classes, preprocess, identity, name=name)
         self.role = role or "zeroshot-auto"
