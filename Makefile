@@ -6,10 +6,10 @@ export HF_HUB_OFFLINE ?= 1
 
 .PHONY: demo test test-fast lint install bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test]' -c constraints.txt
 	touch $(STAMP)
 
 install: $(STAMP)
