@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 
-import pandas as pd
 import pytest
 import yaml
 
@@ -21,7 +20,7 @@ from roz.engine.options import RunOptions
 from roz.engine.plan import plan_units
 from roz.engine.runner import run_units
 from roz.engine.store import ResultStore
-from support.tinymodels import store_rows
+from support.tinymodels import assert_same_runs as _same, store_rows
 
 ray = pytest.importorskip("ray")
 
@@ -45,11 +44,6 @@ def _opts(**kw):
     return RunOptions(batch_size=4, workers=0, part_size=4, device="cpu", **kw)
 
 
-def _same(a: dict, b: dict) -> None:
-    assert sorted(a) == sorted(b) and a
-    for uid in a:
-        pd.testing.assert_frame_equal(a[uid][0], b[uid][0])
-        assert a[uid][1] == b[uid][1], uid
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from roz.engine.plan import plan_units
 from roz.engine.runner import run_units
 from roz.engine.store import ResultStore
 from roz.errors import RozError, StoreError
-from support.tinymodels import store_rows
+from support.tinymodels import assert_same_runs as _same, fail_shard, store_rows
 
 
 def _cfg(fx, attack=False):
@@ -32,13 +32,6 @@ def _opts(**kw):
     return RunOptions(batch_size=4, workers=0, part_size=4, device="cpu", **kw)
 
 
-def _same(a: dict, b: dict) -> None:
-    import pandas as pd
-
-    assert sorted(a) == sorted(b) and a
-    for uid in a:
-        pd.testing.assert_frame_equal(a[uid][0], b[uid][0])
-        assert a[uid][1] == b[uid][1], uid
 
 
 @pytest.fixture
@@ -110,17 +103,10 @@ def test_resume_from_remote_in_a_fresh_working_copy(fx, tmp_path, url, monkeypat
 
 def test_sharded_units_resume_from_remote_parts(fx, tmp_path, url, monkeypatch):
     from roz.engine import jobs
-    from roz.errors import DataError
 
     units = plan_units(_cfg(fx))
     real = jobs.execute_shard
-
-    def broken(job, *a, **kw):
-        if job.span == (8, 16):
-            raise DataError("shard 8-16 cannot be read now")
-        return real(job, *a, **kw)
-
-    monkeypatch.setattr(jobs, "execute_shard", broken)
+    fail_shard(monkeypatch, (8, 16))
     recs = run_units(units, url, _opts(shard_size=8), raise_failures=False)
     assert not recs
     assert {f"failed/{u.unit_id}.json" for u in units} <= _remote_files(url)

@@ -14,8 +14,7 @@ from roz.engine.plan import plan_units
 from roz.engine.runner import run_units
 from roz.engine.shards import covered, shard_spans
 from roz.engine.store import ResultStore
-from roz.errors import DataError
-from support.tinymodels import store_rows
+from support.tinymodels import fail_shard, store_rows
 
 
 def _cfg(fx, attack=True):
@@ -59,13 +58,7 @@ def test_resume_computes_only_missing_shards(fx, tmp_path, monkeypatch):
     units = plan_units(_cfg(fx, attack=False))
     run_units(units, tmp_path / "whole", _opts())
     real = jobs.execute_shard
-
-    def broken(job, *a, **kw):
-        if job.span == (8, 16):
-            raise DataError("shard 8-16 cannot be read now")
-        return real(job, *a, **kw)
-
-    monkeypatch.setattr(jobs, "execute_shard", broken)
+    fail_shard(monkeypatch, (8, 16))
     recs = run_units(units, tmp_path / "run", _opts(shard_size=8), raise_failures=False)
     assert not recs and {f["unit_id"] for f in recs.failures} == {u.unit_id for u in units}
     assert all(f["shard"] == [8, 16] for f in recs.failures)

@@ -96,6 +96,31 @@ def hf_clip_dir(tmp: Path, seed: int = 0) -> Path:
     return d
 
 
+def assert_same_runs(a: dict, b: dict) -> None:
+    """Two :func:`store_rows` results hold the same units with identical rows and metrics."""
+    import pandas as pd
+
+    assert sorted(a) == sorted(b) and a
+    for uid in a:
+        pd.testing.assert_frame_equal(a[uid][0], b[uid][0])
+        assert a[uid][1] == b[uid][1], uid
+
+
+def fail_shard(monkeypatch, span: tuple[int, int]) -> None:
+    """Make the shard ``span`` of every unit raise a DataError (a shard that cannot be read now)."""
+    from roz.engine import jobs
+    from roz.errors import DataError
+
+    real = jobs.execute_shard
+
+    def broken(job, *a, **kw):
+        if job.span == span:
+            raise DataError(f"shard {span[0]}-{span[1]} cannot be read now")
+        return real(job, *a, **kw)
+
+    monkeypatch.setattr(jobs, "execute_shard", broken)
+
+
 def store_rows(run) -> dict:
     """Every finished unit of a run: ``unit_id -> (per-sample rows sorted by index, metrics)``."""
     from roz.engine.store import ResultStore
