@@ -27,6 +27,7 @@ from roz.datasets.classes import ClassSet, get_class_set
 from roz.errors import ModelError, RozError
 from roz.models import objects as model_objects
 from roz.models.base import ModelIdentity, Preprocess, RozModel
+from roz.models.bpe import check_vocab_fits, sidecar_tokenizer
 from roz.models.checkpoint import load_state_dict, read_sidecar, sha256_file
 from roz.models.hub import hf_cached, require_download, url_cached
 from roz.models.transforms import (
@@ -159,7 +160,7 @@ def _openclip(spec, arch, weights, classes, templates, **kw) -> RozModel:
         close = difflib.get_close_matches(arch, open_clip.list_models(), n=3)
         raise ModelError(f"unknown open_clip architecture {arch!r}",
                          hint=(f"did you mean {', '.join(close)}? " if close else "") + "see open_clip.list_models()")
-    sidecar, sha, tag = None, None, None
+    sidecar, sha, tag, tokenizer, tokenizer_sha = None, None, None, None, None
     if weights is None:
         tags = open_clip.list_pretrained_tags_by_model(arch)
         raise ModelError(f"{spec}: say which weights to load",
@@ -169,6 +170,8 @@ def _openclip(spec, arch, weights, classes, templates, **kw) -> RozModel:
     elif _is_path(weights):
         path = Path(weights).expanduser()
         sidecar = read_sidecar(path)
+        if (sidecar or {}).get("tokenizer"):  # a compact vocabulary shipped beside the weights (roz.models.bpe)
+            tokenizer, tokenizer_sha = sidecar_tokenizer(sidecar["tokenizer"], path, arch)
         sd, sha = _load_local(path, sidecar)
         with _quiet_root_logger():  # open_clip warns "initialized randomly": we load the weights next
             model = open_clip.create_model(arch, pretrained=None, **(sidecar or {}).get("kwargs", {}))
@@ -191,9 +194,12 @@ def _openclip(spec, arch, weights, classes, templates, **kw) -> RozModel:
     # the one create_model_and_transforms builds preprocess_val from.
     pc = getattr(model.visual, "preprocess_cfg", None) or openclip_config(arch, tag, model.visual.image_size)
     pre = _preprocess_from(sidecar, resolve_openclip(pc))
-    tokenizer = open_clip.get_tokenizer(arch)
-    ident = ModelIdentity(spec=spec, source="openclip", arch=arch, weights=weights, weights_sha256=sha,
-                          extra={"open_clip_tag": tag} if tag else {})
+    tokenizer = tokenizer or open_clip.get_tokenizer(arch)
+    check_vocab_fits(tokenizer, model, spec)
+    extra = {"open_clip_tag": tag} if tag else {}
+    if tokenizer_sha:  # the tokenizer is part of what the numbers depend on (result ids, head cache)
+        extra["tokenizer_sha256"] = tokenizer_sha
+    ident = ModelIdentity(spec=spec, source="openclip", arch=arch, weights=weights, weights_sha256=sha, extra=extra)
     templates = templates or (sidecar or {}).get("templates") or "openai-80"
     return ZeroShotClassifier(OpenClipEncoder(model, tokenizer), _classes_from(classes, sidecar), pre, ident,
                               templates=templates, name=kw.get("label"), use_cache=kw.get("head_cache", True),

@@ -64,6 +64,7 @@ class _Problem:
         self.scale = tower.logit_scale()
         banned = torch.zeros(tower.embeddings.shape[0], dtype=torch.bool)
         banned[[tower.sot, tower.eot]] = True
+        banned[tower.vocab_size:] = True  # embedding rows the tokenizer has no token for (a compact vocabulary)
         self.banned = banned.to(tower.device)
 
     def text_features(self, triggers: torch.Tensor) -> torch.Tensor:
@@ -123,7 +124,6 @@ def search(tower: TextTower, class_names, feats: torch.Tensor, targets: torch.Te
 
 def _one_run(prob: _Problem, feats, targets, cfg: AutoPromptConfig, seed: int) -> tuple[list[int], float, list[float]]:
     rng = np.random.default_rng(seed)
-    vocab = prob.tower.embeddings.shape[0]
     allowed = np.flatnonzero(~prob.banned.cpu().numpy())
     triggers = torch.tensor(rng.choice(allowed, size=cfg.n_trigger, replace=True), dtype=torch.long)
     pick = np.sort(rng.choice(len(feats), size=min(cfg.batch_size, len(feats)), replace=False))
@@ -136,7 +136,7 @@ def _one_run(prob: _Problem, feats, targets, cfg: AutoPromptConfig, seed: int) -
         score = prob.flip_scores(triggers, bf, bt)[pos].detach().clone()
         score[prob.banned] = float("inf")
         score[int(triggers[pos])] = float("inf")
-        cand = torch.topk(-score, min(cfg.candidates, vocab - 2)).indices.cpu()
+        cand = torch.topk(-score, min(cfg.candidates, len(allowed) - 1)).indices.cpu()  # never a banned id
         sets = triggers.repeat(len(cand), 1)
         sets[:, pos] = cand
         losses = prob.losses(sets, bf, bt, cfg.eval_chunk)

@@ -43,6 +43,14 @@ class TextTower(nn.Module):
     def device(self) -> torch.device:
         return self.embeddings.device
 
+    @property
+    def vocab_size(self) -> int:
+        """Ids ``0 .. vocab_size - 1`` are tokens the tokenizer knows and the embedding holds. A compact
+        tokenizer (roz.models.bpe) may know fewer tokens than the embedding has rows; an id past its EOT
+        would also capture open_clip's argmax (EOT) pooling."""
+        rows = int(self.embeddings.shape[0])
+        return min(rows, int(getattr(self.tokenizer, "vocab_size", rows)))
+
     def token_ids(self, text: str) -> list[int]:
         """BPE ids of ``text`` without SOT/EOT (open_clip's SimpleTokenizer.encode)."""
         return list(self.tokenizer.encode(text))

@@ -64,6 +64,10 @@ class HFTextTower(TextTower):
         """``[V, D]`` token-embedding matrix."""
         return self.model.text_model.embeddings.token_embedding.weight
 
+    @property
+    def vocab_size(self) -> int:
+        return min(int(self.embeddings.shape[0]), len(self.tokenizer))  # len: with added tokens
+
     def token_ids(self, text: str) -> list[int]:
         """BPE ids of ``text`` without BOS/EOS."""
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
