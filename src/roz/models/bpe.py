@@ -7,7 +7,7 @@ one ``a b`` merge per line, in rank order); its vocabulary is the 256 byte symbo
 its captions use, and its token embedding shrinks accordingly. :func:`build_compact_bpe` writes such
 a file; the model still runs through open_clip's code, with ``SimpleTokenizer(bpe_path=...)``
 (:func:`load_tokenizer`). The checkpoint's sidecar names the file in its ``tokenizer`` block
-(docs/models.md), and the model's identity records its sha256.
+(docs/checkpoints.md), and the model's identity records its sha256.
 """
 
 from __future__ import annotations
@@ -191,5 +191,5 @@ def check_vocab_fits(tokenizer, model, what: str) -> None:
     if isinstance(n_tokens, int) and isinstance(rows, int) and n_tokens > rows:
         raise ModelError(f"{what}: the tokenizer has {n_tokens} tokens but the model's text tower embeds only {rows}: "
                          "its ids would index past the token embedding",
-                         hint="ship the model's tokenizer beside the weights (sidecar 'tokenizer', docs/models.md), "
+                         hint="ship the model's tokenizer beside the weights (sidecar 'tokenizer', docs/checkpoints.md), "
                               "or set the text config's vocab_size to the tokenizer's size")

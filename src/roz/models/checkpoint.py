@@ -14,6 +14,7 @@ the module and how to feed it::
       "preprocess": {"input_size": 224, "resize_size": 256, "interpolation": "bicubic",
                      "mean": [...], "std": [...]},
       "sha256": "<hex of NAME.pt>",
+      "tokenizer": {"bpe": "NAME.bpe.txt.gz", "sha256": ..., "vocab_size": ...},  # open_clip: roz.models.bpe
       "extra": {...}                        # provenance: seed, epochs, code version, ...
     }
 
