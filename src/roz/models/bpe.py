@@ -73,6 +73,7 @@ def compact_merges(texts: Iterable[str], source: str | os.PathLike | None = None
     """
     from open_clip.tokenizer import SimpleTokenizer
 
+    texts = [texts] if isinstance(texts, str) else texts  # one caption, not its characters
     source = _source(source)
     merges = read_merges(source)
     full = SimpleTokenizer(bpe_path=str(source), clean=clean)
