@@ -93,27 +93,50 @@ def font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(p, size)
 
 
-@lru_cache(maxsize=4096)
-def _fit(text: str, max_w: int, max_h: int, bold: bool) -> tuple[int, int, int, int, int]:
-    """Largest font size (<= 28) at which the text fits; with its bounding box."""
+@lru_cache(maxsize=32)
+def font_file(stem: str) -> str:
+    """Path of one of matplotlib's bundled TrueType fonts by file stem (e.g. ``"DejaVuSerif"``)."""
+    from matplotlib import get_data_path
+
+    from pathlib import Path
+
+    p = Path(get_data_path()) / "fonts" / "ttf" / f"{stem}.ttf"
+    if not p.is_file():
+        raise DataError(f"font {stem}.ttf is not among matplotlib's bundled fonts ({p.parent})",
+                        hint="reinstall matplotlib, or pick a stem from that folder")
+    return str(p)
+
+
+@lru_cache(maxsize=512)
+def _font_at(path: str | None, size: int, bold: bool) -> ImageFont.FreeTypeFont:
+    return font(size, bold) if path is None else ImageFont.truetype(path, size)
+
+
+@lru_cache(maxsize=8192)
+def _fit(text: str, max_w: int, max_h: int, bold: bool, path: str | None = None,
+         max_size: int = 28) -> tuple[int, int, int, int, int]:
+    """Largest font size (<= max_size) at which the text fits; with its bounding box."""
     d = ImageDraw.Draw(Image.new("L", (1, 1)))
-    for size in range(28, 5, -1):
-        bb = d.multiline_textbbox((0, 0), text, font=font(size, bold), spacing=1, align="center")
+    for size in range(max_size, 5, -1):
+        bb = d.multiline_textbbox((0, 0), text, font=_font_at(path, size, bold), spacing=1, align="center")
         left, t, r, b = (int(round(v)) for v in bb)
         if r - left <= max_w and b - t <= max_h:
             break
     return size, left, t, r, b
 
 
-def text_sprite(word: str, color: tuple, max_w: int, max_h: int, bold: bool = False) -> Image.Image:
-    """The word as a tight RGBA sprite no larger than max_w x max_h (two lines if needed)."""
+def text_sprite(word: str, color: tuple, max_w: int, max_h: int, bold: bool = False, font_path: str | None = None,
+                max_size: int = 28) -> Image.Image:
+    """The word as a tight RGBA sprite no larger than max_w x max_h (two lines if needed), in DejaVu
+    Sans (bold or not) or the TrueType file ``font_path``."""
     lines = [word]
     if " " in word and len(word) > 9:
         parts = word.split(" ")
         k = max(1, len(parts) // 2)
         lines = [" ".join(parts[:k]), " ".join(parts[k:])]
     text = "\n".join(lines)
-    size, left, t, r, b = _fit(text, max_w, max_h, bold)
+    size, left, t, r, b = _fit(text, max_w, max_h, bold, font_path, max_size)
     im = Image.new("RGBA", (r - left + 2, b - t + 2), (0, 0, 0, 0))
-    ImageDraw.Draw(im).multiline_text((1 - left, 1 - t), text, font=font(size, bold), fill=tuple(color) + (255,), spacing=1, align="center")
+    ImageDraw.Draw(im).multiline_text((1 - left, 1 - t), text, font=_font_at(font_path, size, bold),
+                                      fill=tuple(color) + (255,), spacing=1, align="center")
     return im
