@@ -59,6 +59,15 @@ REQUIRED_GLYPHS = string.ascii_lowercase + string.ascii_uppercase
 #: Parameters of the probe (spec options) and their defaults.
 DEFAULTS = {"fonts": "heldout", "min_width": 0.6, "max_width": 0.9, "min_height": 0.15, "max_height": 0.35,
             "min_contrast": 0.4, "min_px": 4}
+#: The probe's rules in words, recorded with every result.
+RULES = {"content": "the true class name once on a plain background of a random colour; the input image is discarded",
+         "size": "largest font size (em px) <= h x shorter side with drawn text width <= w x image width, "
+                 "w ~ U(min_width, max_width), h ~ U(min_height, max_height)",
+         "position": "uniform where the whole drawn text fits; no rotation",
+         "colour": "text luma differs from the background's by >= min_contrast (Rec. 601)",
+         "font": "uniform among the fonts whose character map covers the name",
+         "skip": "multi-word true class name, no font covering the name, or text not fitting at min_px",
+         "score": "zero-shot top-1 over the dataset's full label space (roz.metrics.reading)"}
 #: The probe's protocol version: enters every word-cards unit's id (results of another version are not reused).
 VERSION = 1
 _LUMA = np.array([0.299, 0.587, 0.114])
@@ -212,10 +221,7 @@ class WordCards(Shift):
                 "dropped_fonts": list(self.dropped_fonts), "min_width": self.width[0], "max_width": self.width[1],
                 "min_height": self.height[0], "max_height": self.height[1], "min_contrast": self.min_contrast,
                 "min_px": self.min_px, "n_candidate_classes": len(self.candidates),
-                "size_rule": "largest font size (em px) <= h x shorter side with text width <= w x width",
-                "skip_rule": "multi-word true class, no font covering the name, or text not fitting at min_px",
-                "content": "the true class name once on a plain background; the input image is discarded",
-                "font_choice": "uniform among the fonts whose character map covers the name"}
+                "rules": dict(RULES)}  # a mapping: kept out of the shift's short label (engine.tables.shift_label)
 
     def _rng(self, seed: int) -> np.random.Generator:
         h = hashlib.blake2b(f"{int(seed)}:word-cards".encode(), digest_size=8).digest()
