@@ -102,14 +102,19 @@ def covers(path: str, text: str) -> bool:
 
 @lru_cache(maxsize=64)
 def glyph_problem(path: str) -> str | None:
-    """Why the font cannot serve the probe (a letter a-z / A-Z without a glyph or with no ink), or None."""
+    """Why the font cannot serve the probe, or None: a letter a-z / A-Z without a glyph, with no
+    ink, or drawn like another letter (a fallback font's one box for every character). A font that
+    maps letters to other symbols (matplotlib's cmsy10, cmex10) passes: choose fonts by name."""
     missing = [c for c in REQUIRED_GLYPHS if not covers(path, c)]
     if missing:
         return f"no glyph for {''.join(missing)!r}"
     font = _font(path, 24)
     boxes = {c: font.getbbox(c) for c in REQUIRED_GLYPHS}
     empty = [c for c, (left, top, right, bottom) in boxes.items() if right <= left or bottom <= top]
-    return f"letters {''.join(empty)!r} draw no ink" if empty else None
+    if empty:
+        return f"letters {''.join(empty)!r} draw no ink"
+    shapes = {(boxes[c], bytes(font.getmask(c))) for c in REQUIRED_GLYPHS}
+    return None if len(shapes) == len(REQUIRED_GLYPHS) else "several letters draw the same glyph"
 
 
 def _font_path(item: str) -> str:
