@@ -48,6 +48,7 @@ def _same(got: pd.DataFrame, want: pd.DataFrame, what: str) -> None:
 
 # columns added on purpose since the golden files were captured (issue 12: attack figures are bounds)
 ADDED = {"attacks": ["loss", "robust_acc is", "min_eps is"],
+         "typographic": ["reading"],  # issue 17: each model's reading accuracy (word-cards) beside the attack
          # issue 14: the synthetic and adversarial averages beside the natural one
          "er_average": [c for kind in ("synthetic", "adversarial")
                         for c in (f"er_avg_{kind}", f"er_avg_{kind}_lo", f"er_avg_{kind}_hi", f"n_shifts_{kind}",

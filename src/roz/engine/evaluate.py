@@ -33,7 +33,11 @@ def run(ctx: UnitContext) -> UnitResult:
     table = ledger.finish()
     df = table.to_pandas()
     metrics = ds.aggregate(df[df["ok"]]) if len(df) else ds.aggregate(df)
-    if "written_label" in df.columns:  # typographic shift or dataset: accuracy + attack success rate
+    if getattr(shift, "probe", None) == "reading":  # word cards: reading accuracy (no attack, no success rate)
+        from roz.metrics.reading import aggregate_reading
+
+        metrics.update(aggregate_reading(df, names=list(ds.labels.names)))
+    elif "written_label" in df.columns:  # typographic shift or dataset: accuracy + attack success rate
         from roz.metrics.typographic import aggregate_typographic
 
         metrics.update(aggregate_typographic(df))

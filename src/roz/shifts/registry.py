@@ -1,5 +1,6 @@
 """Shift specs: ``corruption:fog:3``, ``corruption:all`` (the 15×5 grid), ``typographic[:k=v,...]``,
-``stylize:k=v,...``, ``perturbation:rotate[:2]`` / ``perturbation:all`` (ImageNet-P sequences). A spec becomes a dict (recorded with the result) and then a ``Shift``."""
+``stylize:k=v,...``, ``perturbation:rotate[:2]`` / ``perturbation:all`` (ImageNet-P sequences),
+``word-cards[:k=v,...]`` (the reading probe). A spec becomes a dict (recorded with the result) and then a ``Shift``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Callable
 from roz.errors import RozError
 from roz.registry import Registry
 
-SHIFT_KINDS = ("corruption", "typographic", "stylize", "perturbation")
+SHIFT_KINDS = ("corruption", "typographic", "stylize", "perturbation", "word-cards")
 
 
 def _value(v: str):
@@ -49,6 +50,8 @@ def parse_shift(spec: str | dict | None) -> list[dict]:
                 for n in names for s in sevs]
     if kind == "perturbation":
         return _parse_perturbation(spec, rest)
+    if kind == "word-cards":
+        return [_parse_word_cards(spec, rest)]
     return [{"name": kind, **_options(spec, rest)}]
 
 
@@ -104,6 +107,30 @@ def _parse_perturbation(spec: str, rest: str) -> list[dict]:
     return [{"name": "perturbation", "perturbation": n, "difficulty": d, **extra} for n in names for d in diffs]
 
 
+def _parse_word_cards(spec: str, rest: str) -> dict:
+    """``word-cards[:fonts=heldout|train|STEM,STEM..][,min_width=..,max_width=..,min_height=..,
+    max_height=..,min_contrast=..,min_px=..]``: a bare item after ``fonts=`` continues the font
+    list. ``fonts`` is always filled in (``word-cards`` and ``word-cards:fonts=heldout`` are one
+    unit) and ``version`` enters the unit id (``roz.shifts.word_cards.VERSION``)."""
+    from roz.shifts.word_cards import DEFAULTS, VERSION, resolve_fonts
+
+    params: dict = {}
+    last = None
+    for item in filter(None, rest.split(",")):
+        k, eq, v = item.partition("=")
+        if not eq and last == "fonts":
+            params["fonts"] += f",{item}"
+            continue
+        if not eq:
+            raise RozError(f"shift option {item!r} in {spec!r} is not KEY=VALUE")
+        if k not in DEFAULTS:
+            raise RozError(f"unknown word-cards option {k!r} in {spec!r}", hint=f"options: {', '.join(DEFAULTS)}")
+        params[k], last = (v if k == "fonts" else _value(v)), k
+    params.setdefault("fonts", DEFAULTS["fonts"])
+    resolve_fonts(params["fonts"])  # a bad font fails when the config is read, not when the unit runs
+    return {"name": "word-cards", **params, "version": VERSION}
+
+
 def _corruption(opts: dict, dataset):
     from roz.shifts.corruptions import Corruption
 
@@ -117,6 +144,22 @@ def _typographic(opts: dict, dataset):
     if dataset is None:
         raise RozError("the typographic shift needs a dataset (it writes wrong class names)")
     return Typographic(list(dataset.labels.names), **opts)
+
+
+def _word_cards(opts: dict, dataset):
+    from roz.shifts.word_cards import VERSION, WordCards
+
+    if dataset is None:
+        raise RozError("the word-cards probe needs a dataset (it writes the true class names)")
+    opts = dict(opts)
+    version = opts.pop("version", VERSION)
+    if version != VERSION:
+        raise RozError(f"word-cards version {version} is not this ROZ's ({VERSION})",
+                       hint="re-plan the run with this version of ROZ")
+    try:
+        return WordCards(list(dataset.labels.names), **opts)
+    except TypeError as e:
+        raise RozError(f"bad word-cards options {opts}: {e}", hint="see roz.shifts.word_cards.DEFAULTS") from None
 
 
 def _stylize(opts: dict, dataset):
@@ -148,7 +191,7 @@ def register_shift_kind(name: str, factory: Callable[[dict, object], object]) ->
 
 
 for _name, _factory in (("corruption", _corruption), ("typographic", _typographic), ("stylize", _stylize),
-                        ("perturbation", _perturbation)):
+                        ("perturbation", _perturbation), ("word-cards", _word_cards)):
     register_shift_kind(_name, _factory)
 
 

@@ -113,7 +113,8 @@ def _quick_models(models: list[dict], focus: list[str], ckpt_dir: Path) -> list[
 def _demo_shifts(quick: bool, full: bool, lim: dict | None) -> list:
     """Synthetic shifts, all on mini-val. Without ``models`` an entry runs on every model."""
     # mini-T: 3 written words sized for 64-px images (ImageNet-T writes 8 at 224 px)
-    shifts = ["none", {"shift": "typographic:n_words=3,size=0.16", "datasets": ["mini-val"]}]
+    shifts = ["none", {"shift": "typographic:n_words=3,size=0.16", "datasets": ["mini-val"]},
+              {"shift": "word-cards", "datasets": ["mini-val"]}]  # reading accuracy beside the attack (issue 17)
     on = {"datasets": ["mini-val"]}
     if full:
         return shifts + [{"shift": "corruption:all", **on}, {"shift": "perturbation:all", **on, "limit": 132}]
