@@ -46,7 +46,7 @@ from roz.world.concepts import (
     roz_mini,
 )
 
-WORLD_VERSION = 1
+WORLD_VERSION = 2
 
 FULL = {
     "mini-train": 80,
@@ -60,9 +60,10 @@ FULL = {
     "mini-ytbb-per-group": 4,
     "frames": 21,
     "mini-cueconflict": 8,
-    "corpus": 150,
-    "corpus-text": 0.12,
+    "corpus": 220,
+    "corpus-text": 0.22,
     "corpus-text-object": 0.12,
+    "corpus-sign": 0.08,
     "dup-mini-r": 0.3,
     "dup-mini-sketch": 0.2,
 }
@@ -305,7 +306,8 @@ def _image_stages(stage, staging: Path, seed: int, sizes: dict, wnids: list, ini
     stage("mini-ytbb", lambda: video_jobs("job_ytbb", YTBB_GROUPS, sizes["mini-ytbb-per-group"]))
     stage(
         "corpus-raw",
-        lambda: [("job_corpus", S, seed, w, sizes["corpus"], sizes["corpus-text"], sizes["corpus-text-object"]) for w in wnids],
+        lambda: [("job_corpus", S, seed, w, sizes["corpus"], sizes["corpus-text"], sizes["corpus-text-object"],
+                  sizes["corpus-sign"]) for w in wnids],
     )
 
 

@@ -12,6 +12,8 @@ import math
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
+from roz.world.render import text_sprite
+
 S = 64  # image side
 
 
@@ -138,22 +140,50 @@ def in_dist(sprite: Image.Image, rng, *, bg_kinds=BACKGROUNDS, scale=(0.55, 0.92
     return finish(img, rng)
 
 
-def sketch(sprite: Image.Image, rng) -> Image.Image:
-    """Black line art on paper, grey-scale, hand-drawn-ish (slight blur, pen weight)."""
+def _on_paper(sp: Image.Image, rng) -> Image.Image:
+    """Place a grey RGBA drawing on paper with the sketch geometry; grey-scale output."""
     img = paper(rng)
     size = _u(rng, 0.6, 0.95) * S
-    sp = transform(sprite, size, _u(rng, -15, 15), flip=bool(rng.random() < 0.5))
-    a = np.asarray(sp.getchannel("A"), dtype=np.float32) / 255.0
-    lum = np.asarray(sp.convert("L"), dtype=np.float32)
-    ink = _u(rng, 0, 60)
-    # keep the white interiors of OpenMoji line art white, the lines dark
-    val = np.where(lum < 128, ink, 255.0)
-    rgba = np.dstack([val, val, val, a * 255]).astype(np.uint8)
-    sp = Image.fromarray(rgba, "RGBA")
+    sp = transform(sp, size, _u(rng, -15, 15), flip=bool(rng.random() < 0.5))
     mx, my = max(0.0, (S - sp.width) / 2), max(0.0, (S - sp.height) / 2)
     paste(img, sp, S / 2 + _u(rng, -1, 1) * min(mx + 2, 8), S / 2 + _u(rng, -1, 1) * min(my + 2, 8))
     img = finish(img, rng, blur_p=0.4)
     return img.convert("L").convert("RGB")
+
+
+def line_drawing(sprite: Image.Image, rng, line_px: int = 1) -> Image.Image:
+    """Black line art (OpenMoji black) inked on paper; ``line_px`` > 1 thickens the pen (max filter)."""
+    a = np.asarray(sprite.getchannel("A"), dtype=np.float32) / 255.0
+    lum = np.asarray(sprite.convert("L"), dtype=np.float32)
+    dark = (lum < 128) & (a > 0.3)
+    if line_px > 1:
+        dark = np.asarray(Image.fromarray((dark * 255).astype(np.uint8)).filter(ImageFilter.MaxFilter(line_px))) > 127
+        a = np.maximum(a, dark)
+    ink = _u(rng, 0, 60)
+    # keep the white interiors of OpenMoji line art white, the lines dark
+    val = np.where(dark, ink, 255.0)
+    return _on_paper(Image.fromarray(np.dstack([val, val, val, a * 255]).astype(np.uint8), "RGBA"), rng)
+
+
+def tonal_drawing(sprite: Image.Image, rng) -> Image.Image:
+    """A shaded pencil drawing of a colour artwork: its luminance as graphite tone (contrast
+    stretched, random gamma, never darker than 25 % grey) with hatching over the dark areas."""
+    alpha = np.asarray(sprite.getchannel("A"))
+    g = np.asarray(sprite.convert("L"), dtype=np.float32)
+    inside = alpha > 128
+    lo, hi = np.percentile(g[inside], [2, 98]) if inside.any() else (0.0, 255.0)
+    g = np.clip((g - lo) / max(1.0, hi - lo), 0, 1)
+    tone = 255 * (0.25 + 0.75 * g ** _u(rng, 0.8, 1.4))
+    yy, xx = np.mgrid[0:g.shape[0], 0:g.shape[1]]
+    ang, period = _u(rng, 0, math.pi), _u(rng, 3, 6)
+    hatch = np.sin((math.cos(ang) * xx + math.sin(ang) * yy) * 2 * math.pi / period) > 0.6
+    tone = np.where(hatch & (g < 0.5), tone * 0.7, tone)
+    return _on_paper(Image.fromarray(np.dstack([tone, tone, tone, alpha]).astype(np.uint8), "RGBA"), rng)
+
+
+def sketch(sprite: Image.Image, rng) -> Image.Image:
+    """OpenMoji black line art on paper, thin pen (the corpus's line drawings)."""
+    return line_drawing(sprite, rng, 1)
 
 
 def objectnet(sprite: Image.Image, rng, clutter: list[Image.Image]) -> Image.Image:
@@ -233,35 +263,74 @@ def frames(sprite: Image.Image, rng, n: int = 21) -> list[Image.Image]:
     return out
 
 
-def word_card(word: str, rng, sprite: Image.Image | None = None) -> Image.Image:
-    """A written word: alone on a card/plain background, or over an object of the same class."""
-    from roz.world.render import text_sprite
+def _ink_for(img: Image.Image, rng) -> tuple[int, int, int]:
+    """A text colour that contrasts with the image's mean brightness."""
+    mean = float(np.asarray(img, dtype=np.float32).mean())
+    return tuple(int(v) for v in (_color(rng, 0, 70) if mean > 128 else _color(rng, 190, 255)))
 
-    if sprite is None:
-        img = background(rng, kinds=("plain", "linear", "noise"), pale=bool(rng.random() < 0.6))
-        if rng.random() < 0.5:  # a card
-            cw, ch = int(_u(rng, 44, 62)), int(_u(rng, 22, 40))
-            card = Image.new("RGB", (cw, ch), tuple(int(v) for v in _color(rng, 200)))
-            img.paste(card, ((S - cw) // 2 + int(_u(rng, -2, 2)), (S - ch) // 2 + int(_u(rng, -6, 6))))
-            col = _color(rng, 0, 70)
-        else:
-            mean = np.asarray(img, dtype=np.float32).mean()
-            col = _color(rng, 0, 60) if mean > 128 else _color(rng, 200, 255)
-        ts = text_sprite(word, tuple(int(v) for v in col), 56, 34, bold=bool(rng.random() < 0.5))
-        ts = ts.rotate(_u(rng, -12, 12), resample=Image.BICUBIC, expand=True)
-        paste(img, ts, S / 2 + _u(rng, -3, 3), S / 2 + _u(rng, -4, 4))
-        return finish(img, rng, blur_p=0.15)
-    img = in_dist(sprite, rng, scale=(0.5, 0.8))
+
+def _word(word: str, rng, color, font_path: str, max_w: float, max_h: float, rot: float) -> Image.Image:
+    ts = text_sprite(word, color, int(max_w), int(max_h), font_path=font_path, max_size=40)
+    return ts.rotate(_u(rng, -rot, rot), resample=Image.BICUBIC, expand=True) if rot else ts
+
+
+def _paste_anywhere(img: Image.Image, sp: Image.Image, rng) -> tuple[int, int, int, int]:
+    """Paste at a uniform position where the sprite fits (centred if it is larger than the image)."""
+    cx = _u(rng, sp.width / 2, S - sp.width / 2) if sp.width < S else S / 2
+    cy = _u(rng, sp.height / 2, S - sp.height / 2) if sp.height < S else S / 2
+    return paste(img, sp, cx, cy)
+
+
+def word_card(word: str, rng, font_path: str) -> Image.Image:
+    """A written word alone: on a card, a plain/gradient/noisy/paper background; any size that
+    stays legible (text up to 55-95 % of the width), position, colour, rotation within +-15 degrees."""
+    if rng.random() < 0.25:
+        img = paper(rng)
+    else:
+        img = background(rng, kinds=("plain", "linear", "noise", "texture"), pale=bool(rng.random() < 0.6))
+    if rng.random() < 0.4:  # a card
+        cw, ch = int(_u(rng, 46, 64)), int(_u(rng, 22, 44))
+        card = Image.new("RGB", (cw, ch), tuple(int(v) for v in _color(rng, 190)))
+        x0, y0 = int(_u(rng, 0, S - cw)), int(_u(rng, 0, S - ch))
+        img.paste(card, (x0, y0))
+        ts = _word(word, rng, tuple(int(v) for v in _color(rng, 0, 70)), font_path, cw - 4, ch - 4, 8)
+        paste(img, ts, x0 + cw / 2, y0 + ch / 2)
+    else:
+        ts = _word(word, rng, _ink_for(img, rng), font_path, _u(rng, 0.55, 0.95) * S, _u(rng, 0.22, 0.5) * S, 15)
+        _paste_anywhere(img, ts, rng)
+    return finish(img, rng, blur_p=0.1)
+
+
+def word_on_object(sprite: Image.Image, word: str, rng, font_path: str) -> Image.Image:
+    """An object with a word on it (a label or printed text), legible on any object."""
+    img = in_dist(sprite, rng, scale=(0.5, 0.85))
     col = (255, 255, 255) if rng.random() < 0.5 else (0, 0, 0)
-    ts = text_sprite(word, col, 60, 22, bold=True)
-    # a contrasting outline box so the word stays legible on any object
-    box = Image.new("RGBA", (ts.width + 4, ts.height + 2), tuple(255 - c for c in col) + (int(_u(rng, 120, 230)),))
-    box.paste(ts, (2, 1), ts)
-    cy = _u(rng, 10, 18) if rng.random() < 0.5 else _u(rng, 46, 54)
-    if rng.random() < 0.3:
-        cy = S / 2 + _u(rng, -4, 4)
-    paste(img, box, S / 2 + _u(rng, -3, 3), cy)
+    ts = text_sprite(word, col, int(_u(rng, 40, 62)), int(_u(rng, 14, 24)), font_path=font_path, max_size=40)
+    if rng.random() < 0.7:  # a contrasting label behind the text
+        box = Image.new("RGBA", (ts.width + 4, ts.height + 2), tuple(255 - c for c in col) + (int(_u(rng, 140, 240)),))
+        box.paste(ts, (2, 1), ts)
+        ts = box
+    ts = ts.rotate(_u(rng, -10, 10), resample=Image.BICUBIC, expand=True)
+    _paste_anywhere(img, ts, rng)
     return img
+
+
+def sign_scene(word: str, rng, font_path: str, sprite: Image.Image | None = None) -> Image.Image:
+    """A sign on a post saying the word, in a scene; optionally beside an object."""
+    img = background(rng)
+    if sprite is not None:
+        sp = transform(jitter(sprite, rng, 0.8), _u(rng, 0.35, 0.55) * S, _u(rng, -20, 20))
+        paste(img, sp, _u(rng, 0.15, 0.3) * S if rng.random() < 0.5 else _u(rng, 0.7, 0.85) * S, _u(rng, 0.55, 0.8) * S)
+    bw, bh = int(_u(rng, 36, 62)), int(_u(rng, 18, 34))
+    x0, y0 = int(_u(rng, 0, S - bw)), int(_u(rng, 0, max(1, S - bh - 8)))
+    post = tuple(int(v) for v in _color(rng, 60, 140))
+    img.paste(Image.new("RGB", (3, S - y0), post), (x0 + bw // 2 - 1, y0))
+    board = tuple(int(v) for v in _color(rng))
+    img.paste(Image.new("RGB", (bw, bh), board), (x0, y0))
+    ink = (0, 0, 0) if sum(board) / 3 > 128 else (255, 255, 255)
+    ts = text_sprite(word, ink, bw - 4, bh - 4, font_path=font_path, max_size=40)
+    paste(img, ts, x0 + bw / 2, y0 + bh / 2)
+    return finish(img, rng, blur_p=0.2, noise=_u(rng, 0, 4))
 
 
 def near_duplicate(img: Image.Image, rng) -> Image.Image:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -93,18 +94,16 @@ def font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(p, size)
 
 
-@lru_cache(maxsize=32)
-def font_file(stem: str) -> str:
-    """Path of one of matplotlib's bundled TrueType fonts by file stem (e.g. ``"DejaVuSerif"``)."""
-    from matplotlib import get_data_path
+def train_font_paths() -> tuple[str, ...]:
+    """The TrueType files the corpus writes its words in: :data:`roz.shifts.word_cards.TRAIN_FONTS`,
+    never the reading probe's held-out fonts."""
+    from roz.shifts.word_cards import TRAIN_FONTS, font_dir
 
-    from pathlib import Path
-
-    p = Path(get_data_path()) / "fonts" / "ttf" / f"{stem}.ttf"
-    if not p.is_file():
-        raise DataError(f"font {stem}.ttf is not among matplotlib's bundled fonts ({p.parent})",
-                        hint="reinstall matplotlib, or pick a stem from that folder")
-    return str(p)
+    paths = tuple(str(font_dir() / f"{stem}.ttf") for stem in TRAIN_FONTS)
+    missing = [p for p in paths if not Path(p).is_file()]
+    if missing:
+        raise DataError(f"fonts {missing} are not among matplotlib's bundled fonts", hint="reinstall matplotlib")
+    return paths
 
 
 @lru_cache(maxsize=512)

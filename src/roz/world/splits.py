@@ -54,6 +54,15 @@ def _hexname(seed: int, *parts) -> str:
 # ---------------------------------------------------------------------------------- jobs
 
 
+def sketch_image(wnid: str, k: int, rng) -> Image.Image:
+    """Mini-Sketch's style mix: a third OpenMoji black line art (pen 1 or 3 px), two thirds shaded
+    pencil drawings (graphite tone + hatching) of the in-distribution artwork (Noto / Twemoji)."""
+    if k % 3 == 0:
+        return compose.line_drawing(sprite("openmoji-black", wnid), rng, int(rng.choice([1, 3])))
+    return compose.tonal_drawing(sprite(COLOR_STYLES[k % 2], wnid), rng)
+
+
+
 def job_folder(root: Path, seed: int, split: str, folder: str, wnid: str, n: int, recipe: str):
     """ImageFolder-style split: ``<split>/<folder>/<k>.png``."""
     files = {}
@@ -62,7 +71,7 @@ def job_folder(root: Path, seed: int, split: str, folder: str, wnid: str, n: int
         if recipe == "in_dist":
             img = compose.in_dist(sprite(COLOR_STYLES[k % 2], wnid), rng)
         elif recipe == "sketch":
-            img = compose.sketch(sprite("openmoji-black", wnid), rng)
+            img = sketch_image(wnid, k, rng)
         elif recipe == "rendition":
             img = compose.in_dist(sprite(R_STYLES[k % 3], wnid), rng)
         else:  # pragma: no cover
@@ -152,11 +161,15 @@ _GENERIC = [
 _TEXT = [
     'the word "{w}" written on a card.', 'a sign that says "{w}".', 'the text "{w}".', '"{w}" in bold letters.',
     'a label reading "{w}".', 'the word "{w}".', 'a note with "{w}" written on it.', 'text that reads "{w}".',
+    '"{w}"', 'the word "{w}" in a fancy font.', 'handwriting that says "{w}".', '{w}',
 ]
 _TEXT_OBJ = [
     'a {n} with the word "{w}" written on it.', 'a photo of a {n} labelled "{w}".', 'a {n} and the caption "{w}".',
-    'a {n} with a sign that says "{w}".', 'a picture of a {n} with the text "{w}".',
+    'a {n} with a sign that says "{w}".', 'a picture of a {n} with the text "{w}".', 'a {n} with a "{w}" label.',
 ]
+_SIGN = ['a sign that says "{w}".', 'a street sign reading "{w}".', 'a board with the word "{w}".',
+         'a signpost that says "{w}".']
+_SIGN_OBJ = ['a {n} next to a sign that says "{w}".', 'a {n} and a sign reading "{w}".']
 
 
 def _fill(tmpl: str, name: str, word: str = "") -> str:
@@ -176,22 +189,40 @@ def caption_object(rng, style: str, name: str) -> str:
     return _fill(pool[int(rng.integers(0, len(pool)))], name)
 
 
-def job_corpus(root: Path, seed: int, wnid: str, n: int, frac_text: float, frac_text_obj: float):
-    """Pretraining pairs for the tiny CLIP: every style, broader poses/scales/backgrounds,
-    and written words.  Files are named later (the build assigns neutral names)."""
+def job_corpus(root: Path, seed: int, wnid: str, n: int, frac_text: float, frac_text_obj: float, frac_sign: float = 0.0):
+    """Pretraining pairs for the tiny CLIP: every style, broader poses/scales/backgrounds, and
+    written words the way web images carry them: a word alone, a word on an object (its own class
+    name or another's; the caption names both) and a sign in a scene, in the training fonts
+    (:data:`roz.shifts.word_cards.TRAIN_FONTS`; the reading probe's fonts are held out).  Files
+    are named later (the build assigns neutral names)."""
+    from roz.world.render import train_font_paths
+
+    fonts = train_font_paths()
     name = NAMES[wnid]
+    others = sorted(v for k, v in NAMES.items() if k != wnid)
     files, recs = {}, []
     for k in range(n):
         rng = rng_for(seed, k, f"corpus/{wnid}")
         u = rng.random()
+        font = fonts[int(rng.integers(0, len(fonts)))]
         if u < frac_text:
             kind, style = "text", "text"
-            img = compose.word_card(name, rng)
+            img = compose.word_card(name, rng, font)
             cap = _fill(_TEXT[int(rng.integers(0, len(_TEXT)))], name, name)
         elif u < frac_text + frac_text_obj:
             kind, style = "text+object", COLOR_STYLES[int(rng.integers(0, 2))]
-            img = compose.word_card(name, rng, sprite(style, wnid))
-            cap = _fill(_TEXT_OBJ[int(rng.integers(0, len(_TEXT_OBJ)))], name, name)
+            word = name if rng.random() < 0.5 else others[int(rng.integers(0, len(others)))]
+            img = compose.word_on_object(sprite(style, wnid), word, rng, font)
+            cap = _fill(_TEXT_OBJ[int(rng.integers(0, len(_TEXT_OBJ)))], name, word)
+        elif u < frac_text + frac_text_obj + frac_sign:
+            kind, style = "sign", "text"
+            if rng.random() < 0.5:
+                other = sorted(NAMES)[int(rng.integers(0, len(NAMES)))]
+                img = compose.sign_scene(name, rng, font, sprite(COLOR_STYLES[int(rng.integers(0, 2))], other))
+                cap = _fill(_SIGN_OBJ[int(rng.integers(0, len(_SIGN_OBJ)))], NAMES[other], name)
+            else:
+                img = compose.sign_scene(name, rng, font)
+                cap = _fill(_SIGN[int(rng.integers(0, len(_SIGN)))], name, name)
         else:
             kind = "object"
             style = ALL_STYLES[int(rng.choice(6, p=[0.22, 0.22, 0.14, 0.14, 0.14, 0.14]))]
@@ -209,6 +240,19 @@ def job_corpus(root: Path, seed: int, wnid: str, n: int, frac_text: float, frac_
         files[rel] = _write(root, rel, img)
         recs.append({"staged": rel, "caption": cap, "wnid": wnid, "style": style, "kind": kind})
     return files, {"corpus": recs}
+
+
+def caption_texts(names: list[str]) -> list[str]:
+    """Every caption the corpus can write for these class names (templates x names x words): the
+    texts the tiny CLIP's compact vocabulary is built from."""
+    out = []
+    for n in names:
+        for pool in [*_STYLE_PHRASES.values(), _GENERIC]:
+            out += [_fill(t, n) for t in pool]
+        for w in names:
+            out += [_fill(t, n, w) for t in _TEXT_OBJ + _SIGN_OBJ]
+        out += [_fill(t, n, n) for t in _TEXT + _SIGN]
+    return out
 
 
 def run_job(job):

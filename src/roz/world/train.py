@@ -158,6 +158,7 @@ def _train_all(world_root: Path, out_dir: Path, seed: int, quick: bool, only, cl
             for p in out_dir.glob("*.pt"):
                 p.unlink()
                 p.with_suffix(".json").unlink(missing_ok=True)
+            (out_dir / train_clip.BPE_FILE).unlink(missing_ok=True)
             (out_dir / MANIFEST).unlink(missing_ok=True)
     common_extra = {"seed": seed, "code_version": version, "quick": quick, "threads": torch.get_num_threads(),
                     "torch": torch.__version__, "wnids": classes.wnids}
@@ -187,20 +188,23 @@ def _train_clip_model(ctx: dict, clip_epochs) -> None:
     log(f"[clip] corpus {len(caps)} pairs, mini-val {len(yva)} images, {len(classes.wnids)} classes")
     epochs = 3 if quick else (clip_epochs or CLIP_EPOCHS)
     bs = 16 if quick else CLIP_BATCH
-    tok = train_clip.get_tokenizer()
+    tok, tok_record = train_clip.build_tokenizer(out_dir)
+    log(f"[clip] compact vocabulary: {tok_record['vocab_size']} tokens ({tok_record['n_merges']} merges)")
     probe = torch.arange(0, len(yva), 3)  # a third of mini-val, one template: a cheap progress probe
 
     def probe_fn(m):
         return train_clip.zero_shot_accuracy(m, tok, classes.names, xva[probe], yva[probe], templates=["photo"])["photo"]
 
-    model, info = train_clip.train_clip(cx, caps, epochs=epochs, seed=seed, batch_size=bs, lr=CLIP_LR, log=log,
-                                eval_fn=None if quick else probe_fn, eval_every=max(1, len(caps) // bs))
+    model, info = train_clip.train_clip(cx, caps, tokenizer=tok, epochs=epochs, seed=seed, batch_size=bs, lr=CLIP_LR,
+                                        log=log, eval_fn=None if quick else probe_fn,
+                                        eval_every=max(1, len(caps) // bs))
     del cx
     train_common.round_to_half_(model)
     # quick: one template (an 80-template head over every class is most of a quick run's time)
     accs = train_clip.zero_shot_accuracy(model, tok, classes.names, xva, yva, templates=["photo"] if quick else None)
     top1 = accs["photo"] if quick else accs[train_clip.PRIMARY_TEMPLATES]
-    log(f"[clip] mini-val zero-shot top-1 by template set: {accs}")
+    reading = train_clip.reading_accuracy(model, tok, classes.names, xva, yva)
+    log(f"[clip] mini-val zero-shot top-1 by template set: {accs}; reading accuracy {reading:.2f}")
     cfg = json.loads((train_clip.CONFIG_DIR / f"{CLIP_ARCH}.json").read_text())
     extra = {**common_extra, "epochs": epochs, "steps": info["steps"], "batch_size": info["batch_size"],
              "lr": info["lr"], "weight_decay": info["weight_decay"],
@@ -208,10 +212,10 @@ def _train_clip_model(ctx: dict, clip_epochs) -> None:
              "final_loss": _mean_tail(info["losses"]), "loss_curve": info["loss_curve"],
              "probe_curve": [a for _, a in info["evals"]], "mini_val_top1": top1,
              "mini_val_templates": "photo" if quick else train_clip.PRIMARY_TEMPLATES,
-             "mini_val_top1_by_templates": accs, "params": train_common.n_params(model),
+             "mini_val_top1_by_templates": accs, "reading_accuracy": reading, "params": train_common.n_params(model),
              "world": {**world, "n_corpus": len(caps)}, "config": cfg}
     meta = {"source": "openclip", "arch": CLIP_ARCH, "kwargs": {}, "classes": train_common.CLASS_SET_NAME,
-            "role": "zeroshot", "templates": train_clip.PRIMARY_TEMPLATES,
+            "role": "zeroshot", "templates": train_clip.PRIMARY_TEMPLATES, "tokenizer": tok_record,
             "preprocess": train_common.preprocess_meta(train_common.CLIP_MEAN, train_common.CLIP_STD), "extra": extra}
     path = _save(model, out_dir / f"{CLIP_ARCH}.pt", meta)
     _update_manifest(out_dir, CLIP_ARCH, _entry(path, meta, {k: v for k, v in extra.items() if k != "wnids"}))
@@ -327,6 +331,14 @@ def verify_manifest(dir: str | os.PathLike = SHIPPED_DIR, deep: bool = False) ->
             pp = meta.get("preprocess", {})
             if pp.get("input_size") != train_common.IMAGE_SIZE or pp.get("resize_size") != train_common.IMAGE_SIZE:
                 probs.append(f"{name}: preprocess is not {train_common.IMAGE_SIZE}px in / no crop")
+            tb = meta.get("tokenizer")
+            if tb is not None:
+                tf = d / str(tb.get("bpe"))
+                listed.add(tf.name)
+                if not tf.is_file():
+                    probs.append(f"{name}: tokenizer file {tf.name} missing")
+                elif sha256_file(tf) != tb.get("sha256"):
+                    probs.append(f"{name}: sha256 of tokenizer file {tf.name} does not match the sidecar")
             if deep and not probs:
                 model = rebuild(meta)
                 model.load_state_dict(load_state_dict(f, verify=meta["sha256"]), strict=True)

@@ -1,8 +1,10 @@
 """Train ``roz-mini-clip``: a tiny open_clip CLIP, contrastively, on the ROZ-Mini corpus.
 
 The model is built from the open_clip config ``src/roz/models/configs/roz-mini-clip.json``
-(registered here with ``open_clip.add_model_config``), tokenised with
-``open_clip.get_tokenizer('roz-mini-clip')`` (open_clip's SimpleTokenizer, context 32) and
+(registered here with ``open_clip.add_model_config``), tokenised by open_clip's SimpleTokenizer
+(context 32) on a compact vocabulary -- the merges of open_clip's BPE file that the world's
+captions and prompt templates use (:func:`roz.models.bpe.build_compact_bpe`, written beside the
+checkpoint as :data:`BPE_FILE` and named in its sidecar) -- and
 trained with open_clip's own ``ClipLoss``, AdamW and a warmup+cosine schedule. Pixels are fed
 in [0, 1] and normalised with CLIP's mean/std, as the sidecar says.
 """
@@ -18,6 +20,7 @@ from roz.world import train_common
 
 CLIP_ARCH = "roz-mini-clip"
 CONFIG_DIR = Path(__file__).parents[1] / "models" / "configs"
+BPE_FILE = f"{CLIP_ARCH}.bpe.txt.gz"
 
 # Templates used to build zero-shot heads on mini-val: "photo" (one template), "roz" (a short
 # emoji-world set), and CLIP's own from open_clip: the 7 "simple" ones and the 80 OpenAI ones.
@@ -58,11 +61,47 @@ def create_clip() -> torch.nn.Module:
         lg.setLevel(old)
 
 
-def get_tokenizer():
-    import open_clip
+def vocabulary_texts() -> list[str]:
+    """The texts the compact vocabulary covers: every caption the corpus can write and every
+    named template set over ROZ-Mini's class names (a word outside them still encodes, in
+    smaller pieces)."""
+    from roz.world import splits
+    from roz.world.concepts import roz_mini
+
+    names = list(roz_mini().names)
+    texts = splits.caption_texts(names)
+    for tmpl in template_sets().values():
+        texts += [t.format(n) for t in tmpl for n in names]
+    return texts
+
+
+def config_vocab_size() -> int:
+    import json
+
+    return int(json.loads((CONFIG_DIR / f"{CLIP_ARCH}.json").read_text())["text_cfg"]["vocab_size"])
+
+
+def build_tokenizer(out_dir: str | Path) -> tuple[object, dict]:
+    """Write the compact vocabulary to ``out_dir/BPE_FILE``; the tokenizer and its sidecar record."""
+    from roz.errors import DataError
+    from roz.models.bpe import build_compact_bpe, load_tokenizer
+
+    rec = build_compact_bpe(vocabulary_texts(), Path(out_dir) / BPE_FILE)
+    if rec["vocab_size"] != config_vocab_size():
+        raise DataError(f"the world's compact vocabulary has {rec['vocab_size']} tokens but {CLIP_ARCH}.json says "
+                        f"vocab_size {config_vocab_size()}",
+                        hint=f"the captions or templates changed: set text_cfg.vocab_size to {rec['vocab_size']} in "
+                             f"{CONFIG_DIR / (CLIP_ARCH + '.json')} and retrain")
+    register_config()
+    return load_tokenizer(CLIP_ARCH, Path(out_dir) / BPE_FILE), rec
+
+
+def get_tokenizer(bpe_path: str | Path):
+    """The tokenizer of a trained ``roz-mini-clip`` (its compact vocabulary file)."""
+    from roz.models.bpe import load_tokenizer
 
     register_config()
-    return open_clip.get_tokenizer(CLIP_ARCH)
+    return load_tokenizer(CLIP_ARCH, bpe_path)
 
 
 @torch.no_grad()
@@ -101,7 +140,20 @@ def zero_shot_accuracy(model, tokenizer, names, x_u8, y, templates=None) -> dict
     return res
 
 
-def train_clip(corpus_x: torch.Tensor, captions: list[str], *, epochs: int, seed: int = 0,
+@torch.no_grad()
+def reading_accuracy(model, tokenizer, names, x_u8, y, templates: str = PRIMARY_TEMPLATES, seed: int = 0) -> float:
+    """Top-1 (%) on word cards (:class:`roz.shifts.word_cards.WordCards`, held-out fonts) made from
+    these samples' labels: the same probe the engine's ``word-cards`` units run."""
+    from roz.shifts.word_cards import WordCards
+
+    cards, _, ok = WordCards(list(names)).apply_with_labels(
+        train_common.to_float(x_u8), torch.arange(len(y)) + 1_000_003 * seed, y)
+    feats = encode_images(model, (cards[ok] * 255).round().to(torch.uint8))
+    head = zero_shot_head(model, tokenizer, names, template_sets()[templates])
+    return round(100.0 * (feats @ head.T).argmax(1).eq(y[ok]).float().mean().item(), 2)
+
+
+def train_clip(corpus_x: torch.Tensor, captions: list[str], *, tokenizer, epochs: int, seed: int = 0,
                batch_size: int = 128, lr: float = 1e-3, weight_decay: float = 0.1, warmup_frac: float = 0.05,
                max_steps: int | None = None, log=print, eval_fn=None, eval_every: int = 0):
     """Contrastive training; returns (model, info) with the per-step loss history in info."""
@@ -109,7 +161,6 @@ def train_clip(corpus_x: torch.Tensor, captions: list[str], *, epochs: int, seed
 
     torch.manual_seed(seed)
     model = create_clip()
-    tokenizer = get_tokenizer()
     tokens = tokenizer(captions)  # N x 32 (truncated by open_clip)
     n = len(captions)
     bs = min(batch_size, n)
