@@ -137,7 +137,7 @@ def resolve_fonts(fonts: str | Sequence[str] = "heldout") -> tuple[list[str], li
     """``(usable font paths, dropped "stem: reason")`` of ``heldout`` / ``train`` / a comma list of
     stems or paths (or a sequence of them). No usable font left is a RozError."""
     if isinstance(fonts, str):
-        items = list(FONT_SETS.get(fonts.strip(), [f.strip() for f in fonts.replace("+", ",").split(",") if f.strip()]))
+        items = list(FONT_SETS.get(fonts.strip(), [f.strip() for f in fonts.split(",") if f.strip()]))
     else:
         items = [str(f) for f in fonts]
     if not items:
