@@ -13,12 +13,12 @@ from PIL import Image, ImageDraw
 from roz.errors import RozError
 from roz.metrics.reading import reading_scores
 from roz.shifts.registry import create_shift, parse_shift
-from roz.shifts.typographic import _font
 from roz.shifts.word_cards import (
     HELDOUT_FONTS,
     TRAIN_FONTS,
     VERSION,
     WordCards,
+    _font,
     font_dir,
     glyph_problem,
     resolve_fonts,

@@ -58,7 +58,8 @@ def eval_cmd(
     classes: Optional[str] = typer.Option(None, help="Class set of a zero-shot head (name or JSON file)."),
     templates: Optional[str] = typer.Option(None, help="Prompt templates: openai-80 (default), simple, photo, or a file."),
     shift: Optional[str] = typer.Option(None, help="Shift: corruption:fog:3, corruption:all, typographic, "
-                                        "perturbation:rotate, perturbation:all (ImageNet-P), ..."),
+                                        "perturbation:rotate, perturbation:all (ImageNet-P), word-cards (reading "
+                                        "probe), ..."),
     head: Optional[Head] = typer.Option(None, help="Zero-shot head on class-restricted datasets: full (mask) or "
                                         "subset [default: full]."),
     seed: Optional[int] = typer.Option(None, help="Seed of every random choice (shifts, attacks) [default: 0]."),

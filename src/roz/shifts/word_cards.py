@@ -40,12 +40,12 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from roz.datasets.classes import get_class_set
 from roz.errors import RozError
 from roz.shifts.base import Shift
-from roz.shifts.typographic import _font, is_single_word
+from roz.shifts.typographic import is_single_word
 
 #: Fonts of the probe (matplotlib's TTF file stems): never used to render ROZ-Mini's training words.
 HELDOUT_FONTS = ("DejaVuSerif-Italic", "DejaVuSans-BoldOblique", "DejaVuSansMono-Oblique", "STIXGeneralItalic",
@@ -72,6 +72,11 @@ RULES = {"content": "the true class name once on a plain background of a random 
 VERSION = 1
 _LUMA = np.array([0.299, 0.587, 0.114])
 _COLOUR_TRIES = 64
+
+
+@lru_cache(maxsize=2048)  # fonts x the sizes the bisection probes: larger than the typographic shift's cache
+def _font(path: str, px: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(path, px)
 
 
 def font_dir() -> Path:
@@ -132,7 +137,7 @@ def resolve_fonts(fonts: str | Sequence[str] = "heldout") -> tuple[list[str], li
     """``(usable font paths, dropped "stem: reason")`` of ``heldout`` / ``train`` / a comma list of
     stems or paths (or a sequence of them). No usable font left is a RozError."""
     if isinstance(fonts, str):
-        items = list(FONT_SETS.get(fonts.strip(), [f.strip() for f in fonts.replace("+", ",").split(",") if f.strip()]))
+        items = list(FONT_SETS.get(fonts.strip(), [f.strip() for f in fonts.split(",") if f.strip()]))
     else:
         items = [str(f) for f in fonts]
     if not items:
