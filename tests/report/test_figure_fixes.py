@@ -156,4 +156,4 @@ def test_relative_robustness_covers_shifted_units(tmp_path):
     assert row["model"] == "clip-auto" and row["model0"] == "clip" and row["dataset"].startswith("mini-val + corruption(")
     assert row["rr"] == pytest.approx(row["acc"] - row["acc0"]) and row["lo"] <= row["rr"] <= row["hi"]
     assert len(pd.read_csv(out / "tables" / "relative.csv")) == 1  # the natural row, as before
-    assert "Under synthetic shifts" in (out / "index.html").read_text()
+    assert "Under shifts applied to the images" in (out / "index.html").read_text()

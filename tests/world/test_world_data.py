@@ -10,6 +10,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
@@ -88,6 +89,55 @@ def test_imagefolder_splits(quick_world):
     for r in cc["images"]:
         assert (quick_world / "mini-cueconflict" / r["file"]).is_file()
         assert r["shape"] != r["texture"] and r["file"].startswith(r["shape"] + "/")
+
+
+def test_sketch_split_mixes_line_art_and_shaded_pencil(quick_world):
+    """Mini-Sketch: grey-scale; line drawings (dark ink on paper) for k % 3 == 0, shaded pencil
+    drawings (graphite tone, never ink-black: mid greys wherever it is not paper) otherwise."""
+    from roz.world.concepts import roz_mini
+
+    levels = {"line": [], "tonal": []}
+    for w in roz_mini().wnids[:12]:
+        for p in _imgs(quick_world / "mini-sketch" / w):
+            a = np.asarray(Image.open(p).convert("RGB"), dtype=np.int16)
+            assert (a[..., 0] == a[..., 1]).all() and (a[..., 1] == a[..., 2]).all(), p
+            g = a[..., 0]
+            k = int(p.stem.rsplit("_", 1)[1])
+            drawn = g < 200  # not paper
+            levels["line" if k % 3 == 0 else "tonal"].append(
+                (float((g < 60).mean()), float((drawn & (g >= 60)).sum() / max(1, drawn.sum()))))
+    line, tonal = np.median(levels["line"], axis=0), np.median(levels["tonal"], axis=0)
+    assert line[0] > 3 * tonal[0]  # ink-black pixels
+    assert tonal[1] > 0.8 > line[1]  # what is drawn is mid-grey tone
+
+
+def test_corpus_words_are_legible_and_in_training_fonts(monkeypatch):
+    """The corpus writes its words only in TRAIN_FONTS (the reading probe's fonts are held out), and
+    a word card's text is large enough to read: its ink spans at least half the image width."""
+    from roz.shifts.word_cards import HELDOUT_FONTS, TRAIN_FONTS
+    from roz.world import compose, render
+
+    paths = render.train_font_paths()
+    assert [Path(p).stem for p in paths] == list(TRAIN_FONTS) and not set(TRAIN_FONTS) & set(HELDOUT_FONTS)
+    used = []
+    real = render.text_sprite
+
+    def spy(*a, **k):
+        used.append(k.get("font_path"))
+        return real(*a, **k)
+
+    monkeypatch.setattr(compose, "text_sprite", spy)
+    widths = []
+    for i in range(40):
+        rng = np.random.default_rng(i)
+        font = paths[i % len(paths)]
+        img = compose.word_card("lemon", rng, font)
+        plain = compose.sign_scene("lemon", np.random.default_rng(100 + i), font)
+        assert img.size == plain.size == (64, 64)
+        sp = real("lemon", (0, 0, 0), int(0.55 * 64), int(0.22 * 64), font_path=font, max_size=40)
+        widths.append(sp.width)
+    assert used and set(used) <= set(paths)
+    assert min(widths) >= 0.4 * 64 - 2
 
 
 def test_objectnet_format(quick_world):
@@ -176,11 +226,16 @@ def test_corpus_and_planted_duplicates(quick_world):
     assert {r["file"].split("/", 1)[1] for r in rows} == files
     styles = {r["style"] for r in rows}
     assert {"google", "twitter", "openmoji", "openmoji-black", "fluent-flat", "fluent-modern", "text"} <= styles
-    assert {r["kind"] for r in rows} == {"object", "text", "text+object"}
+    assert {r["kind"] for r in rows} == {"object", "text", "text+object", "sign"}
     names = dict(zip(*(_json(quick_world / "classes.json")[k] for k in ("wnids", "names"))))
+    quoted = {f'"{n}"' for n in names.values()}
     for r in rows:
-        if r["kind"] != "object":
-            assert f'"{names[r["wnid"]]}"' in r["caption"]
+        if r["kind"] in ("text", "sign"):  # the written word is the class's name (quoted, or all the caption)
+            assert f'"{names[r["wnid"]]}"' in r["caption"] or r["caption"] == names[r["wnid"]]
+        elif r["kind"] == "text+object":  # the object's name and the word written on it (any class's)
+            assert names[r["wnid"]] in r["caption"] and any(q in r["caption"] for q in quoted)
+    obj = [r for r in rows if r["kind"] == "text+object"]
+    assert any(f'"{names[r["wnid"]]}"' not in r["caption"] for r in obj)  # words of other classes too
     planted = _json(root / "planted_duplicates.json")
 
     def small(p):  # blurred, normalised 16x16 thumbnail: robust to the crop/brightness change

@@ -72,7 +72,8 @@ def test_reload_with_library_constructors_gives_identical_outputs(toy):
             m = open_clip.create_model(meta["arch"], pretrained=None, **meta["kwargs"])
             m.load_state_dict(sd, strict=True)
             m.eval()
-            tok = open_clip.get_tokenizer(meta["arch"])(["a photo of a goldfish.", 'the word "banana".'])
+            tokenizer = train_clip.get_tokenizer(out / meta["tokenizer"]["bpe"])
+            tok = tokenizer(["a photo of a goldfish.", 'the word "banana".'])
             xn = train_common.normalize(x, meta["preprocess"]["mean"], meta["preprocess"]["std"])
             with torch.no_grad():
                 assert torch.equal(m.encode_image(xn), mem.encode_image(xn))
@@ -135,12 +136,42 @@ def test_verify_manifest_reports_problems(toy, tmp_path):
     f = d / man[base]["file"]
     f.write_bytes(f.read_bytes()[:-10] + b"0123456789")
     (d / "stray.pt").write_bytes(b"x")
+    bpe = d / train_clip.BPE_FILE
+    bpe.write_bytes(bpe.read_bytes() + b"\x00")
+    assert any("tokenizer" in p and train.CLIP_ARCH in p for p in train.verify_manifest(d))
     (d / man[train.CLIP_ARCH]["file"]).unlink()
     probs = train.verify_manifest(d)
     assert any("sha256" in p and base in p for p in probs)
     assert any("unlisted" in p and "stray.pt" in p for p in probs)
     assert any("missing" in p and train.CLIP_ARCH in p for p in probs)
     assert train.verify_manifest(tmp_path / "nowhere") != []
+
+
+def test_clip_ships_its_compact_vocabulary(toy):
+    """The CLIP's sidecar names the compact BPE file beside it; its vocabulary is the config's, and
+    every caption and template the world writes splits into the same tokens as open_clip's full
+    vocabulary (so training used the words, not byte pieces)."""
+    import open_clip
+
+    _, out, man, _ = toy
+    meta = read_sidecar(out / man[train.CLIP_ARCH]["file"])
+    block = meta["tokenizer"]
+    assert block["bpe"] == train_clip.BPE_FILE and block["sha256"] == sha256_file(out / block["bpe"])
+    tok = train_clip.get_tokenizer(out / block["bpe"])
+    assert tok.vocab_size == block["vocab_size"] == train_clip.config_vocab_size() < 2000
+    full = open_clip.get_tokenizer("ViT-B-32")
+    texts = train_clip.vocabulary_texts()
+    for t in texts[:: max(1, len(texts) // 3000)]:
+        assert [tok.decoder[i] for i in tok.encode(t)] == [full.decoder[i] for i in full.encode(t)], t
+    assert 0.0 <= meta["extra"]["reading_accuracy"] <= 100.0
+
+
+def test_a_changed_vocabulary_is_refused_with_the_number_to_set(tmp_path, monkeypatch):
+    from roz.errors import DataError
+
+    monkeypatch.setattr(train_clip, "vocabulary_texts", lambda: ["a photo of a zebra.", "xylophone"])
+    with pytest.raises(DataError, match="vocab_size"):
+        train_clip.build_tokenizer(tmp_path)
 
 
 @pytest.mark.skipif(not train.SHIPPED_DIR.is_dir(), reason="no shipped checkpoints in this checkout")
@@ -153,3 +184,23 @@ def test_shipped_checkpoints_match_their_manifest():
     for name, e in man.items():
         assert not e.get("quick"), f"{name} is a quick (test) checkpoint"
         assert e["mini_val_top1"] > 100.0 / 66 * 1.5, name  # clearly above chance
+
+
+@pytest.mark.skipif(not train.SHIPPED_DIR.is_dir(), reason="no shipped checkpoints in this checkout")
+def test_shipped_clip_reads_held_out_word_cards():
+    """Issue 17: the shipped CLIP reads. Freshly rendered cards (the word-cards probe: held-out fonts,
+    fresh positions, plain backgrounds) of every single-word class name, classified zero-shot
+    through the normal model adapter."""
+    from roz.models.adapters import create_model
+    from roz.shifts.word_cards import WordCards
+    from roz.world import register
+
+    register()
+    model = create_model(f"local:{train.SHIPPED_DIR / (train.CLIP_ARCH + '.pt')}")
+    names = list(model.classes.names)
+    y = torch.arange(len(names)).repeat(2)
+    cards, _, ok = WordCards(names).apply_with_labels(torch.zeros(len(y), 3, 64, 64), torch.arange(len(y)) + 7, y)
+    assert int(ok.sum()) >= 100  # 53 single-word classes x 2
+    with torch.no_grad():
+        pred = model(cards[ok]).argmax(1)
+    assert (pred == y[ok]).float().mean().item() >= 0.8

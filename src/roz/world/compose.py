@@ -283,11 +283,11 @@ def _paste_anywhere(img: Image.Image, sp: Image.Image, rng) -> tuple[int, int, i
 
 def word_card(word: str, rng, font_path: str) -> Image.Image:
     """A written word alone: on a card, a plain/gradient/noisy/paper background; any size that
-    stays legible (text up to 55-95 % of the width), position, colour, rotation within +-15 degrees."""
+    stays legible (text up to 55-95 % of the width), position, colour, rotation within +-8 degrees."""
     if rng.random() < 0.25:
         img = paper(rng)
     else:
-        img = background(rng, kinds=("plain", "linear", "noise", "texture"), pale=bool(rng.random() < 0.6))
+        img = background(rng, kinds=("plain", "linear", "noise"), pale=bool(rng.random() < 0.6))
     if rng.random() < 0.4:  # a card
         cw, ch = int(_u(rng, 46, 64)), int(_u(rng, 22, 44))
         card = Image.new("RGB", (cw, ch), tuple(int(v) for v in _color(rng, 190)))
@@ -296,7 +296,7 @@ def word_card(word: str, rng, font_path: str) -> Image.Image:
         ts = _word(word, rng, tuple(int(v) for v in _color(rng, 0, 70)), font_path, cw - 4, ch - 4, 8)
         paste(img, ts, x0 + cw / 2, y0 + ch / 2)
     else:
-        ts = _word(word, rng, _ink_for(img, rng), font_path, _u(rng, 0.55, 0.95) * S, _u(rng, 0.22, 0.5) * S, 15)
+        ts = _word(word, rng, _ink_for(img, rng), font_path, _u(rng, 0.55, 0.95) * S, _u(rng, 0.22, 0.5) * S, 8)
         _paste_anywhere(img, ts, rng)
     return finish(img, rng, blur_p=0.1)
 

@@ -191,8 +191,9 @@ def caption_object(rng, style: str, name: str) -> str:
 
 def job_corpus(root: Path, seed: int, wnid: str, n: int, frac_text: float, frac_text_obj: float, frac_sign: float = 0.0):
     """Pretraining pairs for the tiny CLIP: every style, broader poses/scales/backgrounds, and
-    written words the way web images carry them: a word alone, a word on an object (its own class
-    name or another's; the caption names both) and a sign in a scene, in the training fonts
+    written words the way web images carry them: a word alone (captioned as writing, or with
+    alt-text that just names it), a word on an object (its own class name or another's; the
+    caption names both) and a sign in a scene, in the training fonts
     (:data:`roz.shifts.word_cards.TRAIN_FONTS`; the reading probe's fonts are held out).  Files
     are named later (the build assigns neutral names)."""
     from roz.world.render import train_font_paths
@@ -208,7 +209,10 @@ def job_corpus(root: Path, seed: int, wnid: str, n: int, frac_text: float, frac_
         if u < frac_text:
             kind, style = "text", "text"
             img = compose.word_card(name, rng, font)
-            cap = _fill(_TEXT[int(rng.integers(0, len(_TEXT)))], name, name)
+            # a third carry alt-text style captions that name the written thing as web alt-text
+            # often does ("lemon", "a picture of a lemon."), the rest say it is writing
+            pool = _GENERIC if rng.random() < 1 / 3 else _TEXT
+            cap = _fill(pool[int(rng.integers(0, len(pool)))], name, name)
         elif u < frac_text + frac_text_obj:
             kind, style = "text+object", COLOR_STYLES[int(rng.integers(0, 2))]
             word = name if rng.random() < 0.5 else others[int(rng.integers(0, len(others)))]

@@ -44,8 +44,9 @@ class Relative(Section):
         if data["natural"] is not None:
             body += [self._table(data["natural"]), f"<p>Download: {files.links('relative')}</p>"]
         if data["shifted"] is not None:
-            body += ["<h3>Under synthetic shifts</h3>",
-                     "<p>The same pairs on the run's shifted units (dataset + shift), paired over the same images.</p>",
+            body += ["<h3>Under shifts applied to the images</h3>",
+                     "<p>The same pairs on the run's shifted units (dataset + shift: synthetic shifts, and probes "
+                     "such as the word-cards reading probe), paired over the same images.</p>",
                      self._table(data["shifted"]), f"<p>Download: {files.links('relative_shifted')}</p>"]
         return "\n".join(body + [_auto_note(ctx)])
 
