@@ -208,7 +208,7 @@ def _train_clip_model(ctx: dict, clip_epochs) -> None:
     log(f"[clip] mini-val zero-shot top-1 by template set: {accs}; reading accuracy {reading:.2f}")
     cfg = json.loads((train_clip.CONFIG_DIR / f"{CLIP_ARCH}.json").read_text())
     extra = {**common_extra, "epochs": epochs, "steps": info["steps"], "batch_size": info["batch_size"],
-             "lr": info["lr"], "weight_decay": info["weight_decay"],
+             "lr": info["lr"], "schedule": info["schedule"], "weight_decay": info["weight_decay"],
              "train_seconds": round(info["train_seconds"], 1),
              "final_loss": _mean_tail(info["losses"]), "loss_curve": info["loss_curve"],
              "probe_curve": [a for _, (a, _r) in info["evals"]],

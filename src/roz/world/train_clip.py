@@ -5,7 +5,7 @@ The model is built from the open_clip config ``src/roz/models/configs/roz-mini-c
 (context 32) on a compact vocabulary -- the merges of open_clip's BPE file that the world's
 captions and prompt templates use (:func:`roz.models.bpe.build_compact_bpe`, written beside the
 checkpoint as :data:`BPE_FILE` and named in its sidecar) -- and
-trained with open_clip's own ``ClipLoss``, AdamW and a warmup+cosine schedule. Pixels are fed
+trained with open_clip's own ``ClipLoss``, AdamW and a warmup-stable-decay schedule. Pixels are fed
 in [0, 1] and normalised with CLIP's mean/std, as the sidecar says.
 """
 
@@ -155,6 +155,7 @@ def reading_accuracy(model, tokenizer, names, x_u8, y, templates: str = PRIMARY_
 
 def train_clip(corpus_x: torch.Tensor, captions: list[str], *, tokenizer, epochs: int, seed: int = 0,
                batch_size: int = 128, lr: float = 1e-3, weight_decay: float = 0.1, warmup_frac: float = 0.05,
+               decay_frac: float = 0.4,
                max_steps: int | None = None, log=print, eval_fn=None, eval_every: int = 0):
     """Contrastive training; returns (model, info) with the per-step loss history in info."""
     import open_clip
@@ -185,7 +186,7 @@ def train_clip(corpus_x: torch.Tensor, captions: list[str], *, tokenizer, epochs
             x = train_common.augment(train_common.to_float(corpus_x[idx]), gen, flip=False)
             x = train_common.normalize(x, train_common.CLIP_MEAN, train_common.CLIP_STD)
             for g in opt.param_groups:
-                g["lr"] = train_common.cosine_lr(step, total, lr, warm)
+                g["lr"] = train_common.wsd_lr(step, total, lr, warm, decay_frac)
             img_f, txt_f, scale = model(x, tokens[idx])[:3]
             loss = loss_fn(img_f, txt_f, scale)
             opt.zero_grad(set_to_none=True)
@@ -207,5 +208,6 @@ def train_clip(corpus_x: torch.Tensor, captions: list[str], *, tokenizer, epochs
     spe = steps_per_epoch
     curve = [round(sum(losses[i:i + spe]) / len(losses[i:i + spe]), 4) for i in range(0, len(losses), spe)]
     info = {"loss_curve": curve, "steps": total, "steps_per_epoch": steps_per_epoch, "batch_size": bs, "lr": lr,
+            "schedule": f"warmup {warmup_frac:g}, constant, cosine over the last {decay_frac:g}",
             "weight_decay": weight_decay, "losses": losses, "evals": evals, "train_seconds": time.time() - t0}
     return model, info

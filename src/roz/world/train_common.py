@@ -174,6 +174,19 @@ def cosine_lr(step: int, total: int, base: float, warmup: int) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * min(1.0, p)))
 
 
+def wsd_lr(step: int, total: int, base: float, warmup: int, decay_frac: float = 0.4) -> float:
+    """Warmup-stable-decay: linear warmup, constant, then a cosine to 0 over the last
+    ``decay_frac`` of the steps (the tiny CLIP learns to read late; a full-length cosine
+    decays its learning rate before reading sets in)."""
+    if step < warmup:
+        return base * (step + 1) / warmup
+    start = int(total * (1 - decay_frac))
+    if step < start:
+        return base
+    p = (step - start) / max(1, total - start)
+    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, p)))
+
+
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     """open_clip/timm convention: no weight decay on gains, biases, norms, embeddings' scales."""
     decay, no_decay = [], []
