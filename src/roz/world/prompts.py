@@ -21,7 +21,7 @@ PROMPTS_MANIFEST = "PROMPTS.json"
 SHOTS = 16
 # name -> (method, parameters)
 WORLD_PROMPTS = {
-    "roz-mini-clip-auto": ("autoprompt", {"n_trigger": 4, "candidates": 16, "steps": 24, "runs": 3, "top_k": 2,
+    "roz-mini-clip-auto": ("autoprompt", {"n_trigger": 4, "candidates": 32, "steps": 40, "runs": 3, "top_k": 2,
                                           "batch_size": 256}),
     "roz-mini-clip-coop": ("coop", {"n_ctx": 4, "init": "a photo of a", "epochs": 10, "batch_size": 64,
                                     "lr": 0.002}),
