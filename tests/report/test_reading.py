@@ -14,6 +14,7 @@ from roz.engine.store import ResultStore
 from roz.report import build_report
 from roz.report.context import unit_row
 from roz.report.sections.typographic import typographic_data
+from support.report_fixtures import _unit as _fixture_unit
 
 REF = "imagenet-val"
 EVIL = "<b>evil</b>"
@@ -29,10 +30,7 @@ WORD_CARDS = {"name": "word-cards", "fonts": "heldout", "version": 1}
 
 
 def _unit(uid, model, role, dataset, metrics, shift=None) -> UnitRecord:
-    return UnitRecord.from_json({
-        "unit_id": uid, "kind": "eval", "model": {"name": model, "spec": f"fixture:{model}", "role": role, "identity": {}},
-        "dataset": {"name": dataset, "root": "/nonexistent", "n": 100, "protocol": {}}, "shift": shift,
-        "attack": None, "metrics": metrics, "protocol": {"seed": 0}, "timing": {"seconds": 1.0}})
+    return _fixture_unit(uid, model, role, dataset, metrics, shift=shift, n=100)
 
 
 def _reading_unit(uid, model, role, value) -> UnitRecord:
