@@ -200,6 +200,7 @@ def job_corpus(root: Path, seed: int, wnid: str, n: int, frac_text: float, frac_
 
     fonts = train_font_paths()
     name = NAMES[wnid]
+    wnids = sorted(NAMES)
     others = sorted(v for k, v in NAMES.items() if k != wnid)
     files, recs = {}, []
     for k in range(n):
@@ -221,7 +222,7 @@ def job_corpus(root: Path, seed: int, wnid: str, n: int, frac_text: float, frac_
         elif u < frac_text + frac_text_obj + frac_sign:
             kind, style = "sign", "text"
             if rng.random() < 0.5:
-                other = sorted(NAMES)[int(rng.integers(0, len(NAMES)))]
+                other = wnids[int(rng.integers(0, len(wnids)))]
                 img = compose.sign_scene(name, rng, font, sprite(COLOR_STYLES[int(rng.integers(0, 2))], other))
                 cap = _fill(_SIGN_OBJ[int(rng.integers(0, len(_SIGN_OBJ)))], NAMES[other], name)
             else:

@@ -37,6 +37,8 @@ from pathlib import Path
 
 import torch
 
+from roz.errors import ModelError
+from roz.models.bpe import sidecar_tokenizer
 from roz.models.checkpoint import atomic_write_bytes, load_state_dict, read_sidecar, save_checkpoint, sha256_file
 from roz.world import train_baselines, train_clip, train_common
 
@@ -333,14 +335,12 @@ def verify_manifest(dir: str | os.PathLike = SHIPPED_DIR, deep: bool = False) ->
             pp = meta.get("preprocess", {})
             if pp.get("input_size") != train_common.IMAGE_SIZE or pp.get("resize_size") != train_common.IMAGE_SIZE:
                 probs.append(f"{name}: preprocess is not {train_common.IMAGE_SIZE}px in / no crop")
-            tb = meta.get("tokenizer")
-            if tb is not None:
-                tf = d / str(tb.get("bpe"))
-                listed.add(tf.name)
-                if not tf.is_file():
-                    probs.append(f"{name}: tokenizer file {tf.name} missing")
-                elif sha256_file(tf) != tb.get("sha256"):
-                    probs.append(f"{name}: sha256 of tokenizer file {tf.name} does not match the sidecar")
+            if meta.get("tokenizer") is not None:  # the same checks the model adapter makes on load
+                try:
+                    train_clip.register_config()
+                    sidecar_tokenizer(meta["tokenizer"], f, meta["arch"])
+                except ModelError as ex:
+                    probs.append(f"{name}: {ex}")
             if deep and not probs:
                 model = rebuild(meta)
                 model.load_state_dict(load_state_dict(f, verify=meta["sha256"]), strict=True)

@@ -2,7 +2,7 @@
 
 The model is built from the open_clip config ``src/roz/models/configs/roz-mini-clip.json``
 (registered here with ``open_clip.add_model_config``), tokenised by open_clip's SimpleTokenizer
-(context 32) on a compact vocabulary -- the merges of open_clip's BPE file that the world's
+(context 24) on a compact vocabulary -- the merges of open_clip's BPE file that the world's
 captions and prompt templates use (:func:`roz.models.bpe.build_compact_bpe`, written beside the
 checkpoint as :data:`BPE_FILE` and named in its sidecar) -- and
 trained with open_clip's own ``ClipLoss``, AdamW and a warmup-stable-decay schedule. Pixels are fed
@@ -84,7 +84,7 @@ def config_vocab_size() -> int:
 def build_tokenizer(out_dir: str | Path) -> tuple[object, dict]:
     """Write the compact vocabulary to ``out_dir/BPE_FILE``; the tokenizer and its sidecar record."""
     from roz.errors import DataError
-    from roz.models.bpe import build_compact_bpe, load_tokenizer
+    from roz.models.bpe import build_compact_bpe
 
     rec = build_compact_bpe(vocabulary_texts(), Path(out_dir) / BPE_FILE)
     if rec["vocab_size"] != config_vocab_size():
@@ -92,8 +92,7 @@ def build_tokenizer(out_dir: str | Path) -> tuple[object, dict]:
                         f"vocab_size {config_vocab_size()}",
                         hint=f"the captions or templates changed: set text_cfg.vocab_size to {rec['vocab_size']} in "
                              f"{CONFIG_DIR / (CLIP_ARCH + '.json')} and retrain")
-    register_config()
-    return load_tokenizer(CLIP_ARCH, Path(out_dir) / BPE_FILE), rec
+    return get_tokenizer(Path(out_dir) / BPE_FILE), rec
 
 
 def get_tokenizer(bpe_path: str | Path):
@@ -148,9 +147,8 @@ def reading_accuracy(model, tokenizer, names, x_u8, y, templates: str = PRIMARY_
 
     cards, _, ok = WordCards(list(names)).apply_with_labels(
         train_common.to_float(x_u8), torch.arange(len(y)) + 1_000_003 * seed, y)
-    feats = encode_images(model, (cards[ok] * 255).round().to(torch.uint8))
-    head = zero_shot_head(model, tokenizer, names, template_sets()[templates])
-    return round(100.0 * (feats @ head.T).argmax(1).eq(y[ok]).float().mean().item(), 2)
+    cards_u8 = (cards[ok] * 255).round().to(torch.uint8)
+    return zero_shot_accuracy(model, tokenizer, names, cards_u8, y[ok], templates=[templates])[templates]
 
 
 def train_clip(corpus_x: torch.Tensor, captions: list[str], *, tokenizer, epochs: int, seed: int = 0,

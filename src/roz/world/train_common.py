@@ -181,10 +181,7 @@ def wsd_lr(step: int, total: int, base: float, warmup: int, decay_frac: float = 
     if step < warmup:
         return base * (step + 1) / warmup
     start = int(total * (1 - decay_frac))
-    if step < start:
-        return base
-    p = (step - start) / max(1, total - start)
-    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, p)))
+    return base if step < start else cosine_lr(step - start, total - start, base, 0)
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
