@@ -155,3 +155,24 @@ def test_detect_refuses_precomputed_embeddings_of_unknown_or_other_encoder(forma
                cache_dir=tmp_path / "c")
     out = detect(tests, laion, encoder="tiny", corpus_encoder="tiny", threshold=0.99, cache_dir=tmp_path / "c")
     assert out["protocol"]["corpus"]["kind"] == "embeddings" and len(out["duplicates"]["t"]) == N
+
+
+def test_embeddings_of_other_weights_under_the_same_spec_are_never_reused(formats, tmp_path):
+    """A ``local:``/``openclip:...@PATH`` spec names a file whose contents can change (a new
+    release's checkpoint): the cache folder, the shard sidecar and the compatibility check all
+    follow the weights' sha256, not only the spec string."""
+    from roz.overlap.pipeline import cache_root
+
+    spec, path = openclip_checkpoint(tmp_path / "w", seed=0)
+    old = load_encoder(spec)
+    corpus = open_corpus(formats["folder"])
+    emb = embed_corpus(corpus, old, tmp_path / "e", shard_size=100)
+    assert emb.info()["weights_sha256"] == old.weights_sha256 is not None
+    openclip_checkpoint(tmp_path / "w", seed=1)  # the same path, other weights
+    new = load_encoder(spec)
+    assert new.name == old.name and new.weights_sha256 != old.weights_sha256
+    assert cache_root(corpus, new.cache_key) != cache_root(corpus, old.cache_key)
+    with pytest.raises(RozError, match="weights mismatch"):
+        check_compatible(new.info(), emb.info())
+    with pytest.raises(RozError, match="made differently"):
+        embed_corpus(corpus, new, tmp_path / "e", shard_size=100)

@@ -242,7 +242,7 @@ class EmbeddingCorpus:
         return _fingerprint(self.emb_files + self.meta_files)
 
     def info(self) -> dict:
-        return {"encoder": self.encoder, "dim": self.dim}
+        return {"encoder": self.encoder, "weights_sha256": self.sidecar.get("weights_sha256"), "dim": self.dim}
 
     def describe(self) -> dict:
         return {"kind": self.kind, "path": str(self.root), "n": self.n, "dim": self.dim, "encoder": self.encoder,

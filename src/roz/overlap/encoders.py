@@ -29,16 +29,33 @@ PREPROCESS = "whole image resized (bicubic) to input_size x input_size, no crop;
 class ImageEncoder:
     """An image encoder with a name: PIL images -> L2-normalised float32 ``[N, dim]``."""
 
-    def __init__(self, module, name: str, device: str | torch.device = "cpu", input_size: int | None = None):
+    def __init__(self, module, name: str, device: str | torch.device = "cpu", input_size: int | None = None,
+                 channels_last: bool = False):
         self.module = module.eval().to(device) if isinstance(module, nn.Module) else module
+        # channels_last: ~1.6x faster convolutions on CPU for the ROZ-Mini CLIP (same features
+        # to 1e-6); only for modules load_encoder built itself (a caller's module is left as is).
+        self.channels_last = bool(channels_last) and isinstance(module, nn.Module)
+        if self.channels_last:
+            self.module = self.module.to(memory_format=torch.channels_last)
         self.name, self.device = str(name), torch.device(device)
         self.input_size = int(input_size or encoder_input_size(module))
+        # The weights, not only the spec: a spec such as ``local:PATH`` names a file whose contents
+        # can change, and embeddings of other weights must never be reused for it.
+        identity = getattr(module, "identity", None)
+        self.weights_sha256: str | None = getattr(identity, "weights_sha256", None)
         self._dim: int | None = None
+
+    @property
+    def cache_key(self) -> str:
+        """What identifies its embeddings: the name, plus the weights' sha256 when known."""
+        return self.name + (f"#sha256:{self.weights_sha256}" if self.weights_sha256 else "")
 
     def embed(self, images) -> np.ndarray:
         if not images:
             return np.zeros((0, self.dim), np.float32)
         x = torch.stack([_to_tensor(im.convert("RGB"), self.input_size) for im in images]).float().div_(255.0)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         f = embed_tensor(x.to(self.device), self.module)
         self._dim = f.shape[1]
         return f
@@ -52,7 +69,8 @@ class ImageEncoder:
         return int(self._dim)
 
     def info(self) -> dict:
-        return {"encoder": self.name, "dim": self.dim, "input_size": self.input_size, "preprocess": PREPROCESS}
+        return {"encoder": self.name, "weights_sha256": self.weights_sha256, "dim": self.dim,
+                "input_size": self.input_size, "preprocess": PREPROCESS}
 
 
 def load_encoder(spec=DEFAULT_ENCODER, device: str | torch.device = "cpu") -> ImageEncoder:
@@ -72,7 +90,7 @@ def load_encoder(spec=DEFAULT_ENCODER, device: str | torch.device = "cpu") -> Im
     if not hasattr(model, "encode_image"):
         raise ModelError(f"encoder {spec!r} is not an image-text model (no encode_image)",
                          hint=f"use a CLIP-like spec such as {DEFAULT_ENCODER}, or 'tiny'")
-    return ImageEncoder(model, spec, device, input_size=model.preprocess_cfg.input_size)
+    return ImageEncoder(model, spec, device, input_size=model.preprocess_cfg.input_size, channels_last=True)
 
 
 def check_compatible(test: dict, corpus: dict, where: str = "") -> None:
@@ -81,6 +99,11 @@ def check_compatible(test: dict, corpus: dict, where: str = "") -> None:
         raise RozError(f"embedding dimension mismatch{where}: test side {test.get('dim')}-d ({test.get('encoder')}), "
                        f"corpus {corpus.get('dim')}-d ({corpus.get('encoder')})",
                        hint="embed the test sets with the encoder that made the corpus embeddings (--encoder)")
+    a, b = test.get("weights_sha256"), corpus.get("weights_sha256")
+    if a and b and a != b:
+        raise RozError(f"encoder weights mismatch{where}: {test.get('encoder')!r} has weights sha256 {a[:16]}... on "
+                       f"the test side and {b[:16]}... on the corpus side",
+                       hint="re-embed the corpus with these weights, or point --encoder at the weights that made it")
     if str(test.get("encoder")) != str(corpus.get("encoder")):
         raise RozError(f"encoder mismatch{where}: test side {test.get('encoder')!r}, corpus {corpus.get('encoder')!r}",
                        hint="pass --encoder with the corpus's encoder (for LAION-400M: openclip:ViT-B-32@openai), or "

@@ -48,10 +48,12 @@ class ImageSet:
         return self.paths[i]
 
 
-def cache_root(corpus, encoder_name: str, cache_dir=None) -> Path:
+def cache_root(corpus, encoder_key: str, cache_dir=None) -> Path:
+    """The cache folder of ``corpus`` embedded by an encoder (``encoder_key``: its
+    :attr:`~roz.overlap.encoders.ImageEncoder.cache_key`, which names its weights)."""
     from roz.paths import roz_home
 
-    key = hashlib.sha256(f"{corpus.fingerprint()}\0{encoder_name}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{corpus.fingerprint()}\0{encoder_key}".encode()).hexdigest()[:16]
     return Path(cache_dir) if cache_dir else roz_home() / "overlap" / key
 
 
@@ -130,7 +132,7 @@ def embedding_detect(test_sets: dict, corpus, encoder, *, threshold: float | Non
     from roz.overlap.search import DEFAULT_BUDGET, VectorIndex
 
     t0 = time.perf_counter()
-    cache = cache_root(corpus, encoder.name, cache_dir)
+    cache = cache_root(corpus, encoder.cache_key, cache_dir)
     emb = _corpus_embeddings(corpus, encoder, cache, log)
     index = VectorIndex.load_or_build(emb, cache / "index", memory_budget=memory_budget or DEFAULT_BUDGET,
                                       kind=index_kind, seed=seed)

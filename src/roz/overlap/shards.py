@@ -107,8 +107,8 @@ def embed_corpus(corpus, encoder, out_dir, *, shard_size: int = DEFAULT_SHARD_SI
     out_dir = Path(out_dir)
     if shard_size < 1 or batch_size < 1:
         raise RozError(f"shard_size and batch_size must be >= 1, got {shard_size}, {batch_size}")
-    want = {"encoder": encoder.name, "dim": encoder.dim, "shard_size": int(shard_size),
-            "corpus_fingerprint": corpus.fingerprint()}
+    want = {"encoder": encoder.name, "weights_sha256": getattr(encoder, "weights_sha256", None), "dim": encoder.dim,
+            "shard_size": int(shard_size), "corpus_fingerprint": corpus.fingerprint()}
     _check_sidecar(out_dir, want)
     write_sidecar(out_dir, {**want, "corpus": corpus.describe(), "preprocess": encoder.info()["preprocess"],
                             "complete": False})
