@@ -127,3 +127,36 @@ def test_zero_shot_is_a_zero_shot_classifier(fx):
     m = create_model(fx["openclip"])
     assert isinstance(m, ZeroShotClassifier)
     assert m.describe()["templates"] == "custom[2]"
+
+
+def test_convolutional_nets_run_channels_last_on_cpu_with_the_same_outputs():
+    """A CNN is re-laid-out in channels_last on its first CPU batch (speed only): its outputs match
+    the plain net's, and a first batch under inference_mode does not leave inference-tensor
+    weights behind (an attack's backward pass must still work). A net with fewer convolutions
+    (a ViT's one patch embedding) is left as is."""
+    import copy
+
+    import timm
+
+    from roz.models.base import CHANNELS_LAST_MIN_CONVS, wrap_module
+
+    torch.manual_seed(0)
+    net = timm.create_model("resnet10t", num_classes=10, channels=[8, 16, 32, 64], stem_width=8).eval()
+    plain = copy.deepcopy(net)
+    m = wrap_module(net, "imagenet-1k", input_size=32)
+    x = torch.rand(3, 3, 32, 32)
+    with torch.inference_mode():
+        y = m(x)
+    assert m._net_channels_last and net.conv1[0].weight.is_contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        ref = plain((x - m._mean) / m._std)
+    torch.testing.assert_close(y, ref, rtol=1e-5, atol=1e-5)
+    xg = x.clone().requires_grad_(True)
+    m(xg).sum().backward()
+    assert xg.grad is not None and torch.isfinite(xg.grad).all()
+
+    vit = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 8, 8), torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    assert CHANNELS_LAST_MIN_CONVS > 1
+    w = wrap_module(vit, "imagenet-1k", input_size=32)
+    w(x)
+    assert not w._net_channels_last and vit[0].weight.is_contiguous()

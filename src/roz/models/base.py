@@ -42,6 +42,11 @@ class ModelIdentity:
         return asdict(self)
 
 
+#: A net with at least this many Conv2d layers counts as convolutional (a ViT has one, its patch
+#: embedding) and runs in channels_last on CPU.
+CHANNELS_LAST_MIN_CONVS = 3
+
+
 class RozModel(nn.Module):
     """A classifier over ``classes`` that takes pixels in [0, 1].
 
@@ -61,6 +66,11 @@ class RozModel(nn.Module):
         self.name = name or identity.spec
         self.register_buffer("_mean", torch.tensor(preprocess.mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("_std", torch.tensor(preprocess.std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        # Convolutional nets run in channels_last memory format on CPU: 1.5-3x faster forward and
+        # backward for the small CNNs (bench/eval_channels_last.py), the same outputs up to float
+        # rounding. Set on the first CPU batch, so a model that only ever runs on a GPU is untouched.
+        self._channels_last = sum(isinstance(m, nn.Conv2d) for m in net.modules()) >= CHANNELS_LAST_MIN_CONVS
+        self._net_channels_last = False
         self.eval()
 
     # attributes the attacks and shifts read
@@ -84,7 +94,17 @@ class RozModel(nn.Module):
         return self.preprocess_cfg.transform()
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self._mean.to(x.dtype)) / self._std.to(x.dtype)
+        """Pixels in [0, 1] -> the net's normalised input (in channels_last for a CNN on CPU)."""
+        x = (x - self._mean.to(x.dtype)) / self._std.to(x.dtype)
+        if self._channels_last and x.ndim == 4 and x.device.type == "cpu":
+            if not self._net_channels_last:
+                # outside inference mode: weights re-laid-out under it would be inference
+                # tensors, and a later attack could not backpropagate through them
+                with torch.inference_mode(False), torch.no_grad():
+                    self.net.to(memory_format=torch.channels_last)
+                self._net_channels_last = True
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(self.normalize(x))
