@@ -66,7 +66,7 @@ class RozModel(nn.Module):
         self.name = name or identity.spec
         self.register_buffer("_mean", torch.tensor(preprocess.mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("_std", torch.tensor(preprocess.std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
-        # Convolutional nets run in channels_last memory format on CPU: 1.5-3x faster forward and
+        # Convolutional nets run in channels_last memory format on CPU: 1.2-2x faster forward and
         # backward for the small CNNs (bench/eval_channels_last.py), the same outputs up to float
         # rounding. Set on the first CPU batch, so a model that only ever runs on a GPU is untouched.
         self._channels_last = sum(isinstance(m, nn.Conv2d) for m in net.modules()) >= CHANNELS_LAST_MIN_CONVS
