@@ -29,14 +29,8 @@ PREPROCESS = "whole image resized (bicubic) to input_size x input_size, no crop;
 class ImageEncoder:
     """An image encoder with a name: PIL images -> L2-normalised float32 ``[N, dim]``."""
 
-    def __init__(self, module, name: str, device: str | torch.device = "cpu", input_size: int | None = None,
-                 channels_last: bool = False):
+    def __init__(self, module, name: str, device: str | torch.device = "cpu", input_size: int | None = None):
         self.module = module.eval().to(device) if isinstance(module, nn.Module) else module
-        # channels_last: ~1.6x faster convolutions on CPU for the ROZ-Mini CLIP (same features
-        # to 1e-6); only for modules load_encoder built itself (a caller's module is left as is).
-        self.channels_last = bool(channels_last) and isinstance(module, nn.Module)
-        if self.channels_last:
-            self.module = self.module.to(memory_format=torch.channels_last)
         self.name, self.device = str(name), torch.device(device)
         self.input_size = int(input_size or encoder_input_size(module))
         # The weights, not only the spec: a spec such as ``local:PATH`` names a file whose contents
@@ -54,8 +48,6 @@ class ImageEncoder:
         if not images:
             return np.zeros((0, self.dim), np.float32)
         x = torch.stack([_to_tensor(im.convert("RGB"), self.input_size) for im in images]).float().div_(255.0)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
         f = embed_tensor(x.to(self.device), self.module)
         self._dim = f.shape[1]
         return f
@@ -90,7 +82,7 @@ def load_encoder(spec=DEFAULT_ENCODER, device: str | torch.device = "cpu") -> Im
     if not hasattr(model, "encode_image"):
         raise ModelError(f"encoder {spec!r} is not an image-text model (no encode_image)",
                          hint=f"use a CLIP-like spec such as {DEFAULT_ENCODER}, or 'tiny'")
-    return ImageEncoder(model, spec, device, input_size=model.preprocess_cfg.input_size, channels_last=True)
+    return ImageEncoder(model, spec, device, input_size=model.preprocess_cfg.input_size)
 
 
 def check_compatible(test: dict, corpus: dict, where: str = "") -> None:

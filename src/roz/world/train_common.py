@@ -72,17 +72,6 @@ def load_image(path: Path) -> np.ndarray:
         raise DataError(f"cannot read image {path}: {e}") from None
 
 
-def load_images(paths: list[Path], workers: int = 4) -> list[np.ndarray]:
-    """:func:`load_image` over ``paths``, in order, on a thread pool (PIL releases the GIL while
-    it decodes: the 30,070-image corpus loads about twice as fast on two cores)."""
-    if len(paths) < 64 or workers <= 1:
-        return [load_image(p) for p in paths]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=workers) as ex:
-        return list(ex.map(load_image, paths, chunksize=256))
-
-
 def stack_images(arrays: list[np.ndarray]) -> torch.Tensor:
     """list of HxWx3 uint8 -> N x 3 x H x W uint8 tensor."""
     if not arrays:
@@ -104,7 +93,7 @@ def load_split(world_root: str | os.PathLike, split: str, classes: WorldClasses,
             found = found[:limit_per_class]
         files += found
         labels += [i] * len(found)
-    imgs = load_images(files)
+    imgs = [load_image(f) for f in files]
     if not imgs:
         raise DataError(f"world split {root} holds no images for the world's classes")
     return stack_images(imgs), torch.tensor(labels, dtype=torch.long)
@@ -137,7 +126,7 @@ def load_corpus(world_root: str | os.PathLike, limit: int | None = None) -> tupl
             cand = [root / "images" / p, root / p, Path(world_root) / p]
             p = next((c for c in cand if c.is_file()), cand[0])
         paths.append(p)
-    imgs = load_images(paths)
+    imgs = [load_image(p) for p in paths]
     if not recs:
         raise DataError(f"world corpus {cap} is empty")
     return stack_images(imgs), [str(r["caption"]) for r in recs], recs
